@@ -1,0 +1,10 @@
+import { inspect } from '../../host/inspect.js';
+import { renderInspect } from '../../render/text.js';
+import { out, printJson, type CommandContext } from '../context.js';
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const snap = inspect(ctx.root);
+  if (ctx.values.json) printJson(ctx, snap);
+  else out(ctx, renderInspect(snap));
+  return 0;
+}

@@ -1,0 +1,98 @@
+// The CLI shell: parses argv, lazily loads the command, and maps errors to
+// exit codes. The only place that decides an exit code.
+
+import { parseArgs } from 'node:util';
+import { COMMANDS, EXIT_CODES_HELP, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './registry.js';
+import type { Io } from './context.js';
+
+const VERSION = '0.1.0';
+
+function optionLines(opts: Record<string, OptionSpec>): string[] {
+  return Object.entries(opts).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
+    return `  ${flag.padEnd(28)} ${o.description}`;
+  });
+}
+
+export function mainHelp(): string {
+  return [
+    'vfiokit — plan, apply, verify and undo VFIO PCI passthrough',
+    '',
+    'Usage: vfiokit <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'Global options:',
+    ...optionLines(GLOBAL_OPTIONS),
+    '      --version                vfiokit version',
+    '',
+    EXIT_CODES_HELP,
+    '',
+    'Run `vfiokit <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export function commandHelp(c: CommandSpec): string {
+  return [
+    `Usage: ${c.usage}`,
+    '',
+    c.summary.charAt(0).toUpperCase() + c.summary.slice(1) + '.',
+    ...(c.description ? ['', c.description] : []),
+    '',
+    'Options:',
+    ...optionLines({ ...c.options, ...GLOBAL_OPTIONS }),
+    '',
+    EXIT_CODES_HELP,
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(mainHelp() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    io.stdout.write(`vfiokit ${VERSION}\n`);
+    return 0;
+  }
+  const spec = COMMANDS.find((c) => c.name === name);
+  if (!spec) {
+    io.stderr.write(`vfiokit: unknown command '${name}'\n\n${mainHelp()}\n`);
+    return 2;
+  }
+  const options = { ...spec.options, ...GLOBAL_OPTIONS };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }])),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    io.stderr.write(`vfiokit ${name}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}\n\n${commandHelp(spec)}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    io.stdout.write(commandHelp(spec) + '\n');
+    return 0;
+  }
+  const [{ HostRoot }, errors] = await Promise.all([import('../host/root.js'), import('../errors.js')]);
+  try {
+    const mod = await spec.load();
+    const root = new HostRoot(typeof parsed.values.root === 'string' ? parsed.values.root : '/');
+    return await mod.run({ positionals: parsed.positionals, values: parsed.values as never, root, io });
+  } catch (e) {
+    if (e instanceof errors.VfioError) {
+      io.stderr.write(`vfiokit ${name}: ${e.message}\n`);
+      if (e instanceof errors.PreconditionError) for (const p of e.problems) io.stderr.write(`  - ${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}\n`);
+      if (e.hint) io.stderr.write(`  fix: ${e.hint}\n`);
+      if (e instanceof errors.UsageError) io.stderr.write(`\n${commandHelp(spec)}\n`);
+      return e.exitCode;
+    }
+    io.stderr.write(`vfiokit ${name}: internal error: ${(e as Error)?.stack ?? String(e)}\nPlease report this at the vfiokit issue tracker with \`vfiokit snapshot\` attached.\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,64 @@
+// inspect(root) → HostSnapshot: the single entry point that reads a host.
+
+import { SNAPSHOT_SCHEMA_VERSION, type HostSnapshot, type SnapshotWarning } from '../model/snapshot.js';
+import { loadPciNames } from './pci-ids.js';
+import { readPciDevices } from './pci.js';
+import { HostRoot } from './root.js';
+import { DEV_KVM } from './sysfs-paths.js';
+import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
+
+export interface InspectOptions {
+  /** Look up vendor/device names in pci.ids (skipped by callers that never print names). */
+  names?: boolean;
+}
+
+export function inspect(root: HostRoot | string, opts: InspectOptions = {}): HostSnapshot {
+  const r = typeof root === 'string' ? new HostRoot(root) : root;
+  const warnings: SnapshotWarning[] = [];
+  const kernel = readKernel(r, warnings);
+  const iommu = readIommu(r, kernel.cmdline, warnings);
+  const { devices, configReadable } = readPciDevices(r, warnings);
+
+  // Group membership: the group directories are authoritative; a device's own
+  // iommu_group link fills in when /sys/kernel/iommu_groups was not captured.
+  const byAddr = new Map(devices.map((d) => [d.address, d]));
+  if (iommu.groups.length) {
+    for (const d of devices) d.iommuGroup = null;
+    for (const g of iommu.groups) for (const a of g.devices) {
+      const d = byAddr.get(a);
+      if (d) d.iommuGroup = g.id;
+    }
+  }
+  if (devices.length && !configReadable) {
+    warnings.push({
+      code: 'W_CONFIG_PARTIAL',
+      subject: 'config',
+      message: 'PCI config space beyond the first 64 bytes is not readable (run as root): ACS, FLR and port types are unknown, so group predictions are limited',
+    });
+  }
+  if (opts.names !== false) {
+    const names = loadPciNames(r);
+    if (!names.source && devices.length) {
+      warnings.push({ code: 'W_NO_PCI_IDS', subject: 'pci.ids', message: 'no pci.ids found under the root (/usr/share/hwdata, /usr/share/misc, /usr/share): devices are shown by ID (install pciutils or hwdata)' });
+    }
+    for (const d of devices) {
+      d.vendorName = names.vendor(d.vendor);
+      d.deviceName = names.device(d.vendor, d.device);
+    }
+  }
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    root: r.dir,
+    os: readOs(r),
+    kernel,
+    cpu: readCpu(r, warnings),
+    kvm: { devKvm: r.probe(DEV_KVM) },
+    iommu,
+    pci: devices,
+    firmware: readFirmware(r),
+    libvirt: readLibvirt(r),
+    hugepages: readHugepages(r),
+    configSpaceReadable: configReadable,
+    warnings,
+  };
+}

@@ -1,0 +1,152 @@
+// HostRoot: the one place where host paths are resolved. Every read of the
+// host (sysfs, procfs, /etc, /boot, /usr/share) goes through an instance, so
+// `--root DIR` reads a live machine, an extracted snapshot or a test tree with
+// the same code. Paths given to it are absolute host paths ("/sys/bus/pci");
+// it refuses paths that would escape the root.
+//
+// Readers come in two flavours (after libvirt's ConfigOpen/ConfigOpenTry):
+// `read*` throws, `tryRead*` returns undefined when the file is absent or
+// unreadable. A HostRoot can record every path it touched; `vfiokit snapshot`
+// uses that record to archive exactly what vfiokit reads.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** How a path was touched: read as a file, listed, read as a link, or only checked for (executables, device nodes). */
+export type Touched = 'file' | 'dir' | 'link' | 'marker';
+
+export class HostRoot {
+  readonly dir: string;
+  private recorder: Map<string, Touched> | null = null;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  get isLive(): boolean {
+    return this.dir === '/';
+  }
+
+  /** Start recording every host path touched (for `vfiokit snapshot`). */
+  record(): Map<string, Touched> {
+    this.recorder = new Map();
+    return this.recorder;
+  }
+
+  /** Resolve an absolute host path to the real path under the root. */
+  path(hostPath: string): string {
+    if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
+    const norm = path.posix.normalize(hostPath);
+    if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
+    return this.dir === '/' ? norm : this.dir + norm;
+  }
+
+  private note(hostPath: string, kind: Touched): void {
+    if (this.recorder && !this.recorder.has(hostPath)) this.recorder.set(hostPath, kind);
+  }
+
+  tryReadText(hostPath: string): string | undefined {
+    try {
+      const s = fs.readFileSync(this.path(hostPath), 'latin1');
+      this.note(hostPath, 'file');
+      return s;
+    } catch {
+      return undefined;
+    }
+  }
+
+  readText(hostPath: string): string {
+    const s = this.tryReadText(hostPath);
+    if (s === undefined) throw new Error(`cannot read ${hostPath} under ${this.dir}`);
+    return s;
+  }
+
+  /** First line of a sysfs attribute, trimmed; undefined when absent. */
+  tryReadAttr(hostPath: string): string | undefined {
+    const s = this.tryReadText(hostPath);
+    if (s === undefined) return undefined;
+    const nl = s.indexOf('\n');
+    return (nl >= 0 ? s.slice(0, nl) : s).trim();
+  }
+
+  tryReadBytes(hostPath: string): Uint8Array | undefined {
+    try {
+      const b = fs.readFileSync(this.path(hostPath));
+      this.note(hostPath, 'file');
+      return b;
+    } catch {
+      return undefined;
+    }
+  }
+
+  tryReadLink(hostPath: string): string | undefined {
+    try {
+      const l = fs.readlinkSync(this.path(hostPath));
+      this.note(hostPath, 'link');
+      return l;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Resolve a symlink to an absolute host path, in host path space (so a
+   * relative sysfs link resolves inside the root). Absolute targets are taken
+   * as host paths. Returns undefined for a missing link.
+   */
+  tryResolveLink(hostPath: string): string | undefined {
+    const target = this.tryReadLink(hostPath);
+    if (target === undefined) return undefined;
+    return target.startsWith('/') ? path.posix.normalize(target) : path.posix.resolve(path.posix.dirname(hostPath), target);
+  }
+
+  tryList(hostPath: string): string[] | undefined {
+    try {
+      const entries = fs.readdirSync(this.path(hostPath));
+      this.note(hostPath, 'dir');
+      return entries;
+    } catch {
+      return undefined;
+    }
+  }
+
+  exists(hostPath: string): boolean {
+    try {
+      fs.lstatSync(this.path(hostPath));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Existence check that is also recorded (for marker files like /dev/kvm). */
+  probe(hostPath: string): boolean {
+    const ok = this.exists(hostPath);
+    if (ok) this.note(hostPath, 'marker');
+    return ok;
+  }
+
+  isDir(hostPath: string): boolean {
+    try {
+      return fs.statSync(this.path(hostPath)).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** First existing executable among candidate host paths, or null. */
+  findExecutable(candidates: string[]): string | null {
+    for (const c of candidates) {
+      try {
+        const st = fs.statSync(this.path(c));
+        if (st.isFile() && st.mode & 0o111) {
+          this.note(c, 'marker');
+          return c;
+        }
+      } catch {
+        /* next */
+      }
+    }
+    return null;
+  }
+}

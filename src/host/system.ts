@@ -1,0 +1,260 @@
+// Host facts other than the PCI tree: kernel, CPU, IOMMU, firmware, libvirt,
+// hugepages. Each reader returns data (with `null` for unknowable) and pushes
+// a warning naming the missing file, never throws.
+
+import * as path from 'node:path';
+import type {
+  CpuInfo,
+  FirmwareInfo,
+  HugepagePool,
+  IommuGroup,
+  IommuInfo,
+  KernelInfo,
+  LibvirtInfo,
+  ModuleState,
+  OsInfo,
+  OvmfFirmware,
+  SnapshotWarning,
+} from '../model/snapshot.js';
+import type { HostRoot } from './root.js';
+import {
+  PROC_CMDLINE,
+  PROC_CPUINFO,
+  PROC_INTERRUPTS,
+  PROC_MODULES,
+  PROC_OSRELEASE,
+  SYS_CLASS_IOMMU,
+  SYS_FIRMWARE_EFI,
+  SYS_HUGEPAGES,
+  SYS_IOMMU_GROUPS,
+} from './sysfs-paths.js';
+
+const INTERESTING_MODULES =
+  /^(vfio.*|kvm.*|nvidia.*|nouveau|amdgpu|radeon|i915|xe|snd_hda_intel|xhci_pci|i2c_nvidia_gpu|ucsi_ccg|typec_ucsi|vendor_reset|pci_stub|iommufd)$/;
+
+const IOMMU_ARG = /^(intel_iommu|amd_iommu|amd_iommu_intr|iommu|iommu\.\w+|intremap|vfio[-_]pci\.\w+|vfio\.\w+|vfio_iommu_type1\.\w+|pcie_acs_override|pci|video|initcall_blacklist|rd\.driver\.pre|modprobe\.blacklist|nomodeset)(=|$)/;
+
+export function readKernel(root: HostRoot, warnings: SnapshotWarning[]): KernelInfo {
+  const release = root.tryReadAttr(PROC_OSRELEASE) ?? null;
+  const cmdline = root.tryReadAttr(PROC_CMDLINE) ?? null;
+  if (cmdline === null) warnings.push({ code: 'W_NO_CMDLINE', subject: PROC_CMDLINE, message: `${PROC_CMDLINE} is missing: the running kernel's arguments are unknown` });
+  if (release === null) warnings.push({ code: 'W_NO_RELEASE', subject: PROC_OSRELEASE, message: `${PROC_OSRELEASE} is missing: the running kernel release is unknown` });
+  const mods: KernelInfo['modules'] = {
+    vfio: 'unknown',
+    vfio_pci: 'unknown',
+    vfio_iommu_type1: 'unknown',
+    vfio_pci_core: 'unknown',
+    vfio_virqfd: 'unknown',
+  };
+  if (release) {
+    let builtin: string | undefined;
+    let dep: string | undefined;
+    for (const base of [`/lib/modules/${release}`, `/usr/lib/modules/${release}`]) {
+      builtin ??= root.tryReadText(`${base}/modules.builtin`);
+      dep ??= root.tryReadText(`${base}/modules.dep`);
+    }
+    const names = (text: string | undefined) => {
+      const set = new Set<string>();
+      if (!text) return set;
+      for (const line of text.split('\n')) {
+        const file = line.split(':', 1)[0];
+        if (!file.includes('/vfio')) continue;
+        set.add(path.posix.basename(file).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_'));
+      }
+      return set;
+    };
+    const b = names(builtin);
+    const m = names(dep);
+    if (builtin === undefined && dep === undefined) {
+      warnings.push({ code: 'W_NO_MODULE_INDEX', subject: `/lib/modules/${release}`, message: `no modules.builtin or modules.dep for kernel ${release}: whether vfio is built in is unknown` });
+    } else {
+      for (const k of Object.keys(mods) as (keyof typeof mods)[]) mods[k] = b.has(k) ? 'builtin' : m.has(k) ? 'module' : 'missing';
+    }
+  }
+  const loaded = (root.tryReadText(PROC_MODULES) ?? '')
+    .split('\n')
+    .map((l) => l.split(' ', 1)[0])
+    .filter((n) => n && INTERESTING_MODULES.test(n))
+    .sort();
+  return { release, cmdline, modules: mods, loadedModules: loaded };
+}
+
+export function readOs(root: HostRoot): OsInfo {
+  const text = root.tryReadText('/etc/os-release') ?? root.tryReadText('/usr/lib/os-release') ?? '';
+  const kv = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) kv.set(m[1], m[2].replace(/^(["'])(.*)\1$/, '$2'));
+  }
+  return {
+    id: kv.get('ID') ?? null,
+    idLike: (kv.get('ID_LIKE') ?? '').split(/\s+/).filter(Boolean),
+    versionId: kv.get('VERSION_ID') ?? null,
+    prettyName: kv.get('PRETTY_NAME') ?? null,
+  };
+}
+
+export function readCpu(root: HostRoot, warnings: SnapshotWarning[]): CpuInfo {
+  const text = root.tryReadText(PROC_CPUINFO);
+  if (text === undefined) {
+    warnings.push({ code: 'W_NO_CPUINFO', subject: PROC_CPUINFO, message: `${PROC_CPUINFO} is missing: CPU vendor and virtualization flags unknown` });
+    return { vendor: null, model: null, virtualization: null, hypervisor: false, threads: null };
+  }
+  const first = text.split(/\n\s*\n/, 1)[0];
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(first);
+    return m ? m[1].trim() : null;
+  };
+  const vendorId = field('vendor_id');
+  const flags = new Set((field('flags') ?? '').split(/\s+/));
+  const threads = (text.match(/^processor\s*:/gm) ?? []).length;
+  return {
+    vendor: vendorId === 'GenuineIntel' ? 'intel' : vendorId === 'AuthenticAMD' || vendorId === 'HygonGenuine' ? 'amd' : vendorId ? 'other' : null,
+    model: field('model name'),
+    virtualization: flags.has('vmx') ? 'vmx' : flags.has('svm') ? 'svm' : null,
+    hypervisor: flags.has('hypervisor'),
+    threads: threads || null,
+  };
+}
+
+export function readIommu(root: HostRoot, cmdline: string | null, warnings: SnapshotWarning[]): IommuInfo {
+  const units = (root.tryList(SYS_CLASS_IOMMU) ?? []).sort();
+  const vendor = units.some((u) => u.startsWith('dmar')) ? 'intel' : units.some((u) => u.startsWith('ivhd')) ? 'amd' : null;
+  const groups: IommuGroup[] = [];
+  const ids = root.tryList(SYS_IOMMU_GROUPS);
+  if (ids === undefined) {
+    warnings.push({
+      code: 'W_NO_IOMMU_GROUPS',
+      subject: SYS_IOMMU_GROUPS,
+      message: `${SYS_IOMMU_GROUPS} is missing: the kernel exposes no IOMMU groups (IOMMU off, or sysfs not captured)`,
+    });
+  }
+  let noiommu = 0;
+  for (const id of ids ?? []) {
+    if (!/^\d+$/.test(id)) continue;
+    const base = `${SYS_IOMMU_GROUPS}/${id}`;
+    if (root.tryReadAttr(`${base}/name`) === 'vfio-noiommu') {
+      noiommu++;
+      continue;
+    }
+    const devices = (root.tryList(`${base}/devices`) ?? []).sort();
+    const regions = root.tryReadText(`${base}/reserved_regions`);
+    groups.push({
+      id: Number(id),
+      devices,
+      type: root.tryReadAttr(`${base}/type`) ?? null,
+      reservedRegionTypes: regions
+        ? [...new Set(regions.split('\n').map((l) => l.trim().split(/\s+/)[2]).filter(Boolean))].sort()
+        : [],
+    });
+  }
+  groups.sort((a, b) => a.id - b.id);
+  if (noiommu) warnings.push({ code: 'W_NOIOMMU_MODE', subject: SYS_IOMMU_GROUPS, message: `${noiommu} vfio-noiommu group(s): unsafe no-IOMMU mode is on; these cannot be assigned to VMs` });
+
+  // Interrupt remapping: IR- prefixed MSI irq chips in /proc/interrupts are
+  // direct evidence; the Intel ecap bit 3 says the hardware could do it.
+  let irEnabled: boolean | null = null;
+  let evidence = 'no MSI interrupts visible in /proc/interrupts';
+  const interrupts = root.tryReadText(PROC_INTERRUPTS);
+  if (interrupts === undefined) evidence = `${PROC_INTERRUPTS} is missing`;
+  else if (/\bIR-(PCI-MSI|PCI-MSIX|IO-APIC)/.test(interrupts)) {
+    irEnabled = true;
+    evidence = 'IR- prefixed interrupt chips in /proc/interrupts';
+  } else if (/\bPCI-MSI/.test(interrupts)) {
+    irEnabled = false;
+    evidence = 'MSI interrupts in /proc/interrupts carry no IR- prefix';
+  }
+  if (vendor === 'intel' && irEnabled !== true) {
+    const ecap = root.tryReadAttr(`${SYS_CLASS_IOMMU}/${units.find((u) => u.startsWith('dmar'))}/intel-iommu/ecap`);
+    if (ecap && /^[0-9a-f]+$/i.test(ecap)) {
+      const supported = (BigInt(`0x${ecap}`) & 8n) !== 0n;
+      evidence += supported ? '; hardware supports it (ecap bit 3 set)' : '; hardware lacks it (ecap bit 3 clear)';
+    }
+  }
+  const cmdlineArgs = (cmdline ?? '').split(/\s+/).filter((a) => /^(intel_iommu|amd_iommu|iommu)(=|\.)/.test(a) || a.startsWith('iommu='));
+  return {
+    active: groups.some((g) => g.devices.length > 0),
+    vendor,
+    units,
+    groups,
+    interruptRemapping: { enabled: irEnabled, evidence },
+    cmdlineArgs,
+  };
+}
+
+export { IOMMU_ARG };
+
+const FIRMWARE_DESCRIPTOR_DIRS = ['/usr/share/qemu/firmware', '/etc/qemu/firmware'];
+const OVMF_WELL_KNOWN: [string, string][] = [
+  ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'],
+  ['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'],
+  ['/usr/share/edk2/x64/OVMF_CODE.4m.fd', '/usr/share/edk2/x64/OVMF_VARS.4m.fd'],
+  ['/usr/share/edk2/ovmf/OVMF_CODE.fd', '/usr/share/edk2/ovmf/OVMF_VARS.fd'],
+  ['/usr/share/edk2-ovmf/x64/OVMF_CODE.fd', '/usr/share/edk2-ovmf/x64/OVMF_VARS.fd'],
+];
+
+export function readFirmware(root: HostRoot): FirmwareInfo {
+  const efi = root.probe(SYS_FIRMWARE_EFI);
+  const ovmf: OvmfFirmware[] = [];
+  for (const dir of FIRMWARE_DESCRIPTOR_DIRS) {
+    for (const name of (root.tryList(dir) ?? []).sort()) {
+      if (!name.endsWith('.json')) continue;
+      const p = `${dir}/${name}`;
+      let d: any;
+      try {
+        d = JSON.parse(root.tryReadText(p) ?? '');
+      } catch {
+        continue;
+      }
+      const x86 = Array.isArray(d?.targets) && d.targets.some((t: any) => t?.architecture === 'x86_64');
+      const uefi = Array.isArray(d?.['interface-types']) && d['interface-types'].includes('uefi');
+      const code = d?.mapping?.executable?.filename ?? d?.mapping?.filename;
+      if (!x86 || !uefi || typeof code !== 'string') continue;
+      const features: string[] = Array.isArray(d.features) ? d.features : [];
+      ovmf.push({
+        descriptor: p,
+        description: typeof d.description === 'string' ? d.description : null,
+        code,
+        varsTemplate: d?.mapping?.['nvram-template']?.filename ?? null,
+        secureBoot: features.includes('secure-boot'),
+        exists: root.probe(code),
+      });
+    }
+  }
+  // Plain (non-Secure-Boot) firmware first: it is what passthrough guests usually want.
+  ovmf.sort((a, b) => Number(a.secureBoot) - Number(b.secureBoot));
+  if (ovmf.length === 0) {
+    for (const [code, vars] of OVMF_WELL_KNOWN) {
+      if (root.probe(code)) ovmf.push({ descriptor: null, description: null, code, varsTemplate: root.probe(vars) ? vars : null, secureBoot: false, exists: true });
+    }
+  }
+  return { efi, ovmf };
+}
+
+export function readLibvirt(root: HostRoot): LibvirtInfo {
+  return {
+    virsh: root.findExecutable(['/usr/bin/virsh', '/usr/local/bin/virsh']),
+    daemon: root.findExecutable(['/usr/sbin/virtqemud', '/usr/sbin/libvirtd', '/usr/local/sbin/libvirtd']),
+    qemu: root.findExecutable(['/usr/bin/qemu-system-x86_64', '/usr/libexec/qemu-kvm', '/usr/bin/qemu-kvm']),
+    virtXmlValidate: root.findExecutable(['/usr/bin/virt-xml-validate']),
+  };
+}
+
+export function readHugepages(root: HostRoot): HugepagePool[] {
+  const pools: HugepagePool[] = [];
+  for (const name of root.tryList(SYS_HUGEPAGES) ?? []) {
+    const m = /^hugepages-(\d+)kB$/.exec(name);
+    if (!m) continue;
+    const base = `${SYS_HUGEPAGES}/${name}`;
+    pools.push({
+      sizeKb: Number(m[1]),
+      total: Number(root.tryReadAttr(`${base}/nr_hugepages`) ?? 0) || 0,
+      free: Number(root.tryReadAttr(`${base}/free_hugepages`) ?? 0) || 0,
+    });
+  }
+  return pools.sort((a, b) => a.sizeKb - b.sizeKb);
+}
+
+export function moduleUsable(state: ModuleState): boolean {
+  return state === 'builtin' || state === 'module';
+}

@@ -1,0 +1,167 @@
+// The host snapshot: everything vfiokit observed about a host, as plain JSON.
+// `vfiokit inspect --json` prints exactly this object; planning reads only this.
+// The schema is documented in docs/snapshot-schema.md — change both together.
+// Absent facts are `null` ("not knowable here"), never guessed.
+
+import type { PcieType } from './config-space.js';
+
+export const SNAPSHOT_SCHEMA_VERSION = 1;
+
+export type CpuVendor = 'intel' | 'amd' | 'other';
+export type ModuleState = 'builtin' | 'module' | 'missing' | 'unknown';
+
+export interface HostSnapshot {
+  schemaVersion: number;
+  /** The directory every read resolved under ("/" for the live host). */
+  root: string;
+  os: OsInfo;
+  kernel: KernelInfo;
+  cpu: CpuInfo;
+  kvm: { devKvm: boolean };
+  iommu: IommuInfo;
+  pci: PciDevice[];
+  firmware: FirmwareInfo;
+  libvirt: LibvirtInfo;
+  hugepages: HugepagePool[];
+  /** Whether full config space (capabilities, ACS) could be read. */
+  configSpaceReadable: boolean;
+  /** Facts that could not be read, with what is missing. */
+  warnings: SnapshotWarning[];
+}
+
+export interface SnapshotWarning {
+  code: string;
+  subject: string;
+  message: string;
+}
+
+/** From /etc/os-release (or /usr/lib/os-release). */
+export interface OsInfo {
+  id: string | null;
+  idLike: string[];
+  versionId: string | null;
+  prettyName: string | null;
+}
+
+export interface KernelInfo {
+  release: string | null;
+  cmdline: string | null;
+  modules: {
+    vfio: ModuleState;
+    vfio_pci: ModuleState;
+    vfio_iommu_type1: ModuleState;
+    vfio_pci_core: ModuleState;
+    vfio_virqfd: ModuleState;
+  };
+  /** Modules currently loaded (from /proc/modules), filtered to those vfiokit cares about. */
+  loadedModules: string[];
+}
+
+export interface CpuInfo {
+  vendor: CpuVendor | null;
+  model: string | null;
+  /** `vmx` (Intel VT-x) or `svm` (AMD-V) flag present. */
+  virtualization: 'vmx' | 'svm' | null;
+  /** We are a guest ourselves (nested virtualization). */
+  hypervisor: boolean;
+  threads: number | null;
+}
+
+export interface IommuInfo {
+  active: boolean;
+  vendor: 'intel' | 'amd' | null;
+  /** /sys/class/iommu entries (dmarN, ivhdN). */
+  units: string[];
+  groups: IommuGroup[];
+  interruptRemapping: {
+    enabled: boolean | null;
+    evidence: string;
+  };
+  /** IOMMU-related arguments found on /proc/cmdline. */
+  cmdlineArgs: string[];
+}
+
+export interface IommuGroup {
+  id: number;
+  devices: string[];
+  /** Default-domain type from /sys/kernel/iommu_groups/N/type (identity, DMA, …). */
+  type: string | null;
+  /** reserved_regions types seen (direct, direct-relaxable, reserved, msi). */
+  reservedRegionTypes: string[];
+}
+
+export interface PciLink {
+  speed: string | null;
+  width: number | null;
+  maxSpeed: string | null;
+  maxWidth: number | null;
+}
+
+export interface PciDevice {
+  address: string;
+  vendor: string;
+  device: string;
+  subsystemVendor: string | null;
+  subsystemDevice: string | null;
+  class: string;
+  revision: string | null;
+  vendorName: string | null;
+  deviceName: string | null;
+  driver: string | null;
+  driverOverride: string | null;
+  iommuGroup: number | null;
+  bootVga: boolean;
+  numaNode: number | null;
+  localCpus: string | null;
+  resetMethods: string[] | null;
+  hasRom: boolean;
+  link: PciLink | null;
+  sriov: { totalVfs: number; numVfs: number; vfs: string[] } | null;
+  physfn: string | null;
+  /** Upstream bridge (null when the function sits on a root bus). */
+  parent: string | null;
+  /** Bridges from the root bus down to the parent, root first. */
+  upstream: string[];
+  /** The `pciDDDD:BB` host bridge directory this function hangs from. */
+  hostBridge: string | null;
+  isBridge: boolean;
+  secondaryBus: number | null;
+  /** Multifunction: header bit 7 on function 0, or any function > 0 (the kernel's rule). */
+  multifunction: boolean;
+  /** From full config space; null when it could not be read (not root). */
+  caps: {
+    pcie: boolean;
+    pcieType: PcieType | null;
+    flr: boolean;
+    acs: { cap: number; ctrl: number } | null;
+  } | null;
+}
+
+export interface OvmfFirmware {
+  /** Descriptor JSON path, or null for a file found at a well-known path. */
+  descriptor: string | null;
+  description: string | null;
+  code: string;
+  varsTemplate: string | null;
+  secureBoot: boolean;
+  exists: boolean;
+}
+
+export interface FirmwareInfo {
+  /** The host booted through UEFI (/sys/firmware/efi exists). */
+  efi: boolean;
+  ovmf: OvmfFirmware[];
+}
+
+export interface LibvirtInfo {
+  virsh: string | null;
+  daemon: string | null;
+  qemu: string | null;
+  virtXmlValidate: string | null;
+}
+
+export interface HugepagePool {
+  sizeKb: number;
+  total: number;
+  free: number;
+}

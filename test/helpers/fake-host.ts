@@ -1,0 +1,346 @@
+// Builds fake host trees laid out exactly like the kernel's sysfs: real
+// directories under sys/devices/pciDDDD:BB/…, relative symlinks for
+// bus/pci/devices, driver, iommu_group and the group's devices/ entries,
+// binary `config` files with capability lists, and the /proc files vfiokit
+// reads. Declared from compact rows (after libvirt's MAKE_PCI_DEVICE).
+//
+// Kernel IOMMU groups are data in the description (`group`), never computed
+// by vfiokit's own predictor: fixture groups must stay independent of the
+// code under test.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PCIE_TYPE_CODES, type PcieType } from '../../src/model/config-space.js';
+import { parsePciAddress, pciAddressParts, slotOf } from '../../src/model/pci-address.js';
+
+export interface FakePci {
+  addr: string;
+  /** vendor:device, hex. */
+  id: string;
+  /** 24-bit class code, e.g. 0x030000. */
+  class: number;
+  subsys?: string;
+  rev?: number;
+  /** Upstream bridge address; omitted = on the root bus. */
+  parent?: string;
+  /** PCIe port type; null = conventional PCI (no PCIe capability). Default: root-port / downstream-port for bridges by position, endpoint otherwise. */
+  pcie?: PcieType | null;
+  /** ACS capability: 'full' = implemented and enabled (cap 0x5f ctrl 0x1d); 'off' = implemented, disabled. */
+  acs?: { cap: number; ctrl: number } | 'full' | 'off' | null;
+  flr?: boolean;
+  /** Header-type bit 7 on function 0; default: set when the slot has other functions. */
+  multifunction?: boolean;
+  driver?: string | null;
+  driverOverride?: string | null;
+  /** The kernel's group for this function (omit when the IOMMU is off). */
+  group?: number;
+  bootVga?: boolean;
+  numaNode?: number;
+  localCpus?: string;
+  resetMethod?: string;
+  rom?: boolean;
+  link?: { speed: string; width: number; maxSpeed?: string; maxWidth?: number };
+  sriovTotal?: number;
+  physfn?: string;
+  /** Device serial number capability (for redaction tests). */
+  dsn?: bigint;
+  /** 'full' (4096/256 bytes, as root), 'short' (64 bytes, non-root) or 'none'. */
+  config?: 'full' | 'short' | 'none';
+}
+
+export interface FakeHost {
+  pci: FakePci[];
+  cpu?: { vendor: 'intel' | 'amd'; flags?: string[]; threads?: number; model?: string };
+  iommu?: 'intel' | 'amd' | null;
+  /** Intel ecap value (hex) for dmar0. */
+  ecap?: string;
+  cmdline?: string;
+  release?: string;
+  /** Module files under /lib/modules/<release>. Default: vfio modular (6.x layout). */
+  vfioModules?: 'module' | 'builtin' | 'none';
+  interrupts?: 'ir' | 'no-ir' | 'none';
+  kvm?: boolean;
+  efi?: boolean;
+  ovmf?: boolean;
+  libvirt?: boolean;
+  hugepages?: { sizeKb: number; total: number; free: number }[];
+  /** Content of /usr/share/misc/pci.ids; false = none. Default: a small table. */
+  pciIds?: string | false;
+  /** Extra files: host path → content. */
+  files?: Record<string, string>;
+  /** Extra symlinks: host path → target. */
+  links?: Record<string, string>;
+}
+
+const DEFAULT_PCI_IDS = `# minimal pci.ids for tests
+8086  Intel Corporation
+\t1901  6th-10th Gen Core Processor PCIe Controller (x16)
+\t3e30  8th Gen Core 8-core Desktop Processor Host Bridge/DRAM Registers [Coffee Lake S]
+\t3e92  CoffeeLake-S GT2 [UHD Graphics 630]
+\ta36d  Cannon Lake PCH USB 3.1 xHCI Host Controller
+\t15bc  Ethernet Connection (7) I219-V
+10de  NVIDIA Corporation
+\t2204  GA102 [GeForce RTX 3090]
+\t1aef  GA102 High Definition Audio Controller
+\t1ad8  TU106 USB 3.1 Host Controller
+\t1ad9  TU106 USB Type-C UCSI Controller
+\t1f08  TU106 [GeForce RTX 2060 Rev. A]
+\t10f9  TU106 High Definition Audio Controller
+\t1f95  TU117M [GeForce GTX 1650 Ti Mobile]
+1002  Advanced Micro Devices, Inc. [AMD/ATI]
+\t73bf  Navi 21 [Radeon RX 6800/6800 XT / 6900 XT]
+\tab28  Navi 21/23 HDMI/DP Audio Controller
+1022  Advanced Micro Devices, Inc. [AMD]
+\t1483  Starship/Matisse GPP Bridge
+\t1482  Starship/Matisse PCIe Dummy Host Bridge
+\t43ee  500 Series Chipset USB 3.1 XHCI Controller
+\t43e9  500 Series Chipset Switch Upstream Port
+\t43eb  500 Series Chipset SATA Controller
+144d  Samsung Electronics Co Ltd
+\ta808  NVMe SSD Controller SM981/PM981/PM983
+C 03  Display controller
+\t00  VGA compatible controller
+\t02  3D controller
+C 04  Multimedia controller
+\t03  Audio device
+C 06  Bridge
+\t00  Host bridge
+\t04  PCI bridge
+C 0c  Serial bus controller
+\t03  USB controller
+`;
+
+const hexs = (n: number, w: number) => n.toString(16).padStart(w, '0');
+
+function buildConfig(d: FakePci, pcie: PcieType | null, isBridge: boolean, mf: boolean, secondary: number | null, subordinate: number | null, primary: number): Buffer {
+  const size = pcie ? 4096 : 256;
+  const b = Buffer.alloc(size);
+  const [v, dev] = d.id.split(':').map((x) => parseInt(x, 16));
+  b.writeUInt16LE(v, 0);
+  b.writeUInt16LE(dev, 2);
+  b.writeUInt16LE(0x0007, 4);
+  b.writeUInt16LE(0x0010, 6); // capability list present
+  b[8] = d.rev ?? 0;
+  b[9] = d.class & 0xff;
+  b[10] = (d.class >> 8) & 0xff;
+  b[11] = (d.class >> 16) & 0xff;
+  b[0x0e] = (isBridge ? 1 : 0) | (mf ? 0x80 : 0);
+  if (isBridge) {
+    b[0x18] = primary;
+    b[0x19] = secondary ?? 0;
+    b[0x1a] = subordinate ?? 0;
+  } else if (d.subsys) {
+    const [sv, sd] = d.subsys.split(':').map((x) => parseInt(x, 16));
+    b.writeUInt16LE(sv, 0x2c);
+    b.writeUInt16LE(sd, 0x2e);
+  }
+  b[0x34] = 0x40;
+  // 0x40: power management → 0x50
+  b[0x40] = 0x01;
+  b[0x41] = pcie ? 0x50 : 0x00;
+  b.writeUInt16LE(0x0003, 0x42);
+  if (pcie) {
+    b[0x50] = 0x10;
+    b[0x51] = 0x00;
+    b.writeUInt16LE((PCIE_TYPE_CODES[pcie] << 4) | 0x2, 0x52);
+    b.writeUInt32LE(d.flr ? 0x10008000 : 0x00008000, 0x54);
+    // Extended capabilities from 0x100: AER, then ACS, then DSN.
+    const ext: { id: number; body: (o: number) => void }[] = [{ id: 0x0001, body: () => {} }];
+    const acs = d.acs === 'full' ? { cap: 0x5f, ctrl: 0x1d } : d.acs === 'off' ? { cap: 0x5f, ctrl: 0 } : d.acs ?? null;
+    if (acs) ext.push({ id: 0x000d, body: (o) => { b.writeUInt16LE(acs.cap, o + 4); b.writeUInt16LE(acs.ctrl, o + 6); } });
+    if (d.dsn !== undefined) ext.push({ id: 0x0003, body: (o) => b.writeBigUInt64LE(d.dsn!, o + 4) });
+    let off = 0x100;
+    ext.forEach((e, i) => {
+      const next = i + 1 < ext.length ? off + 0x40 : 0;
+      b.writeUInt32LE(((e.id | (1 << 16)) | (next << 20)) >>> 0, off);
+      e.body(off);
+      off = next;
+    });
+  }
+  return b;
+}
+
+function write(root: string, hostPath: string, content: string | Buffer, mode?: number): void {
+  const p = path.join(root, hostPath);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, content, mode !== undefined ? { mode } : undefined);
+}
+
+function link(root: string, hostPath: string, targetHostPath: string): void {
+  const p = path.join(root, hostPath);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.symlinkSync(path.posix.relative(path.posix.dirname(hostPath), targetHostPath), p);
+}
+
+export function makeTempDir(prefix = 'vfiokit-host-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Write the host into `dir` (a new temp dir by default) and return the dir. */
+export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
+  const rows = host.pci.map((d) => ({ ...d, addr: parsePciAddress(d.addr) ?? d.addr }));
+  const byAddr = new Map(rows.map((d) => [d.addr, d]));
+  const children = new Map<string, string[]>();
+  for (const d of rows) if (d.parent) {
+    const p = parsePciAddress(d.parent)!;
+    d.parent = p;
+    children.set(p, [...(children.get(p) ?? []), d.addr]);
+  }
+  const slots = new Map<string, number>();
+  for (const d of rows) slots.set(slotOf(d.addr), (slots.get(slotOf(d.addr)) ?? 0) + 1);
+  const devPath = new Map<string, string>();
+  const pathOf = (addr: string): string => {
+    const cached = devPath.get(addr);
+    if (cached) return cached;
+    const d = byAddr.get(addr);
+    if (!d) throw new Error(`fake host: unknown parent ${addr}`);
+    const { domain, bus } = pciAddressParts(addr as never);
+    const p = d.parent ? `${pathOf(d.parent)}/${addr}` : `/sys/devices/pci${hexs(domain, 4)}:${hexs(bus, 2)}/${addr}`;
+    devPath.set(addr, p);
+    return p;
+  };
+  const busesBelow = (addr: string): number[] => {
+    const out: number[] = [];
+    for (const c of children.get(addr) ?? []) {
+      out.push(pciAddressParts(c as never).bus, ...busesBelow(c));
+    }
+    return out;
+  };
+  const groups = new Map<number, string[]>();
+  for (const d of rows) {
+    const p = pathOf(d.addr);
+    const isBridge = (d.class >> 8) === 0x0604;
+    const depth = d.parent ? 1 + (byAddr.get(d.parent)?.parent ? 1 : 0) : 0;
+    const pcie = d.pcie !== undefined ? d.pcie : isBridge ? (d.parent ? (depth >= 1 && byAddr.get(d.parent)?.pcie === 'upstream-port' ? 'downstream-port' : 'downstream-port') : 'root-port') : 'endpoint';
+    const mf = d.multifunction ?? (d.addr.endsWith('.0') && (slots.get(slotOf(d.addr)) ?? 0) > 1);
+    const below = busesBelow(d.addr);
+    const secondary = isBridge && below.length ? Math.min(...below) : null;
+    const subordinate = isBridge && below.length ? Math.max(...below) : null;
+    const [v, dev] = d.id.split(':');
+    const attrs: Record<string, string> = {
+      vendor: `0x${v}`,
+      device: `0x${dev}`,
+      class: `0x${hexs(d.class, 6)}`,
+      revision: `0x${hexs(d.rev ?? 0, 2)}`,
+      subsystem_vendor: `0x${(d.subsys ?? '0000:0000').split(':')[0]}`,
+      subsystem_device: `0x${(d.subsys ?? '0000:0000').split(':')[1]}`,
+      driver_override: d.driverOverride ?? '(null)',
+      numa_node: String(d.numaNode ?? -1),
+      local_cpulist: d.localCpus ?? '0-7',
+      irq: '0',
+      enable: d.driver ? '1' : '0',
+    };
+    if (d.resetMethod) attrs.reset_method = d.resetMethod;
+    if ((d.class >> 8) === 0x0300) attrs.boot_vga = d.bootVga ? '1' : '0';
+    if (pcie) {
+      attrs.current_link_speed = d.link?.speed ?? '8.0 GT/s PCIe';
+      attrs.current_link_width = String(d.link?.width ?? 16);
+      attrs.max_link_speed = d.link?.maxSpeed ?? d.link?.speed ?? '8.0 GT/s PCIe';
+      attrs.max_link_width = String(d.link?.maxWidth ?? d.link?.width ?? 16);
+    }
+    if (isBridge) {
+      attrs.secondary_bus_number = String(secondary ?? 0);
+      attrs.subordinate_bus_number = String(subordinate ?? 0);
+    }
+    if (d.sriovTotal !== undefined) {
+      attrs.sriov_totalvfs = String(d.sriovTotal);
+      attrs.sriov_numvfs = String(rows.filter((r) => r.physfn && parsePciAddress(r.physfn) === d.addr).length);
+    }
+    for (const [k, val] of Object.entries(attrs)) write(dir, `${p}/${k}`, `${val}\n`);
+    const mode = d.config ?? 'full';
+    if (mode !== 'none') {
+      const primary = d.parent ? pciAddressParts(d.parent as never).bus : pciAddressParts(d.addr as never).bus;
+      const cfg = buildConfig(d, pcie, isBridge, mf, secondary, subordinate, primary);
+      write(dir, `${p}/config`, mode === 'short' ? cfg.subarray(0, 64) : cfg);
+    }
+    if (d.rom) write(dir, `${p}/rom`, '', 0o600);
+    link(dir, `/sys/bus/pci/devices/${d.addr}`, p);
+    if (d.driver) {
+      fs.mkdirSync(path.join(dir, `/sys/bus/pci/drivers/${d.driver}`), { recursive: true });
+      link(dir, `${p}/driver`, `/sys/bus/pci/drivers/${d.driver}`);
+      link(dir, `/sys/bus/pci/drivers/${d.driver}/${d.addr}`, p);
+    }
+    if (d.group !== undefined) {
+      groups.set(d.group, [...(groups.get(d.group) ?? []), d.addr]);
+      link(dir, `${p}/iommu_group`, `/sys/kernel/iommu_groups/${d.group}`);
+      link(dir, `/sys/kernel/iommu_groups/${d.group}/devices/${d.addr}`, p);
+    }
+    if (d.physfn) {
+      const pf = parsePciAddress(d.physfn)!;
+      link(dir, `${p}/physfn`, pathOf(pf));
+      const n = rows.filter((r) => r.physfn && parsePciAddress(r.physfn) === pf).findIndex((r) => r.addr === d.addr);
+      link(dir, `${pathOf(pf)}/virtfn${n}`, p);
+    }
+  }
+  for (const id of groups.keys()) {
+    write(dir, `/sys/kernel/iommu_groups/${id}/type`, 'DMA\n');
+    write(dir, `/sys/kernel/iommu_groups/${id}/reserved_regions`, '0x00000000fee00000 0x00000000feefffff msi\n');
+  }
+  fs.mkdirSync(path.join(dir, '/sys/bus/pci/drivers'), { recursive: true });
+  fs.mkdirSync(path.join(dir, '/sys/devices/system/cpu'), { recursive: true });
+  if (host.iommu) {
+    const unit = host.iommu === 'intel' ? 'dmar0' : 'ivhd0';
+    const unitDir = `/sys/devices/virtual/iommu/${unit}`;
+    if (host.iommu === 'intel') write(dir, `${unitDir}/intel-iommu/ecap`, `${host.ecap ?? 'f050da'}\n`);
+    else write(dir, `${unitDir}/amd-iommu/features`, '0x25bf732fa2295afe\n');
+    link(dir, `/sys/class/iommu/${unit}`, unitDir);
+    fs.mkdirSync(path.join(dir, '/sys/kernel/iommu_groups'), { recursive: true });
+  } else {
+    fs.mkdirSync(path.join(dir, '/sys/class/iommu'), { recursive: true });
+  }
+  const cpu = host.cpu ?? { vendor: 'intel' };
+  const threads = cpu.threads ?? 8;
+  const flags = cpu.flags ?? ['fpu', 'vme', 'pae', cpu.vendor === 'intel' ? 'vmx' : 'svm', 'sse4_2'];
+  let cpuinfo = '';
+  for (let i = 0; i < threads; i++) {
+    cpuinfo += `processor\t: ${i}\nvendor_id\t: ${cpu.vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD'}\nmodel name\t: ${cpu.model ?? (cpu.vendor === 'intel' ? 'Intel(R) Core(TM) i7-9700K CPU @ 3.60GHz' : 'AMD Ryzen 9 5950X 16-Core Processor')}\nflags\t\t: ${flags.join(' ')}\n\n`;
+  }
+  write(dir, '/proc/cpuinfo', cpuinfo);
+  const release = host.release ?? '6.1.0-18-amd64';
+  write(dir, '/proc/sys/kernel/osrelease', `${release}\n`);
+  write(dir, '/proc/cmdline', `${host.cmdline ?? `BOOT_IMAGE=/boot/vmlinuz-${release} root=UUID=0b7c5e0e-1111-2222-3333-444455556666 ro quiet`}\n`);
+  const irq = host.interrupts ?? (host.iommu ? 'ir' : 'no-ir');
+  if (irq !== 'none') {
+    const chip = irq === 'ir' ? 'IR-PCI-MSI' : 'PCI-MSI';
+    write(dir, '/proc/interrupts', `           CPU0       CPU1\n  0:         10          0   IO-APIC   2-edge      timer\n124:      12345          0  ${chip} 327680-edge      xhci_hcd\n`);
+  }
+  write(dir, '/proc/modules', 'kvm_intel 380928 0 - Live 0x0000000000000000\nkvm 1142784 1 kvm_intel, Live 0x0000000000000000\n');
+  const vfio = host.vfioModules ?? 'module';
+  const kmods = ['kernel/drivers/vfio/vfio.ko', 'kernel/drivers/vfio/vfio_iommu_type1.ko', 'kernel/drivers/vfio/pci/vfio-pci-core.ko', 'kernel/drivers/vfio/pci/vfio-pci.ko'];
+  write(dir, `/lib/modules/${release}/modules.builtin`, vfio === 'builtin' ? kmods.join('\n') + '\n' : 'kernel/drivers/base/firmware_loader/firmware_class.ko\n');
+  write(dir, `/lib/modules/${release}/modules.dep`, vfio === 'module' ? kmods.map((k) => `${k}:`).join('\n') + '\nkernel/sound/pci/hda/snd-hda-intel.ko:\n' : 'kernel/sound/pci/hda/snd-hda-intel.ko:\n');
+  if (host.kvm ?? true) write(dir, '/dev/kvm', '');
+  if (host.efi ?? true) fs.mkdirSync(path.join(dir, '/sys/firmware/efi/efivars'), { recursive: true });
+  if (host.ovmf ?? true) {
+    write(dir, '/usr/share/OVMF/OVMF_CODE_4M.fd', 'code');
+    write(dir, '/usr/share/OVMF/OVMF_VARS_4M.fd', 'vars');
+    write(
+      dir,
+      '/usr/share/qemu/firmware/60-edk2-x86_64.json',
+      JSON.stringify({
+        description: 'UEFI firmware for x86_64',
+        'interface-types': ['uefi'],
+        mapping: { device: 'flash', executable: { filename: '/usr/share/OVMF/OVMF_CODE_4M.fd', format: 'raw' }, 'nvram-template': { filename: '/usr/share/OVMF/OVMF_VARS_4M.fd', format: 'raw' } },
+        targets: [{ architecture: 'x86_64', machines: ['pc-q35-*'] }],
+        features: ['acpi-s3', 'verbose-dynamic'],
+      }),
+    );
+  }
+  if (host.libvirt ?? true) {
+    write(dir, '/usr/bin/virsh', '', 0o755);
+    write(dir, '/usr/sbin/libvirtd', '', 0o755);
+    write(dir, '/usr/bin/qemu-system-x86_64', '', 0o755);
+  }
+  for (const hp of host.hugepages ?? [{ sizeKb: 2048, total: 0, free: 0 }, { sizeKb: 1048576, total: 0, free: 0 }]) {
+    write(dir, `/sys/kernel/mm/hugepages/hugepages-${hp.sizeKb}kB/nr_hugepages`, `${hp.total}\n`);
+    write(dir, `/sys/kernel/mm/hugepages/hugepages-${hp.sizeKb}kB/free_hugepages`, `${hp.free}\n`);
+  }
+  if (host.pciIds !== false) write(dir, '/usr/share/misc/pci.ids', host.pciIds ?? DEFAULT_PCI_IDS);
+  for (const [p, c] of Object.entries(host.files ?? {})) write(dir, p, c);
+  for (const [p, t] of Object.entries(host.links ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.symlinkSync(t, path.join(dir, p));
+  }
+  return dir;
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/run-cli.js';
+
+describe('cli shell', () => {
+  it('prints the version', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vfiokit \d+\.\d+\.\d+/);
+  });
+  it('lists commands and exit codes in --help', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['check', 'inspect', 'groups', 'snapshot']) expect(r.stdout).toContain(`  ${c} `);
+    expect(r.stdout).toContain('3  preconditions not met');
+  });
+  it('rejects an unknown command with exit 2', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'frobnicate'");
+  });
+  it('rejects an unknown flag with exit 2 and the command usage', async () => {
+    const r = await runCli(['inspect', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--bogus');
+    expect(r.stderr).toContain('Usage: vfiokit inspect');
+  });
+  it('shows per-command help', async () => {
+    const r = await runCli(['groups', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--gpu');
+  });
+});
