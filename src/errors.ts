@@ -59,3 +59,51 @@ export interface Problem {
   message: string;
   hint?: string;
 }
+
+/** A command run by vfiokit exited non-zero, was killed, or could not start (after zx's ProcessOutput). */
+export class CommandFailedError extends VfioError {
+  constructor(
+    readonly argv: string[],
+    readonly exitStatus: number | null,
+    readonly signal: string | null,
+    readonly durationMs: number,
+    readonly stdoutTail: string,
+    readonly stderrTail: string,
+    message: string,
+    hint?: string,
+  ) {
+    super('E_COMMAND_FAILED', message, hint, argv[0]);
+  }
+}
+
+/** What a rollback (or undo) did after a failure. */
+export interface RollbackReport {
+  /** Host paths restored to their original bytes (or removed when they did not exist). */
+  restored: string[];
+  /** Commands re-run after restoring (regenerate steps), as display strings. */
+  reran: string[];
+  /** What could not be undone; empty when the rollback is complete. */
+  failures: string[];
+}
+
+/**
+ * Applying (a plan, a runtime bind/unbind) failed. Exit 4 when everything done
+ * was rolled back, 5 when the rollback itself was incomplete; the message names
+ * the failed step, what the rollback did and the journal id.
+ */
+export class ApplyError extends VfioError {
+  override readonly exitCode: number;
+  constructor(
+    message: string,
+    readonly journalId: string | null,
+    readonly failedStep: string,
+    readonly rollback: RollbackReport,
+    override readonly cause?: unknown,
+    hint?: string,
+    code?: string,
+  ) {
+    const complete = rollback.failures.length === 0;
+    super(code ?? (complete ? 'E_APPLY_FAILED' : 'E_ROLLBACK_INCOMPLETE'), message, hint);
+    this.exitCode = complete ? EXIT.ROLLED_BACK : EXIT.ROLLBACK_INCOMPLETE;
+  }
+}

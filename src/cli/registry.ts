@@ -60,6 +60,36 @@ export const COMMANDS: CommandSpec[] = [
     options: {},
     load: () => import('./commands/snapshot.js'),
   },
+  {
+    name: 'bind',
+    summary: 'move the selected devices\' IOMMU groups to vfio-pci now, without a reboot',
+    usage: 'vfiokit bind SELECTOR... [--with ADDR]... [--force] [--yes] [--json]',
+    description:
+      'Every endpoint of each selected device\'s IOMMU group moves (driver_override, unbind, drivers_probe); bridges stay on pcieport. The original drivers are recorded for `vfiokit unbind`. Refused (exit 3, nothing changed) when a VM holds the group, for the boot display while it drives the console (unless --force), for bridges, and for groups shared with other devices unless taken with --with.',
+    options: {
+      json,
+      yes,
+      with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
+      force: { type: 'boolean', description: 'take the boot display even while it drives the host console' },
+    },
+    load: () => import('./commands/bind.js'),
+  },
+  {
+    name: 'unbind',
+    summary: 'return devices from vfio-pci to the drivers they had before `vfiokit bind`',
+    usage: 'vfiokit unbind SELECTOR... [--yes] [--json]',
+    description: 'Devices vfiokit did not bind go to the kernel\'s default driver. Refused (exit 3) while a VM holds the group.',
+    options: { json, yes },
+    load: () => import('./commands/unbind.js'),
+  },
+  {
+    name: 'recover',
+    summary: 'finish what an interrupted apply or undo left half done (rolls back / completes it)',
+    usage: 'vfiokit recover [--json] [--root DIR]',
+    description: 'apply, undo and status do this automatically first. Exit 5 when recovery could not complete.',
+    options: { json },
+    load: () => import('./commands/recover.js'),
+  },
 ];
 
 export const EXIT_CODES_HELP = `Exit codes:

@@ -1,6 +1,7 @@
 // inspect(root) → HostSnapshot: the single entry point that reads a host.
 
 import { SNAPSHOT_SCHEMA_VERSION, type HostSnapshot, type SnapshotWarning } from '../model/snapshot.js';
+import { readCpuTopology, readMemory } from './cpu-topology.js';
 import { loadPciNames } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
 import { HostRoot } from './root.js';
@@ -17,13 +18,12 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
   const warnings: SnapshotWarning[] = [];
   const kernel = readKernel(r, warnings);
   const iommu = readIommu(r, kernel.cmdline, warnings);
-  const { devices, configReadable } = readPciDevices(r, warnings);
+  const { devices, configReadable } = readPciDevices(r, warnings, { groupLinks: iommu.groups.length === 0 });
 
   // Group membership: the group directories are authoritative; a device's own
   // iommu_group link fills in when /sys/kernel/iommu_groups was not captured.
   const byAddr = new Map(devices.map((d) => [d.address, d]));
   if (iommu.groups.length) {
-    for (const d of devices) d.iommuGroup = null;
     for (const g of iommu.groups) for (const a of g.devices) {
       const d = byAddr.get(a);
       if (d) d.iommuGroup = g.id;
@@ -58,6 +58,8 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     firmware: readFirmware(r),
     libvirt: readLibvirt(r),
     hugepages: readHugepages(r),
+    cpuTopology: readCpuTopology(r, warnings),
+    memory: readMemory(r, warnings),
     configSpaceReadable: configReadable,
     warnings,
   };

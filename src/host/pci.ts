@@ -40,7 +40,7 @@ function intAttr(value: string | undefined): number | null {
 
 const hex = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
-export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[]): { devices: PciDevice[]; configReadable: boolean } {
+export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts: { groupLinks?: boolean } = {}): { devices: PciDevice[]; configReadable: boolean } {
   const names = root.tryList(SYS_PCI_DEVICES);
   if (names === undefined) {
     warnings.push({
@@ -59,40 +59,41 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[]): { d
       warnings.push({ code: 'W_UNUSUAL_ENTRY', subject: name, message: `unusual entry ${SYS_PCI_DEVICES}/${name} skipped (not a PCI address)` });
       continue;
     }
-    const link = `${SYS_PCI_DEVICES}/${name}`;
-    const dir = root.tryResolveLink(link) ?? link;
+    const busLink = `${SYS_PCI_DEVICES}/${name}`;
+    const dir = root.tryResolveLink(busLink) ?? busLink;
     const entries = root.tryList(dir);
     if (!entries) {
       warnings.push({
         code: 'W_DANGLING_DEVICE',
         subject: addr,
-        message: `${link} points to ${dir}, which does not exist; device skipped`,
+        message: `${busLink} points to ${dir}, which does not exist; device skipped`,
       });
       continue;
     }
     const has = new Set(entries);
     const attr = (a: string) => (has.has(a) ? root.tryReadAttr(`${dir}/${a}`) : undefined);
-    const config = has.has('config') ? root.tryReadBytes(`${dir}/config`) : undefined;
+    // Config space first: its 64-byte header (readable by anyone) holds the
+    // IDs, class and revision, and as root the capabilities and link state —
+    // one read instead of a dozen attribute files. Attribute files are the
+    // fallback when config is missing or short.
+    const config = has.has('config') ? root.tryReadSmall(`${dir}/config`, 4096) : undefined;
     const parsed = config ? parseConfigSpace(config) : null;
     if (has.has('config') && !parsed) {
-      warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${link}/config could not be read (${config ? `${config.length} bytes` : 'permission denied'}); capabilities unknown` });
+      warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${busLink}/config could not be read (${config ? `${config.length} bytes` : 'permission denied'}); capabilities unknown` });
     }
     if (parsed?.caps) configReadable = true;
-
-    const vendor = hexAttr(attr('vendor'), 4, addr, 'vendor', warnings) ?? (parsed ? hex(parsed.header.vendor, 4) : null);
-    const device = hexAttr(attr('device'), 4, addr, 'device', warnings) ?? (parsed ? hex(parsed.header.device, 4) : null);
-    const cls = hexAttr(attr('class'), 6, addr, 'class', warnings) ?? (parsed ? hex(parsed.header.classCode, 6) : null);
+    const h = parsed?.header;
+    const headerOk = h !== undefined && h.vendor !== 0xffff;
+    const vendor = headerOk ? hex(h.vendor, 4) : hexAttr(attr('vendor'), 4, addr, 'vendor', warnings);
+    const device = headerOk ? hex(h.device, 4) : hexAttr(attr('device'), 4, addr, 'device', warnings);
+    const cls = headerOk ? hex(h.classCode, 6) : hexAttr(attr('class'), 6, addr, 'class', warnings);
     if (!vendor || !device || !cls) {
-      warnings.push({ code: 'W_DEVICE_UNREADABLE', subject: addr, message: `vendor, device or class of ${addr} could not be read; device skipped` });
+      warnings.push({ code: 'W_DEVICE_UNREADABLE', subject: addr, message: `vendor, device or class of ${addr} could not be read (no usable config, bad attribute files); device skipped` });
       continue;
     }
-    const subsystemVendor =
-      hexAttr(attr('subsystem_vendor'), 4, addr, 'subsystem_vendor', warnings) ??
-      (parsed?.header.subsystemVendor != null ? hex(parsed.header.subsystemVendor, 4) : null);
-    const subsystemDevice =
-      hexAttr(attr('subsystem_device'), 4, addr, 'subsystem_device', warnings) ??
-      (parsed?.header.subsystemDevice != null ? hex(parsed.header.subsystemDevice, 4) : null);
-    const revision = hexAttr(attr('revision'), 2, addr, 'revision', warnings) ?? (parsed ? hex(parsed.header.revision, 2) : null);
+    const subsystemVendor = headerOk ? (h.subsystemVendor != null ? hex(h.subsystemVendor, 4) : null) : hexAttr(attr('subsystem_vendor'), 4, addr, 'subsystem_vendor', warnings);
+    const subsystemDevice = headerOk ? (h.subsystemDevice != null ? hex(h.subsystemDevice, 4) : null) : hexAttr(attr('subsystem_device'), 4, addr, 'subsystem_device', warnings);
+    const revision = headerOk ? hex(h.revision, 2) : hexAttr(attr('revision'), 2, addr, 'revision', warnings);
 
     // Topology: the realpath chain is authoritative. Bridges are the BDF
     // components after the last pciDDDD:BB host-bridge component (a VMD
@@ -102,15 +103,22 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[]): { d
     for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
     const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
     const driverLink = has.has('driver') ? root.tryReadLink(`${dir}/driver`) : undefined;
-    const override = attr('driver_override');
-    const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || parsed?.header.headerType === 1;
+    const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
+    // Bridges are never rebound, so their override is not needed.
+    const override = isBridge ? undefined : attr('driver_override');
     const virtfns = entries.filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6)));
     const totalVfs = intAttr(attr('sriov_totalvfs'));
-    const speed = attr('current_link_speed');
-    const maxSpeed = attr('max_link_speed');
     const reset = attr('reset_method');
-    const secBus = attr('secondary_bus_number');
-    const iommuLink = has.has('iommu_group') ? root.tryReadLink(`${dir}/iommu_group`) : undefined;
+    // NUMA locality matters for endpoints only; local_cpulist is only
+    // informative when the device belongs to a known node.
+    const numaNode = isBridge ? null : intAttr(attr('numa_node'));
+    let link: PciDevice['link'] = parsed?.caps ? parsed.caps.link : null;
+    if (!parsed?.caps && has.has('current_link_speed')) {
+      link = { speed: attr('current_link_speed') ?? null, width: intAttr(attr('current_link_width')), maxSpeed: attr('max_link_speed') ?? null, maxWidth: intAttr(attr('max_link_width')) };
+    }
+    const secondaryBus = isBridge ? (h?.secondaryBus ?? intAttr(attr('secondary_bus_number'))) : null;
+    // Group links are only needed when /sys/kernel/iommu_groups is absent.
+    const iommuLink = opts.groupLinks && has.has('iommu_group') ? root.tryReadLink(`${dir}/iommu_group`) : undefined;
     const dev: PciDevice = {
       address: addr,
       vendor,
@@ -125,19 +133,11 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[]): { d
       driverOverride: override === undefined || override === '(null)' || override === '' ? null : override,
       iommuGroup: iommuLink !== undefined ? intAttr(path.posix.basename(iommuLink)) : null,
       bootVga: attr('boot_vga') === '1',
-      numaNode: intAttr(attr('numa_node')),
-      localCpus: attr('local_cpulist') ?? null,
+      numaNode,
+      localCpus: numaNode !== null && numaNode >= 0 ? (attr('local_cpulist') ?? null) : null,
       resetMethods: reset === undefined ? null : reset.split(/\s+/).filter(Boolean),
       hasRom: has.has('rom'),
-      link:
-        speed !== undefined || maxSpeed !== undefined
-          ? {
-              speed: speed ?? null,
-              width: intAttr(attr('current_link_width')),
-              maxSpeed: maxSpeed ?? null,
-              maxWidth: intAttr(attr('max_link_width')),
-            }
-          : null,
+      link,
       sriov:
         totalVfs !== null
           ? {
@@ -151,7 +151,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[]): { d
       upstream,
       hostBridge: hostIdx >= 0 ? parts[hostIdx] : null,
       isBridge,
-      secondaryBus: secBus !== undefined ? intAttr(secBus) : (parsed?.header.secondaryBus ?? null),
+      secondaryBus,
       multifunction: false,
       caps: parsed?.caps
         ? { pcie: parsed.caps.pcie, pcieType: parsed.caps.pcieType, flr: parsed.caps.flr, acs: parsed.caps.acs }

@@ -61,7 +61,19 @@ export interface ConfigCapabilities {
   extCapIds: number[];
   /** Offset of the device serial number capability (redacted in snapshots). */
   serialNumberOffset: number | null;
+  /** PCIe link from Link Capabilities/Status (same source as sysfs *_link_*). */
+  link: { speed: string | null; width: number; maxSpeed: string | null; maxWidth: number } | null;
 }
+
+/** Link speed encodings (PCI_EXP_LNKSTA_CLS / LNKCAP_SLS) as sysfs prints them. */
+const LINK_SPEEDS: Record<number, string> = {
+  1: '2.5 GT/s PCIe',
+  2: '5.0 GT/s PCIe',
+  3: '8.0 GT/s PCIe',
+  4: '16.0 GT/s PCIe',
+  5: '32.0 GT/s PCIe',
+  6: '64.0 GT/s PCIe',
+};
 
 export interface ParsedConfig {
   header: ConfigHeader;
@@ -103,6 +115,7 @@ function parseCapabilities(b: Uint8Array): ConfigCapabilities {
     capIds: [],
     extCapIds: [],
     serialNumberOffset: null,
+    link: null,
   };
   const status = u16(b, 0x06);
   if (status & 0x10) {
@@ -118,6 +131,16 @@ function parseCapabilities(b: Uint8Array): ConfigCapabilities {
         const flags = u16(b, pos + 2);
         caps.pcieType = PCIE_TYPES[(flags >> 4) & 0xf] ?? null;
         if (u32(b, pos + 4) & 0x10000000) caps.flr = true;
+        const lnkcap = u32(b, pos + 0x0c);
+        const lnksta = u16(b, pos + 0x12);
+        if (lnkcap & 0xf) {
+          caps.link = {
+            speed: LINK_SPEEDS[lnksta & 0xf] ?? null,
+            width: (lnksta >> 4) & 0x3f,
+            maxSpeed: LINK_SPEEDS[lnkcap & 0xf] ?? null,
+            maxWidth: (lnkcap >> 4) & 0x3f,
+          };
+        }
       } else if (id === 0x13) {
         if (u8(b, pos + 3) & 0x02) caps.flr = true;
       }

@@ -23,6 +23,10 @@ export interface HostSnapshot {
   firmware: FirmwareInfo;
   libvirt: LibvirtInfo;
   hugepages: HugepagePool[];
+  /** Logical CPUs, cores, L3 domains, NUMA nodes (null when /sys/devices/system/cpu has no topology). */
+  cpuTopology: CpuTopology | null;
+  /** From /proc/meminfo. */
+  memory: MemoryInfo;
   /** Whether full config space (capabilities, ACS) could be read. */
   configSpaceReadable: boolean;
   /** Facts that could not be read, with what is missing. */
@@ -164,4 +168,40 @@ export interface HugepagePool {
   sizeKb: number;
   total: number;
   free: number;
+}
+
+/** One online logical CPU, from /sys/devices/system/cpu/cpuN/topology and cache/. */
+export interface LogicalCpu {
+  id: number;
+  /** physical_package_id (socket). */
+  package: number | null;
+  /** die_id (null on kernels without it). */
+  die: number | null;
+  /** core_id: unique within a package, not across packages. */
+  core: number | null;
+  /** core_cpus_list (or the older thread_siblings_list): this CPU and its SMT siblings, ascending. */
+  siblings: number[];
+  /** shared_cpu_list of the level-3 cache; null when the CPU reports no L3. */
+  l3: number[] | null;
+  /** NUMA node holding this CPU (from /sys/devices/system/node/nodeN/cpulist). */
+  node: number | null;
+  /** Hybrid CPUs: 'performance' (cpu_core PMU) or 'efficiency' (cpu_atom PMU); null otherwise. */
+  kind: 'performance' | 'efficiency' | null;
+}
+
+export interface CpuTopology {
+  /** /sys/devices/system/cpu/online, ascending. */
+  online: number[];
+  /** Online CPUs only, ascending by id. */
+  cpus: LogicalCpu[];
+  numaNodes: { id: number; cpus: number[] }[];
+  /** /sys/devices/cpu_core/cpus and /sys/devices/cpu_atom/cpus; null on non-hybrid CPUs. */
+  hybrid: { performance: number[]; efficiency: number[] } | null;
+}
+
+export interface MemoryInfo {
+  /** MemTotal in KiB. */
+  totalKb: number | null;
+  /** Hugepagesize in KiB: the size `<hugepages/>` and hugetlbfs use by default. */
+  hugepageDefaultKb: number | null;
 }

@@ -2,23 +2,28 @@
 // ACS, explains each observed group, and gives a verdict a user can act on.
 //
 // The prediction replays drivers/iommu/iommu.c pci_device_group() for every
-// function in the kernel's probe order (each bus's functions by devfn, then
-// the buses below each bridge), with pci_acs_enabled() /
-// pci_acs_path_enabled() evaluated from the parsed config space:
-//   A. DMA aliases: walking up, a PCIe-to-PCI bridge (or conventional bridge)
-//      takes over the requester ID; if it already has a group, join it.
+// function the IOMMU driver probes, in the kernel's probe order (each bus's
+// functions by devfn, then the buses below each bridge: pci_bus_add_devices()),
+// with pci_acs_enabled() / pci_acs_path_enabled() (drivers/pci/pci.c)
+// evaluated from the parsed config space and the kernel's device quirks
+// (acs-quirks.ts):
+//   A. DMA aliases (pci_for_each_dma_alias, drivers/pci/search.c): walking up,
+//      a PCIe-to-PCI bridge (or conventional bridge) takes over the requester
+//      ID; if it already has a group, join it.
 //   B. From there, climb while the path to the root does not have SV|RR|CR|UF
 //      everywhere; the bridge reached joins/absorbs the device.
+//   C. Same-bus DMA alias quirks (get_pci_alias_group): join an alias's group.
 //   D. A multifunction device failing ACS joins a sibling function that also
-//      fails it.
+//      fails it (get_pci_function_alias_group).
 //   E. Otherwise a new group.
-// Same-bus DMA alias quirks (step C) are not visible in sysfs and are not
-// replayed; when the kernel disagrees with the prediction we say so.
+// This is the algorithm of the kernels in use through 6.x; what it cannot see
+// (aliases the AMD IOMMU driver adds from IVRS, ACS override patches,
+// pci=config_acs=) is named when the kernel disagrees.
 
 import { acsFlagsEnabled, acsMissing } from '../model/config-space.js';
 import { comparePciAddress, shortAddress, slotOf } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { acsQuirk } from './acs-quirks.js';
+import { acsQuirk, dmaAliases, isXlateRoot, type QuirkContext } from './acs-quirks.js';
 
 export type Verdict = 'isolated' | 'gpu-functions-only' | 'device-functions-only' | 'shares' | 'no-iommu';
 
@@ -67,6 +72,16 @@ interface AcsAnswer {
 
 const isGpuClass = (cls: string) => cls.startsWith('03');
 
+/**
+ * Functions that are never passed through and never block a group: PCI
+ * bridges (driver pcieport is driver_managed_dma) and host bridges (class
+ * 0600, normally without a driver). ISA/LPC bridges (0601) are real chipset
+ * endpoints and are not included.
+ */
+export function isBridgeRole(d: Pick<PciDevice, 'isBridge' | 'class'>): boolean {
+  return d.isBridge || d.class.startsWith('0600');
+}
+
 export function describeKind(d: PciDevice): string {
   switch (d.caps?.pcieType) {
     case 'root-port':
@@ -85,9 +100,9 @@ export function describeKind(d: PciDevice): string {
 }
 
 /** The kernel's pci_acs_enabled(dev, REQ_ACS_FLAGS), with the reason. */
-export function acsEnabled(d: PciDevice): AcsAnswer {
+export function acsEnabled(d: PciDevice, ctx: QuirkContext = { iommuVendor: null }): AcsAnswer {
   const a = shortAddress(d.address);
-  const quirk = acsQuirk(d);
+  const quirk = acsQuirk(d, ctx);
   if (quirk) return { ok: quirk.isolated, why: `${describeKind(d)} ${a} ${quirk.isolated ? 'is isolated by the kernel\'s' : 'is not isolated per the kernel\'s'} ${quirk.quirk}` };
   if (!d.caps) return { ok: false, why: `ACS of ${a} is unknown (config space not readable; run as root)` };
   if (!d.caps.pcie) return { ok: false, why: `${a} is a conventional PCI ${d.isBridge ? 'bridge' : 'device'}, which cannot isolate peers` };
@@ -136,16 +151,30 @@ interface SimResult {
   reasons: Map<number, Set<string>>;
 }
 
-/** Replay pci_device_group() over all functions. */
-export function simulateGroups(devices: PciDevice[]): SimResult {
+export interface SimOptions {
+  /** The active IOMMU's vendor (the AMD southbridge ACS quirk needs an AMD IOMMU). */
+  iommuVendor?: 'intel' | 'amd' | null;
+  /**
+   * Functions the IOMMU driver probes. The kernel calls pci_device_group()
+   * only for those (AMD-Vi skips the IOMMU's own function and what IVRS does
+   * not describe; VT-d what no DMAR scope covers): the others never hold a
+   * group another device could join. Default: every function.
+   */
+  covered?: Set<string>;
+}
+
+/** Replay pci_device_group() (drivers/iommu/iommu.c) over all probed functions, in probe order. */
+export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): SimResult {
+  const ctx = { iommuVendor: opts.iommuVendor ?? null };
   const byAddr = new Map(devices.map((d) => [d.address, d]));
+  const order = probeOrder(devices);
   const groupOf = new Map<string, number>();
   const reasons = new Map<number, Set<string>>();
   let next = 0;
   const acsCache = new Map<string, AcsAnswer>();
   const acs = (d: PciDevice) => {
     let a = acsCache.get(d.address);
-    if (!a) acsCache.set(d.address, (a = acsEnabled(d)));
+    if (!a) acsCache.set(d.address, (a = acsEnabled(d, ctx)));
     return a;
   };
   const note = (g: number, why: string) => {
@@ -153,6 +182,20 @@ export function simulateGroups(devices: PciDevice[]): SimResult {
     reasons.get(g)!.add(why);
   };
   const parentOf = (d: PciDevice) => (d.parent ? byAddr.get(d.parent) ?? null : null);
+  const busKey = (d: PciDevice) => `${d.hostBridge ?? ''}|${d.address.slice(0, d.address.lastIndexOf(':'))}`;
+  const devfnOf = (d: PciDevice) => (parseInt(d.address.slice(-4, -2), 16) << 3) | parseInt(d.address.slice(-1), 10);
+  const aliasCache = new Map<string, ReturnType<typeof dmaAliases>>();
+  const aliasesOf = (d: PciDevice) => {
+    if (!aliasCache.has(d.address)) aliasCache.set(d.address, dmaAliases(d));
+    return aliasCache.get(d.address)!;
+  };
+  /** pci_devs_are_dma_aliases(): same bus, and either one's dma_alias_mask holds the other's devfn. */
+  const areAliases = (a: PciDevice, b: PciDevice) =>
+    busKey(a) === busKey(b) && (aliasesOf(a)?.devfns.includes(devfnOf(b)) === true || aliasesOf(b)?.devfns.includes(devfnOf(a)) === true);
+  const aliasWhyOf = (a: PciDevice, b: PciDevice) => {
+    const q = aliasesOf(a)?.devfns.includes(devfnOf(b)) ? [a, aliasesOf(a)!.quirk] : [b, aliasesOf(b)!.quirk];
+    return `${shortAddress((q[0] as PciDevice).address)} uses another function's requester ID for DMA (kernel DMA alias quirk ${q[1] as string}), so ${shortAddress(a.address)} and ${shortAddress(b.address)} cannot be told apart`;
+  };
   /** pci_acs_path_enabled(start, NULL): first failing bridge from start to the root. */
   const pathFailure = (start: PciDevice): AcsAnswer | null => {
     for (let p: PciDevice | null = start; p; p = parentOf(p)) {
@@ -161,15 +204,48 @@ export function simulateGroups(devices: PciDevice[]): SimResult {
     }
     return null;
   };
+  interface Found {
+    group: number;
+    why: string[];
+  }
+  /** get_pci_alias_group(): the device's own group, else that of a same-bus DMA alias (recursively). */
+  const aliasGroup = (p: PciDevice, seen: Set<number>): Found | undefined => {
+    if (seen.has(devfnOf(p))) return undefined;
+    seen.add(devfnOf(p));
+    const own = groupOf.get(p.address);
+    if (own !== undefined) return { group: own, why: [] };
+    for (const tmp of order) {
+      if (tmp === p || !areAliases(p, tmp)) continue;
+      const f = aliasGroup(tmp, seen) ?? functionAliasGroup(tmp, seen);
+      if (f) return { group: f.group, why: [aliasWhyOf(p, tmp), ...f.why] };
+    }
+    return undefined;
+  };
+  /** get_pci_function_alias_group(): a non-isolated multifunction device joins a non-isolated sibling. */
+  const functionAliasGroup = (p: PciDevice, seen: Set<number>): Found | undefined => {
+    const own = acs(p);
+    if (!p.multifunction || own.ok) return undefined;
+    for (const tmp of order) {
+      if (tmp === p || slotOf(tmp.address) !== slotOf(p.address) || busKey(tmp) !== busKey(p) || acs(tmp).ok) continue;
+      const f = aliasGroup(tmp, seen);
+      if (f) return { group: f.group, why: [`the functions of ${shortAddress(slotOf(p.address))} are not isolated from each other (${own.why})`, ...f.why] };
+    }
+    return undefined;
+  };
 
-  for (const dev of probeOrder(devices)) {
-    // Step A: DMA alias walk.
+  for (const dev of order) {
+    if (opts.covered && !opts.covered.has(dev.address)) continue;
+    // Step A: pci_for_each_dma_alias() (drivers/pci/search.c) from the device
+    // up to the root bus; get_pci_alias_or_group() keeps the last device seen
+    // and stops at one that already has a group. Root and switch ports pass
+    // requester IDs through; PCIe-to-PCI bridges, PCI-to-PCIe bridges and
+    // conventional bridges take them over; an XLATE_ROOT bridge ends the walk.
     let pdev = dev;
     let joined: number | undefined;
     let aliasWhy: string | null = null;
     for (let b = parentOf(dev); b && joined === undefined; b = parentOf(b)) {
+      if (isXlateRoot(b)) break;
       const t = b.caps?.pcieType;
-      if (b.caps?.pcie && (t === 'root-port' || t === 'upstream-port' || t === 'downstream-port')) continue;
       if (b.caps?.pcie && t !== 'pcie-to-pci-bridge' && t !== 'pci-to-pcie-bridge') continue;
       pdev = b;
       aliasWhy = `devices behind ${describeKind(b)} ${shortAddress(b.address)} share its requester ID`;
@@ -198,22 +274,16 @@ export function simulateGroups(devices: PciDevice[]): SimResult {
       note(joined, climbWhy!);
       continue;
     }
-    // Step D: multifunction siblings without ACS.
-    const own = acs(pdev);
-    if (pdev.multifunction && !own.ok) {
-      for (const tmp of devices) {
-        if (tmp === pdev || slotOf(tmp.address) !== slotOf(pdev.address) || acs(tmp).ok) continue;
-        const g = groupOf.get(tmp.address);
-        if (g !== undefined) {
-          joined = g;
-          break;
-        }
-      }
-    }
-    if (joined !== undefined) {
-      groupOf.set(dev.address, joined);
-      note(joined, own.why);
-      if (climbWhy) note(joined, climbWhy);
+    // Step C: same-bus DMA aliases (get_pci_alias_group); step D: non-isolated
+    // functions of a multifunction device (get_pci_function_alias_group). One
+    // devfn bitmap is shared by both, as in the kernel.
+    const seen = new Set<number>();
+    const found = aliasGroup(pdev, seen) ?? functionAliasGroup(pdev, seen);
+    if (found) {
+      groupOf.set(dev.address, found.group);
+      for (const w of found.why) note(found.group, w);
+      if (aliasWhy) note(found.group, aliasWhy);
+      if (climbWhy) note(found.group, climbWhy);
       continue;
     }
     // Step E: a new group.
@@ -223,6 +293,18 @@ export function simulateGroups(devices: PciDevice[]): SimResult {
     if (climbWhy) note(g, climbWhy);
   }
   return { groupOf, reasons };
+}
+
+/** Why the kernel can differ from the replay: what the command line shows first, then what sysfs cannot show. */
+function mismatchReason(cmdline: string | null): string {
+  const args = (cmdline ?? '').split(/\s+/);
+  const override = args.find((a) => a.startsWith('pcie_acs_override='));
+  if (override) {
+    return `the kernel command line has ${override}: the out-of-tree ACS override patch declares devices isolated whatever their hardware does, so the kernel's groups cannot be predicted from config space`;
+  }
+  const acsParam = args.find((a) => /^pci=.*\b(config_acs|disable_acs_redir)=/.test(a));
+  if (acsParam) return `the kernel command line has ${acsParam}, which changes ACS controls after boot-time enumeration; the replay reads the controls as they are now`;
+  return 'the kernel used something not visible in sysfs: a device quirk vfiokit does not embed (drivers/pci/quirks.c), DMA aliases the IOMMU driver takes from firmware (AMD IVRS alias entries), an Intel PCH ACS quirk whose boot-time enable step failed, or an out-of-tree ACS override patch built into the kernel';
 }
 
 function partitionKey(groups: string[][]): string[] {
@@ -247,8 +329,8 @@ export function predictGroups(snapshot: HostSnapshot): { prediction: Prediction;
       sim: null,
     };
   }
-  const sim = simulateGroups(snapshot.pci);
   const inKernel = new Set(kernelGrouped.map((d) => d.address));
+  const sim = simulateGroups(snapshot.pci, { iommuVendor: snapshot.iommu.vendor, covered: inKernel });
   const predicted = new Map<number, string[]>();
   for (const [addr, g] of sim.groupOf) {
     if (!inKernel.has(addr)) continue; // functions the IOMMU does not cover (e.g. the AMD IOMMU itself)
@@ -266,9 +348,7 @@ export function predictGroups(snapshot: HostSnapshot): { prediction: Prediction;
   return {
     prediction: {
       available: true,
-      reason: matches
-        ? null
-        : 'the kernel applied something not visible in sysfs: a device-specific ACS or DMA-alias quirk (drivers/pci/quirks.c), an ACS override patch (pcie_acs_override=), or pci=config_acs=',
+      reason: matches ? null : mismatchReason(snapshot.kernel.cmdline),
       groups,
       matchesKernel: matches,
       differences,
@@ -291,7 +371,7 @@ export function analyzeGroups(snapshot: HostSnapshot, names?: (d: PciDevice) => 
         class: d?.class ?? '000000',
         name: d ? (names ? names(d) : d.deviceName) : null,
         driver: d?.driver ?? null,
-        role: d?.isBridge ? 'bridge' : 'endpoint',
+        role: d && isBridgeRole(d) ? 'bridge' : 'endpoint',
       };
     });
     const endpoints = members.filter((m) => m.role === 'endpoint');
@@ -305,7 +385,10 @@ export function analyzeGroups(snapshot: HostSnapshot, names?: (d: PciDevice) => 
     const bridgeNote = bridges.length ? ` (with ${bridges.map((b) => shortAddress(b.address)).join(', ')}: bridges stay on the host and do not block passthrough)` : '';
     let verdict: Verdict;
     let explanation: string;
-    if (endpoints.length <= 1) {
+    if (endpoints.length === 0) {
+      verdict = 'isolated';
+      explanation = `bridges only (${bridges.map((b) => shortAddress(b.address)).join(', ')}); nothing to pass through`;
+    } else if (endpoints.length === 1) {
       verdict = 'isolated';
       explanation = `isolated${bridgeNote}`;
     } else if (slots.size === 1) {

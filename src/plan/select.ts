@@ -9,7 +9,7 @@ import { UsageError, type Problem } from '../errors.js';
 import { parsePciAddress, shortAddress, slotOf } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { iommuFix } from './check.js';
-import { analyzeGroups, type GroupReport } from './groups.js';
+import { analyzeGroups, isBridgeRole, type GroupReport } from './groups.js';
 
 export interface SelectOptions {
   /** Addresses the user agreed to take along (`--with`). */
@@ -73,7 +73,7 @@ export function resolveSelection(snapshot: HostSnapshot, selectors: string[], op
     }
     if ('vendor' in sel && matches.length > 1) warnings.push(`'${text}' matches ${matches.length} devices (${matches.map((m) => shortAddress(m.address)).join(', ')}); all are selected — use an address to pick one`);
     for (const m of matches) {
-      if (m.isBridge) {
+      if (isBridgeRole(m)) {
         problems.push({ code: 'E_BRIDGE', subject: m.address, message: `${shortAddress(m.address)} is a PCI bridge; bridges stay with the host and cannot be passed through`, hint: 'select the device behind the bridge instead' });
         continue;
       }

@@ -71,6 +71,130 @@ export interface FakeHost {
   files?: Record<string, string>;
   /** Extra symlinks: host path → target. */
   links?: Record<string, string>;
+  /** CPU topology files. Default: `cpu.threads` CPUs, one thread per core, one package, node and L3. */
+  cpus?: FakeCpus;
+  /** /proc/meminfo. Default: 16 GiB, 2 MiB default huge page size. */
+  memory?: { totalKb: number; hugepageSizeKb?: number };
+}
+
+/** One logical CPU as the kernel describes it under /sys/devices/system/cpu/cpuN. */
+export interface FakeCpu {
+  id: number;
+  /** core_id (unique within a package only). */
+  core: number;
+  package?: number;
+  die?: number;
+  /** core_cpus_list / thread_siblings_list: this CPU and its SMT siblings. */
+  siblings: number[];
+  /** shared_cpu_list of cache/index3 (L3); omitted = no L3. */
+  l3?: number[];
+  /** NUMA node; default 0. */
+  node?: number;
+  /** false = offline (no topology/ or cache/ directory, `online` reads 0). */
+  online?: boolean;
+}
+
+export interface FakeCpus {
+  cpus: FakeCpu[];
+  /** Hybrid PMUs: /sys/devices/cpu_core/cpus and /sys/devices/cpu_atom/cpus. */
+  hybrid?: { core: number[]; atom: number[] };
+}
+
+/** The kernel's cpulist format ("0-7,16-23"), written independently of the code under test. */
+export function fakeCpuList(ids: number[]): string {
+  const s = [...ids].sort((a, b) => a - b);
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    let j = i;
+    while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
+    out.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+/** The kernel's cpumask format (%*pb): 32-bit hex words, most significant first, the first trimmed to nr_cpu_ids. */
+function fakeCpuMask(ids: number[], nrCpus: number): string {
+  const words = Math.ceil(nrCpus / 32);
+  const parts: string[] = [];
+  for (let w = words - 1; w >= 0; w--) {
+    let v = 0;
+    for (const id of ids) if (id >= w * 32 && id < w * 32 + 32) v += 2 ** (id - w * 32);
+    const bits = w === words - 1 ? nrCpus - w * 32 : 32;
+    parts.push(v.toString(16).padStart(Math.ceil(bits / 4), '0'));
+  }
+  return parts.join(',');
+}
+
+function writeCpuTopology(dir: string, spec: FakeCpus): void {
+  const nr = Math.max(...spec.cpus.map((c) => c.id)) + 1;
+  const all = spec.cpus.map((c) => c.id);
+  const online = spec.cpus.filter((c) => c.online !== false).map((c) => c.id);
+  const base = '/sys/devices/system/cpu';
+  write(dir, `${base}/online`, `${fakeCpuList(online)}\n`);
+  write(dir, `${base}/possible`, `${fakeCpuList(all)}\n`);
+  write(dir, `${base}/present`, `${fakeCpuList(all)}\n`);
+  write(dir, `${base}/offline`, `${fakeCpuList(all.filter((c) => !online.includes(c)))}\n`);
+  const nodes = new Map<number, number[]>();
+  for (const c of spec.cpus) if (c.online !== false) nodes.set(c.node ?? 0, [...(nodes.get(c.node ?? 0) ?? []), c.id]);
+  for (const c of spec.cpus) {
+    const d = `${base}/cpu${c.id}`;
+    if (c.id !== 0) write(dir, `${d}/online`, c.online === false ? '0\n' : '1\n');
+    else fs.mkdirSync(path.join(dir, d), { recursive: true });
+    if (c.online === false) continue;
+    const pkg = c.package ?? 0;
+    const pkgCpus = spec.cpus.filter((x) => (x.package ?? 0) === pkg && x.online !== false).map((x) => x.id);
+    const dieCpus = spec.cpus.filter((x) => (x.package ?? 0) === pkg && (x.die ?? 0) === (c.die ?? 0) && x.online !== false).map((x) => x.id);
+    const t = `${d}/topology`;
+    const attrs: Record<string, string> = {
+      physical_package_id: String(pkg),
+      die_id: String(c.die ?? 0),
+      core_id: String(c.core),
+      cluster_id: String(c.core),
+      core_cpus_list: fakeCpuList(c.siblings),
+      core_cpus: fakeCpuMask(c.siblings, nr),
+      thread_siblings_list: fakeCpuList(c.siblings),
+      thread_siblings: fakeCpuMask(c.siblings, nr),
+      cluster_cpus_list: fakeCpuList(c.siblings),
+      cluster_cpus: fakeCpuMask(c.siblings, nr),
+      die_cpus_list: fakeCpuList(dieCpus),
+      die_cpus: fakeCpuMask(dieCpus, nr),
+      package_cpus_list: fakeCpuList(pkgCpus),
+      package_cpus: fakeCpuMask(pkgCpus, nr),
+      core_siblings_list: fakeCpuList(pkgCpus),
+      core_siblings: fakeCpuMask(pkgCpus, nr),
+    };
+    for (const [k, v] of Object.entries(attrs)) write(dir, `${t}/${k}`, `${v}\n`);
+    const caches: { level: number; type: string; size: string; shared: number[] }[] = [
+      { level: 1, type: 'Data', size: '32K', shared: c.siblings },
+      { level: 1, type: 'Instruction', size: '32K', shared: c.siblings },
+      { level: 2, type: 'Unified', size: '512K', shared: c.siblings },
+    ];
+    if (c.l3) caches.push({ level: 3, type: 'Unified', size: '32768K', shared: c.l3 });
+    caches.forEach((k, i) => {
+      const cd = `${d}/cache/index${i}`;
+      write(dir, `${cd}/level`, `${k.level}\n`);
+      write(dir, `${cd}/type`, `${k.type}\n`);
+      write(dir, `${cd}/size`, `${k.size}\n`);
+      write(dir, `${cd}/shared_cpu_list`, `${fakeCpuList(k.shared)}\n`);
+      write(dir, `${cd}/shared_cpu_map`, `${fakeCpuMask(k.shared, nr)}\n`);
+      write(dir, `${cd}/coherency_line_size`, '64\n');
+      write(dir, `${cd}/id`, `${k.level === 3 ? Math.min(...k.shared) : c.core}\n`);
+    });
+    link(dir, `${d}/node${c.node ?? 0}`, `/sys/devices/system/node/node${c.node ?? 0}`);
+  }
+  const nodeIds = [...nodes.keys()].sort((a, b) => a - b);
+  write(dir, '/sys/devices/system/node/online', `${fakeCpuList(nodeIds)}\n`);
+  write(dir, '/sys/devices/system/node/possible', `${fakeCpuList(nodeIds)}\n`);
+  for (const [n, cpus] of nodes) {
+    write(dir, `/sys/devices/system/node/node${n}/cpulist`, `${fakeCpuList(cpus)}\n`);
+    write(dir, `/sys/devices/system/node/node${n}/cpumap`, `${fakeCpuMask(cpus, nr)}\n`);
+  }
+  if (spec.hybrid) {
+    write(dir, '/sys/devices/cpu_core/cpus', `${fakeCpuList(spec.hybrid.core)}\n`);
+    write(dir, '/sys/devices/cpu_atom/cpus', `${fakeCpuList(spec.hybrid.atom)}\n`);
+  }
 }
 
 const DEFAULT_PCI_IDS = `# minimal pci.ids for tests
@@ -145,6 +269,10 @@ function buildConfig(d: FakePci, pcie: PcieType | null, isBridge: boolean, mf: b
     b[0x51] = 0x00;
     b.writeUInt16LE((PCIE_TYPE_CODES[pcie] << 4) | 0x2, 0x52);
     b.writeUInt32LE(d.flr ? 0x10008000 : 0x00008000, 0x54);
+    const speedCode = (t: string) => ({ '2.5': 1, '5.0': 2, '8.0': 3, '16.0': 4, '32.0': 5, '64.0': 6 })[t.split(' ')[0]] ?? 3;
+    const link = d.link ?? { speed: '8.0 GT/s PCIe', width: 16 };
+    b.writeUInt32LE(speedCode(link.maxSpeed ?? link.speed) | ((link.maxWidth ?? link.width) << 4), 0x5c);
+    b.writeUInt16LE(speedCode(link.speed) | (link.width << 4), 0x62);
     // Extended capabilities from 0x100: AER, then ACS, then DSN.
     const ext: { id: number; body: (o: number) => void }[] = [{ id: 0x0001, body: () => {} }];
     const acs = d.acs === 'full' ? { cap: 0x5f, ctrl: 0x1d } : d.acs === 'off' ? { cap: 0x5f, ctrl: 0 } : d.acs ?? null;
@@ -290,13 +418,17 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
     fs.mkdirSync(path.join(dir, '/sys/class/iommu'), { recursive: true });
   }
   const cpu = host.cpu ?? { vendor: 'intel' };
-  const threads = cpu.threads ?? 8;
+  const threads = cpu.threads ?? host.cpus?.cpus.filter((c) => c.online !== false).length ?? 8;
   const flags = cpu.flags ?? ['fpu', 'vme', 'pae', cpu.vendor === 'intel' ? 'vmx' : 'svm', 'sse4_2'];
   let cpuinfo = '';
   for (let i = 0; i < threads; i++) {
     cpuinfo += `processor\t: ${i}\nvendor_id\t: ${cpu.vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD'}\nmodel name\t: ${cpu.model ?? (cpu.vendor === 'intel' ? 'Intel(R) Core(TM) i7-9700K CPU @ 3.60GHz' : 'AMD Ryzen 9 5950X 16-Core Processor')}\nflags\t\t: ${flags.join(' ')}\n\n`;
   }
   write(dir, '/proc/cpuinfo', cpuinfo);
+  const all = Array.from({ length: threads }, (_, i) => i);
+  writeCpuTopology(dir, host.cpus ?? { cpus: all.map((i) => ({ id: i, core: i, siblings: [i], l3: all })) });
+  const mem = host.memory ?? { totalKb: 16303932 };
+  write(dir, '/proc/meminfo', `MemTotal:       ${mem.totalKb} kB\nMemFree:        ${Math.floor(mem.totalKb / 2)} kB\nMemAvailable:   ${Math.floor(mem.totalKb * 0.7)} kB\nHugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       ${mem.hugepageSizeKb ?? 2048} kB\n`);
   const release = host.release ?? '6.1.0-18-amd64';
   write(dir, '/proc/sys/kernel/osrelease', `${release}\n`);
   write(dir, '/proc/cmdline', `${host.cmdline ?? `BOOT_IMAGE=/boot/vmlinuz-${release} root=UUID=0b7c5e0e-1111-2222-3333-444455556666 ro quiet`}\n`);

@@ -1,0 +1,95 @@
+// The shell side of every lab guest: a library sourced by the per-boot script
+// that runs commands with their output, exit code and duration saved under
+// /lab/out (a 9p share the host reads afterwards), and a plain listing of
+// what the kernel itself says about IOMMU groups and drivers.
+
+/** Sourced as /lab/lib.sh. Expects LAB_VFIOKIT (the command that runs vfiokit). */
+export const GUEST_LIB = `
+LAB_OUT=/lab/out
+mkdir -p "$LAB_OUT"
+lab_say() { echo "LAB: $*"; }
+lab_now() { date +%s.%N; }
+
+# lab_run NAME CMD...: runs CMD, saving NAME.out, NAME.err, NAME.rc, NAME.secs
+lab_run() {
+  _n=$1; shift
+  lab_say "run $_n: $*"
+  _t0=$(lab_now)
+  "$@" >"$LAB_OUT/$_n.out" 2>"$LAB_OUT/$_n.err" </dev/null
+  _rc=$?
+  _t1=$(lab_now)
+  echo "$_rc" >"$LAB_OUT/$_n.rc"
+  echo "$_t0 $_t1" | awk '{print $2-$1}' >"$LAB_OUT/$_n.secs"
+  lab_say "done $_n rc=$_rc ($(cat "$LAB_OUT/$_n.secs")s)"
+  # Keep the console useful when something fails: show the end of the output.
+  if [ "$_rc" != 0 ]; then tail -n 15 "$LAB_OUT/$_n.err" | sed "s/^/LAB: $_n! /"; tail -n 5 "$LAB_OUT/$_n.out" | sed "s/^/LAB: $_n> /"; fi
+  sync
+  return $_rc
+}
+
+vfiokit() { $LAB_VFIOKIT "$@"; }
+
+# lab_listing NAME: the kernel's view, read with nothing but the shell.
+#   NAME.groups:  "<group> <address>" per /sys/kernel/iommu_groups/*/devices/* link
+#   NAME.devices: "<address> <vendor> <device> <class> <driver|-> <group|-> <driver_override|->"
+lab_listing() {
+  : >"$LAB_OUT/$1.groups"
+  for _d in /sys/kernel/iommu_groups/*/devices/*; do
+    [ -e "$_d" ] || continue
+    _g=\${_d#/sys/kernel/iommu_groups/}; _g=\${_g%%/*}
+    echo "$_g \${_d##*/}" >>"$LAB_OUT/$1.groups"
+  done
+  : >"$LAB_OUT/$1.devices"
+  for _d in /sys/bus/pci/devices/*; do
+    _drv=-; [ -e "$_d/driver" ] && _drv=$(basename "$(readlink "$_d/driver")")
+    _grp=-; [ -e "$_d/iommu_group" ] && _grp=$(basename "$(readlink "$_d/iommu_group")")
+    _ovr=$(cat "$_d/driver_override" 2>/dev/null); [ -n "$_ovr" ] && [ "$_ovr" != "(null)" ] || _ovr=-
+    echo "\${_d##*/} $(cat "$_d/vendor") $(cat "$_d/device") $(cat "$_d/class") $_drv $_grp $_ovr" >>"$LAB_OUT/$1.devices"
+  done
+  lab_say "listing $1: $(wc -l <"$LAB_OUT/$1.devices") devices, $(wc -l <"$LAB_OUT/$1.groups") group links"
+}
+
+# lab_coldplug: load the driver for every PCI device, as udev would at boot.
+lab_coldplug() {
+  modprobe -a -q -b $(cat /sys/bus/pci/devices/*/modalias) 2>/dev/null
+  # Probing is synchronous for these drivers, but give deferred probes a moment.
+  sleep 1
+}
+
+lab_finish() {
+  echo "$1" >"$LAB_OUT/finished"
+  sync
+  lab_say "finished: $1"
+}
+`;
+
+export interface GuestListing {
+  /** group id → sorted addresses */
+  groups: Map<number, string[]>;
+  devices: Map<string, { vendor: string; device: string; class: string; driver: string | null; group: number | null; driverOverride: string | null }>;
+}
+
+/** Parses the files written by lab_listing. */
+export function parseListing(groupsText: string, devicesText: string): GuestListing {
+  const groups = new Map<number, string[]>();
+  for (const line of groupsText.split('\n')) {
+    const m = /^(\d+) (\S+)$/.exec(line.trim());
+    if (!m) continue;
+    const g = Number(m[1]);
+    groups.set(g, [...(groups.get(g) ?? []), m[2]!].sort());
+  }
+  const devices: GuestListing['devices'] = new Map();
+  for (const line of devicesText.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 7) continue;
+    devices.set(f[0]!, {
+      vendor: f[1]!.replace(/^0x/, ''),
+      device: f[2]!.replace(/^0x/, ''),
+      class: f[3]!.replace(/^0x/, ''),
+      driver: f[4] === '-' ? null : f[4]!,
+      group: f[5] === '-' ? null : Number(f[5]),
+      driverOverride: f[6] === '-' ? null : f[6]!,
+    });
+  }
+  return { groups, devices };
+}

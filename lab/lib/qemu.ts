@@ -1,0 +1,191 @@
+// Machines: the QEMU command line for a lab guest (machine type, IOMMU, PCI
+// topology, shares, disk) and a runner that captures the serial console to a
+// log file, enforces a timeout and reports progress from the console.
+
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fmtDuration, log } from './util.js';
+
+export type IommuKind = 'intel' | 'amd' | 'none';
+export type TopologyName = 'rich' | 'gpu' | 'twin-gpu';
+
+export interface Share {
+  tag: string;
+  hostPath: string;
+  readonly: boolean;
+}
+
+export interface MachineSpec {
+  iommu: IommuKind;
+  topology: TopologyName;
+  memMb?: number;
+  smp?: number;
+  /** CPU vendor the guest sees (`-cpu max,vendor=…`). */
+  cpuVendor?: 'GenuineIntel' | 'AuthenticAMD';
+  shares: Share[];
+  /** A disk image (raw or qcow2) on virtio-blk. */
+  disk?: { file: string; format: 'raw' | 'qcow2' };
+  /** Direct kernel boot. */
+  kernel?: { vmlinuz: string; initrd: string; append: string };
+  /** UEFI firmware: code (read-only) and a writable copy of the variable store. */
+  uefi?: { code: string; vars: string };
+}
+
+/** Stable device addresses, so every boot of a topology numbers its buses alike. */
+function topologyDevices(t: TopologyName): string[] {
+  const d: string[] = [];
+  // The boot display stays on its own driver (virtio-pci) in every scenario.
+  // (Slot 1 is left free: the AMD IOMMU's own PCI function takes the first free slot.)
+  d.push('-device', 'virtio-vga,id=display,bus=pcie.0,addr=0x6');
+  const gpu = (port: string, chassis: number, addr: string, tag: string) => {
+    d.push('-device', `pcie-root-port,id=${port},bus=pcie.0,chassis=${chassis},slot=${chassis},addr=${addr}`);
+    // A GPU-like multifunction device: display function + HDMI-audio-like function, one IOMMU group.
+    d.push('-device', `VGA,id=${tag}v,bus=${port},addr=0x0.0,multifunction=on`);
+    d.push('-device', `ich9-intel-hda,id=${tag}a,bus=${port},addr=0x0.1`);
+  };
+  switch (t) {
+    case 'gpu':
+      gpu('rp1', 1, '0x2.0', 'gpu1');
+      d.push('-device', 'pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3.0');
+      d.push('-device', 'e1000e,id=nic1,bus=rp2,addr=0x0');
+      break;
+    case 'twin-gpu':
+      gpu('rp1', 1, '0x2.0', 'gpu1');
+      gpu('rp2', 2, '0x3.0', 'gpu2');
+      break;
+    case 'rich':
+      gpu('rp1', 1, '0x2.0', 'gpu1');
+      // A PCIe switch: upstream port + two downstream ports, an endpoint on each.
+      d.push('-device', 'pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3.0');
+      d.push('-device', 'x3130-upstream,id=swup,bus=rp2,addr=0x0');
+      d.push('-device', 'xio3130-downstream,id=swd1,bus=swup,chassis=3,slot=3,addr=0x0');
+      d.push('-device', 'xio3130-downstream,id=swd2,bus=swup,chassis=4,slot=4,addr=0x1');
+      d.push('-device', 'nvme,id=nvme1,bus=swd1,addr=0x0,serial=vfiokitlab1');
+      d.push('-device', 'e1000e,id=nic1,bus=swd2,addr=0x0');
+      // A PCIe-to-PCI bridge with two conventional devices behind it.
+      d.push('-device', 'pcie-root-port,id=rp3,bus=pcie.0,chassis=5,slot=5,addr=0x4.0');
+      d.push('-device', 'pcie-pci-bridge,id=pcib,bus=rp3,addr=0x0');
+      d.push('-device', 'e1000,id=nic2,bus=pcib,addr=0x1');
+      d.push('-device', 'virtio-rng-pci,id=rng1,bus=pcib,addr=0x2');
+      // A multifunction endpoint on the root bus (two NIC functions, no ACS).
+      d.push('-device', 'e1000e,id=nic3,bus=pcie.0,addr=0x5.0,multifunction=on');
+      d.push('-device', 'e1000e,id=nic4,bus=pcie.0,addr=0x5.1');
+      // A root port with nothing behind it.
+      d.push('-device', 'pcie-root-port,id=rp4,bus=pcie.0,chassis=6,slot=6,addr=0x8.0');
+      break;
+  }
+  return d;
+}
+
+export function accel(): string[] {
+  const a = process.env.VFIOKIT_LAB_ACCEL || 'tcg';
+  return a === 'tcg' ? ['-accel', 'tcg,thread=multi'] : ['-accel', a];
+}
+
+export function qemuArgv(m: MachineSpec): string[] {
+  const a: string[] = ['qemu-system-x86_64', '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot'];
+  a.push(...accel());
+  a.push('-M', m.iommu === 'none' ? 'q35' : 'q35,kernel-irqchip=split');
+  a.push('-cpu', m.cpuVendor ? `max,vendor=${m.cpuVendor}` : 'max');
+  a.push('-m', String(m.memMb ?? 1536), '-smp', String(m.smp ?? 2));
+  // The IOMMU must be created before the PCI devices it translates for.
+  if (m.iommu === 'intel') a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
+  if (m.iommu === 'amd') a.push('-device', 'amd-iommu,intremap=on');
+  if (m.uefi) {
+    a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${m.uefi.code}`);
+    a.push('-drive', `if=pflash,format=raw,unit=1,file=${m.uefi.vars}`);
+  }
+  a.push(...topologyDevices(m.topology));
+  let slot = 0x10;
+  m.shares.forEach((s, i) => {
+    a.push('-fsdev', `local,id=fs${i},path=${s.hostPath},security_model=none${s.readonly ? ',readonly=on,multidevs=remap' : ''}`);
+    a.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${s.tag},bus=pcie.0,addr=0x${(slot++).toString(16)}`);
+  });
+  if (m.disk) {
+    a.push('-drive', `if=none,id=disk0,format=${m.disk.format},file=${m.disk.file},cache=unsafe,discard=unmap`);
+    a.push('-device', `virtio-blk-pci,drive=disk0,bus=pcie.0,addr=0x${(slot++).toString(16)},bootindex=1`);
+  }
+  a.push('-device', `virtio-rng-pci,bus=pcie.0,addr=0x${(slot++).toString(16)}`);
+  if (m.kernel) a.push('-kernel', m.kernel.vmlinuz, '-initrd', m.kernel.initrd, '-append', m.kernel.append);
+  return a;
+}
+
+export interface BootResult {
+  /** QEMU's exit code (null when killed). */
+  code: number | null;
+  timedOut: boolean;
+  /** Killed on purpose by the caller (`kill()` from onLine). */
+  killed: boolean;
+  durationMs: number;
+  serialLog: string;
+  serial: string;
+}
+
+export interface BootOptions {
+  /** Log label, e.g. `s2/grub-itools/boot1`. */
+  label: string;
+  serialLog: string;
+  timeoutMs: number;
+  /** Called for each console line; may kill the machine (power cut). */
+  onLine?: (line: string, ctl: { kill: () => void }) => void;
+}
+
+/** Boots a machine and waits for QEMU to exit (the guest powers off, or the timeout kills it). */
+export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
+  mkdirSync(path.dirname(o.serialLog), { recursive: true });
+  const logStream = createWriteStream(o.serialLog);
+  logStream.write(`# ${argv.map((x) => (/[\s,]/.test(x) ? JSON.stringify(x) : x)).join(' ')}\n`);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let serial = '';
+    let partial = '';
+    let lastLine = '';
+    let timedOut = false;
+    let killed = false;
+    const ctl = {
+      kill: () => {
+        killed = true;
+        child.kill('SIGKILL');
+      },
+    };
+    const onData = (chunk: Buffer) => {
+      const s = chunk.toString('utf8');
+      serial += s;
+      logStream.write(chunk);
+      partial += s;
+      const lines = partial.split(/\r?\n/);
+      partial = lines.pop() ?? '';
+      for (const raw of lines) {
+        // Strip terminal escapes that GRUB and systemd write to the console.
+        const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\r/g, '').trim();
+        if (!line) continue;
+        lastLine = line;
+        if (o.onLine && !killed) o.onLine(line, ctl);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => {
+      logStream.write(c);
+      serial += c.toString('utf8');
+    });
+    child.on('error', reject);
+    const progress = setInterval(() => {
+      const l = lastLine.length > 110 ? lastLine.slice(0, 107) + '...' : lastLine;
+      log(`  … ${o.label}: ${fmtDuration(Date.now() - t0)}${l ? ` | ${l}` : ''}`);
+    }, 20_000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, o.timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearInterval(progress);
+      const durationMs = Date.now() - t0;
+      logStream.end(`\n# qemu exited: ${timedOut ? `killed after the ${fmtDuration(o.timeoutMs)} timeout` : killed ? 'powered off by the lab (simulated power cut)' : `code ${code}`} after ${fmtDuration(durationMs)}\n`);
+      logStream.on('finish', () => resolve({ code, timedOut, killed, durationMs, serialLog: o.serialLog, serial }));
+    });
+    child.stdin!.end();
+  });
+}

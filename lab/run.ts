@@ -1,0 +1,121 @@
+// `npm run lab` — runs vfiokit as root inside QEMU guests with an emulated
+// IOMMU and checks what it reads and what it changes against the guest kernel.
+//
+//   npm run lab                      every test
+//   npm run lab -- --only 1,2        scenarios 1 and 2 (or single tests: --only 1.amd,2.grub-dracut)
+//   npm run lab -- --list            the tests, without running anything
+//   npm run lab -- --jobs 2          run two guests at a time (default: VFIOKIT_LAB_JOBS or 1)
+//
+// Results: a table at the end, lab-results/results.json, serial logs of every
+// boot under lab-results/<test>/. Exit 1 if any test failed (skips are not failures).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { runTest, type TestDef, type TestResult } from './lib/harness.js';
+import { cacheRoot } from './lib/cache.js';
+import { fmtDuration, log, repoRoot } from './lib/util.js';
+import { ALL_TESTS } from './scenarios/index.js';
+
+export function selectTests(all: TestDef[], only: string | undefined): TestDef[] {
+  if (!only) return all;
+  const wanted = only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const picked = all.filter((t) => wanted.some((w) => t.id === w || t.id.startsWith(`${w}.`)));
+  const unknown = wanted.filter((w) => !all.some((t) => t.id === w || t.id.startsWith(`${w}.`)));
+  if (unknown.length) throw new Error(`unknown test or scenario: ${unknown.join(', ')} (see --list)`);
+  return picked;
+}
+
+export function summaryTable(results: TestResult[]): string {
+  const rows = results.map((r) => [r.status.toUpperCase(), r.id, fmtDuration(r.durationMs), r.title + (r.reason ? ` — ${r.reason}` : '')]);
+  const w0 = 6;
+  const w1 = Math.max(4, ...rows.map((r) => r[1]!.length));
+  const w2 = Math.max(8, ...rows.map((r) => r[2]!.length));
+  const line = (r: string[]) => `${r[0]!.padEnd(w0)} ${r[1]!.padEnd(w1)} ${r[2]!.padStart(w2)}  ${r[3]}`;
+  return [line(['RESULT', 'TEST', 'DURATION', 'WHAT']), line(['-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(4)]), ...rows.map(line)].join('\n');
+}
+
+async function pool<T, R>(items: T[], jobs: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+  return out;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: process.argv.slice(2),
+      options: { only: { type: 'string' }, list: { type: 'boolean' }, jobs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`lab: ${(e as Error).message}\nUsage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
+    return 0;
+  }
+  let tests: TestDef[];
+  try {
+    tests = selectTests(ALL_TESTS, args.only);
+  } catch (e) {
+    process.stderr.write(`lab: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (args.list) {
+    for (const t of tests) process.stdout.write(`${t.id.padEnd(24)} ${t.title}${t.needs.length ? `  [needs: vfiokit ${t.needs.join(', ')}]` : ''}\n`);
+    return 0;
+  }
+  if (process.getuid?.() !== 0) log('lab: warning: not running as root; building images and 9p shares need root');
+  const jobs = Number(args.jobs ?? process.env.VFIOKIT_LAB_JOBS ?? 1);
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    process.stderr.write('lab: --jobs must be a positive integer\n');
+    return 2;
+  }
+  const resultsDir = path.join(repoRoot(), 'lab-results');
+  mkdirSync(resultsDir, { recursive: true });
+  const t0 = Date.now();
+  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time; cache ${cacheRoot()}; results ${resultsDir}`);
+  const results = await pool(tests, jobs, async (def) => {
+    const r = await runTest(def, resultsDir);
+    log(`${r.status.toUpperCase()} ${r.id} (${fmtDuration(r.durationMs)}) ${r.title}${r.reason ? ` — ${r.reason}` : ''}`);
+    return r;
+  });
+  const totalMs = Date.now() - t0;
+  const counts = { pass: 0, fail: 0, skip: 0 };
+  for (const r of results) counts[r.status]++;
+  log('\n' + summaryTable(results));
+  log(`\nlab: ${counts.pass} passed, ${counts.fail} failed, ${counts.skip} skipped in ${fmtDuration(totalMs)}`);
+  writeFileSync(
+    path.join(resultsDir, 'results.json'),
+    JSON.stringify(
+      {
+        startedAt: new Date(t0).toISOString(),
+        durationMs: totalMs,
+        host: { cpus: os.cpus().length, accel: process.env.VFIOKIT_LAB_ACCEL || 'tcg', jobs },
+        cache: cacheRoot(),
+        counts,
+        tests: results,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  log(`lab: results in ${path.join(resultsDir, 'results.json')}`);
+  return counts.fail ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,202 @@
+// `vfiokit vm xml|qemu|define|attach`: the I/O around src/vm — read the host
+// snapshot and the ROM file, print the domain XML or QEMU command line, and
+// run virsh (define, dumpxml) through an injectable argv runner.
+
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
+import { inspect } from '../../host/inspect.js';
+import { shortAddress } from '../../model/pci-address.js';
+import { attachHostdevs } from '../../vm/attach.js';
+import { planDevices, planVm, type VmIntent, type VmPlan } from '../../vm/plan.js';
+import { buildQemuCommand, formatCommandLines } from '../../vm/qemu.js';
+import { renderDomainXml } from '../../vm/xml.js';
+import { out, printJson, type CommandContext } from '../context.js';
+
+/** Runs a command as an argv array (no shell). Replaced by src/apply/runner.ts once it exists. */
+export interface ArgvRunner {
+  run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+export const execFileRunner: ArgvRunner = {
+  run: (argv) =>
+    new Promise((resolve) => {
+      execFile(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          const code = (err as NodeJS.ErrnoException).code;
+          resolve({ code: 127, stdout: '', stderr: code === 'ENOENT' ? `${argv[0]}: command not found` : `${argv[0]}: ${err.message}` });
+          return;
+        }
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      });
+    }),
+};
+
+const SUBCOMMANDS = ['xml', 'qemu', 'define', 'attach'] as const;
+type Sub = (typeof SUBCOMMANDS)[number];
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown): string[] => (Array.isArray(v) ? v : typeof v === 'string' ? [v] : []).flatMap((x: string) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+
+function readRom(file: string | undefined): VmIntent['rom'] {
+  if (file === undefined) return undefined;
+  const abs = path.resolve(file);
+  try {
+    return { path: abs, bytes: new Uint8Array(fs.readFileSync(abs)) };
+  } catch (e) {
+    throw new PreconditionError('E_ROM_UNREADABLE', `--rom ${file}: cannot read ${abs} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the path of a ROM file you can read (a dump of this card, or the vendor image)', abs);
+  }
+}
+
+function refuse(what: string, plan: Pick<VmPlan, 'problems'>, nothing: string): void {
+  if (plan.problems.length) {
+    throw new PreconditionError(plan.problems[0].code, `${what}: ${plan.problems.length === 1 ? 'one problem' : `${plan.problems.length} problems`}; nothing was ${nothing}`, undefined, undefined, plan.problems);
+  }
+}
+
+function report(ctx: CommandContext, warnings: string[], notes: string[]): void {
+  for (const n of notes) ctx.io.stderr.write(`note: ${n}\n`);
+  for (const w of warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+}
+
+function virsh(ctx: CommandContext): string[] {
+  const uri = str(ctx.values.connect);
+  return uri ? ['virsh', '-c', uri] : ['virsh'];
+}
+
+async function virshOk(runner: ArgvRunner, argv: string[], what: string): Promise<string> {
+  const r = await runner.run(argv);
+  if (r.code !== 0) {
+    const detail = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+    throw new VfioError('E_VIRSH_FAILED', `${what}: \`${argv.join(' ')}\` exited with ${r.code}${detail ? `: ${detail}` : ''}`, r.code === 127 ? 'install virsh (libvirt-clients on Debian/Ubuntu, libvirt-client on Fedora, libvirt on Arch)' : 'check that libvirtd (or virtqemud) runs and that you may manage domains (root, or the libvirt group with --connect qemu:///system)');
+  }
+  return r.stdout;
+}
+
+async function defineXml(ctx: CommandContext, runner: ArgvRunner, xml: string, what: string): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-vm-'));
+  const file = path.join(dir, 'domain.xml');
+  try {
+    fs.writeFileSync(file, xml, { mode: 0o600 });
+    return await virshOk(runner, [...virsh(ctx), 'define', file], what);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const ATTACH_ONLY_DEVICE_FLAGS = ['memory', 'vcpus', 'disk', 'cdrom', 'hugepages', 'pin'];
+
+export async function run(ctx: CommandContext): Promise<number> {
+  return runVm(ctx, execFileRunner);
+}
+
+export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<number> {
+  const [sub, target, ...extra] = ctx.positionals;
+  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
+    throw new UsageError(sub ? `unknown vm subcommand '${sub}'` : 'no vm subcommand given', 'use one of: vfiokit vm xml NAME, vm qemu NAME, vm define NAME, vm attach DOMAIN (each with --device SELECTOR)', 'E_USAGE');
+  }
+  if (extra.length) throw new UsageError(`unexpected argument${extra.length > 1 ? 's' : ''} '${extra.join(' ')}'`, 'give devices with --device (repeat it, or separate selectors with commas)', 'E_USAGE');
+  const v = ctx.values;
+  const devices = list(v.device);
+  if (!devices.length) throw new UsageError('no device given', 'name at least one device to pass through: --device 01:00.0 (or vendor:device, e.g. --device 10de:2204)', 'E_NO_SELECTOR');
+  const snap = inspect(ctx.root);
+  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']), rom: readRom(str(v.rom)) };
+
+  if ((sub as Sub) === 'attach') {
+    if (!target) throw new UsageError('no domain given', 'name the libvirt domain to add the device to: vfiokit vm attach DOMAIN --device 01:00.0', 'E_NO_NAME');
+    const stray = ATTACH_ONLY_DEVICE_FLAGS.filter((k) => v[k] !== undefined);
+    if (stray.length) throw new UsageError(`--${stray[0]} does not apply to \`vm attach\``, 'attach only adds devices (and --rom); change memory and vCPUs with `virsh edit DOMAIN`', 'E_USAGE');
+    const dev = planDevices(snap, common);
+    refuse(`cannot attach to '${target}'`, dev, 'changed');
+    const xml = await virshOk(runner, [...virsh(ctx), 'dumpxml', '--inactive', target], `cannot read domain '${target}'`);
+    const result = attachHostdevs(xml, target, dev.hostdevs);
+    const warnings = [...dev.warnings, ...result.warnings];
+    if (!result.added.length) {
+      if (v.json) printJson(ctx, { domain: target, added: [], present: result.present, warnings });
+      else {
+        report(ctx, warnings, []);
+        out(ctx, `nothing to do: ${result.present.map(shortAddress).join(', ')} already in domain '${target}'`);
+      }
+      return EXIT.OK;
+    }
+    if (v['dry-run']) {
+      if (v.json) printJson(ctx, { domain: target, dryRun: true, added: result.added, present: result.present, xml: result.xml, warnings });
+      else {
+        report(ctx, warnings, dev.notes);
+        out(ctx, result.xml);
+        ctx.io.stderr.write(`dry run: would run ${[...virsh(ctx), 'define', '<this XML>'].join(' ')}\n`);
+      }
+      return EXIT.OK;
+    }
+    await defineXml(ctx, runner, result.xml, `cannot redefine domain '${target}'`);
+    if (v.json) printJson(ctx, { domain: target, added: result.added, present: result.present, warnings });
+    else {
+      report(ctx, warnings, dev.notes);
+      out(ctx, `added ${result.added.map((h) => `${shortAddress(h.host)} (guest bus ${h.guestBus} function ${h.guestFunction})`).join(', ')} to domain '${target}'${result.present.length ? `; already there: ${result.present.map(shortAddress).join(', ')}` : ''}`);
+    }
+    return EXIT.OK;
+  }
+
+  const intent: VmIntent = {
+    ...common,
+    name: target ?? '',
+    memory: str(v.memory),
+    vcpus: str(v.vcpus),
+    disk: str(v.disk) !== undefined ? path.resolve(str(v.disk)!) : undefined,
+    cdrom: str(v.cdrom) !== undefined ? path.resolve(str(v.cdrom)!) : undefined,
+    hugepages: Boolean(v.hugepages),
+    pin: str(v.pin),
+  };
+  const plan = planVm(snap, intent);
+  refuse(`cannot ${sub === 'define' ? 'define' : 'build'} VM '${plan.spec.name}'`, plan, sub === 'define' ? 'defined' : 'generated');
+  const summary = { name: plan.spec.name, memoryKib: plan.spec.memoryKib, vcpus: plan.spec.vcpus, topology: plan.spec.topology, pinning: plan.spec.pinning, hostdevs: plan.spec.hostdevs, hugepages: plan.hugepages, rom: plan.rom, firmware: plan.spec.firmware };
+
+  if (sub === 'qemu') {
+    const q = buildQemuCommand(plan.spec);
+    if (v.json) printJson(ctx, { ...summary, argv: q.argv, notes: [...plan.notes, ...q.notes], warnings: [...plan.warnings, ...q.warnings] });
+    else {
+      report(ctx, [...plan.warnings, ...q.warnings], [...plan.notes, ...q.notes]);
+      ctx.io.stdout.write(formatCommandLines(q.argv));
+    }
+    return EXIT.OK;
+  }
+
+  const xml = renderDomainXml(plan.spec);
+  const libvirtNote = `memlock: libvirt raises QEMU's locked-memory limit for VFIO devices itself (guest memory + 1 GiB = ${plan.spec.memlockKib} KiB); do not add a smaller <memtune><hard_limit>`;
+  const notes = [...plan.notes, libvirtNote];
+  if (sub === 'xml') {
+    if (v.json) printJson(ctx, { ...summary, xml, notes, warnings: plan.warnings });
+    else {
+      report(ctx, plan.warnings, notes);
+      ctx.io.stdout.write(xml);
+    }
+    return EXIT.OK;
+  }
+
+  // define
+  const name = plan.spec.name;
+  if (v['dry-run']) {
+    if (v.json) printJson(ctx, { ...summary, dryRun: true, xml, notes, warnings: plan.warnings });
+    else {
+      report(ctx, plan.warnings, notes);
+      ctx.io.stdout.write(xml);
+      ctx.io.stderr.write(`dry run: would run ${[...virsh(ctx), 'define', '<this XML>'].join(' ')}\n`);
+    }
+    return EXIT.OK;
+  }
+  // virsh define replaces an existing domain's configuration: refuse instead.
+  const exists = await runner.run([...virsh(ctx), 'domuuid', name]);
+  if (exists.code === 0) {
+    throw new PreconditionError('E_DOMAIN_EXISTS', `a domain named '${name}' is already defined; nothing was changed`, `add devices to it with \`vfiokit vm attach ${name} --device …\`, or pick another name (virsh undefine --nvram ${name} removes the old one)`, name);
+  }
+  if (exists.code === 127) await virshOk(runner, [...virsh(ctx), 'domuuid', name], 'cannot run virsh');
+  await defineXml(ctx, runner, xml, `cannot define domain '${name}'`);
+  if (v.json) printJson(ctx, { ...summary, defined: name, notes, warnings: plan.warnings });
+  else {
+    report(ctx, plan.warnings, notes);
+    out(ctx, `defined domain '${name}' (${plan.spec.vcpus} vCPUs, ${plan.spec.memoryKib / 1024} MiB, ${plan.spec.hostdevs.map((h) => shortAddress(h.host)).join(' + ')}); start it with: virsh${str(v.connect) ? ` -c ${str(v.connect)}` : ''} start ${name}`);
+  }
+  return EXIT.OK;
+}

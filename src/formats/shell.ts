@@ -1,0 +1,479 @@
+// Static, lossless parser for shell-sourced configuration files (/etc/default/grub,
+// dracut.conf.d, mkinitcpio.conf, /etc/default/limine). Never executes anything.
+//
+// API
+//   parseShell(text, file) -> ShellDoc     statements (blank/comment/assign/other), exact text
+//   renderShell(doc) -> string              renderShell(parseShell(x)) === x
+//   evalWord(word, env) -> {value} | {reason}   static value of a word or why it is dynamic
+//   evaluate(doc, env?) -> Map<name, ShellValue> final values after the whole file, in order
+//   lastAssignment(doc, name) -> index | -1; dynamicReason(doc, name, fromIndex) -> reason | null
+//   replaceStatement(doc, index, raw) / insertStatements(doc, index, raws) / removeStatements(doc, idx[])
+//     text-level edits that re-parse the result (the document is always consistent)
+//
+// A statement is one logical line: physical lines joined by `\`-newline, quotes or an
+// open array `NAME=( ... )`. Assignments: `[export ]NAME[+]=word`, `NAME[idx][+]=word`,
+// `NAME[+]=( words )`. Words may mix '...', "...", bare text, `$VAR`/`${VAR}` (static) and
+// `$(...)`, backticks, `${VAR:-x}`, `$1`... (dynamic). Anything else is an `other` statement,
+// passed through; names it mentions (or any name, for `.`/`source`) become dynamic.
+// Unterminated quotes, `$(`, `${` or arrays throw FileFormatError(file, line).
+
+import { FileFormatError } from '../errors.js';
+import { lineOfOffset, rejectCarriageReturns } from './common.js';
+
+export type ShellPart = { kind: 'lit'; text: string } | { kind: 'var'; name: string } | { kind: 'dyn'; text: string };
+
+export interface ShellWord {
+  /** Offsets within the statement's raw text. */
+  start: number;
+  end: number;
+  raw: string;
+  parts: ShellPart[];
+  /** double/single: the word is exactly one "..."/'...' string; none: bare text without quotes or backslashes. */
+  style: 'double' | 'single' | 'none' | 'empty' | 'mixed';
+}
+
+export interface ShellAssign {
+  name: string;
+  /** `NAME[idx]=`: the index with quotes removed, else null. */
+  index: string | null;
+  append: boolean;
+  exported: boolean;
+  scalar: ShellWord | null;
+  array: { open: number; close: number; items: ShellWord[] } | null;
+}
+
+export interface ShellStatement {
+  kind: 'blank' | 'comment' | 'assign' | 'other';
+  raw: string;
+  /** 1-based line of the statement's first character. */
+  line: number;
+  assign?: ShellAssign;
+  /** Offset of a trailing `#` comment in raw, or -1. */
+  commentAt: number;
+  /** Inside if/for/while/case/{ } (assignments there are conditional). */
+  nested: boolean;
+  /** `.`/`source`: may change any variable. */
+  sources: boolean;
+}
+
+export interface ShellDoc {
+  file: string;
+  statements: ShellStatement[];
+  trailingNewline: boolean;
+}
+
+export type ShellValue =
+  | { kind: 'scalar'; value: string; line: number }
+  | { kind: 'array'; items: string[]; line: number }
+  | { kind: 'dynamic'; reason: string; line: number };
+
+const OPS = ';&|<>()';
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*/;
+const ASSIGN_RE = /^([A-Za-z_][A-Za-z0-9_]*)(\[([^\]\n]*)\])?(\+?)=/;
+
+class Lexer {
+  constructor(
+    readonly text: string,
+    readonly file: string,
+  ) {}
+
+  fail(pos: number, message: string, hint?: string): never {
+    throw new FileFormatError(this.file, lineOfOffset(this.text, pos), message, hint);
+  }
+
+  /** Read a word starting at i; stops at unquoted blank, newline or operator. */
+  word(i: number): { end: number; parts: ShellPart[]; quoted: Set<string> } {
+    const t = this.text;
+    const n = t.length;
+    const parts: ShellPart[] = [];
+    const quoted = new Set<string>();
+    const lit = (s: string) => {
+      const last = parts[parts.length - 1];
+      if (last && last.kind === 'lit') last.text += s;
+      else parts.push({ kind: 'lit', text: s });
+    };
+    while (i < n) {
+      const c = t[i];
+      if (c === ' ' || c === '\t' || c === '\n' || OPS.includes(c)) break;
+      if (c === '\\') {
+        quoted.add('backslash');
+        if (t[i + 1] === '\n') {
+          i += 2;
+          continue;
+        }
+        if (i + 1 >= n) {
+          lit('\\');
+          i++;
+          continue;
+        }
+        lit(t[i + 1]);
+        i += 2;
+      } else if (c === "'") {
+        quoted.add('single');
+        const j = t.indexOf("'", i + 1);
+        if (j < 0) this.fail(i, 'unterminated single quote', "add the closing ' (the file would not be read by the shell either)");
+        lit(t.slice(i + 1, j));
+        i = j + 1;
+      } else if (c === '"') {
+        quoted.add('double');
+        const open = i;
+        i++;
+        for (;;) {
+          if (i >= n) this.fail(open, 'unterminated double quote', 'add the closing " (the file would not be read by the shell either)');
+          const d = t[i];
+          if (d === '"') {
+            i++;
+            break;
+          }
+          if (d === '\\') {
+            const e = t[i + 1];
+            if (e === '\n') i += 2;
+            else if (e !== undefined && '$`"\\'.includes(e)) {
+              lit(e);
+              i += 2;
+            } else {
+              lit('\\');
+              i++;
+            }
+          } else if (d === '$') i = this.dollar(i, parts, lit);
+          else if (d === '`') i = this.backtick(i, parts);
+          else {
+            lit(d);
+            i++;
+          }
+        }
+      } else if (c === '$') {
+        quoted.add('expansion');
+        i = this.dollar(i, parts, lit);
+      } else if (c === '`') {
+        i = this.backtick(i, parts);
+      } else {
+        lit(c);
+        i++;
+      }
+    }
+    return { end: i, parts, quoted };
+  }
+
+  dollar(i: number, parts: ShellPart[], lit: (s: string) => void): number {
+    const t = this.text;
+    const next = t[i + 1];
+    if (next === '{') {
+      const j = t.indexOf('}', i + 2);
+      if (j < 0) this.fail(i, 'unterminated ${ expansion', 'add the closing }');
+      const inner = t.slice(i + 2, j);
+      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(inner)) parts.push({ kind: 'var', name: inner });
+      else parts.push({ kind: 'dyn', text: t.slice(i, j + 1) });
+      return j + 1;
+    }
+    if (next === '(') {
+      let depth = 0;
+      let j = i + 1;
+      for (; j < t.length; j++) {
+        const c = t[j];
+        if (c === '\\') j++;
+        else if (c === "'") {
+          const k = t.indexOf("'", j + 1);
+          if (k < 0) break;
+          j = k;
+        } else if (c === '(') depth++;
+        else if (c === ')' && --depth === 0) break;
+      }
+      if (j >= t.length) this.fail(i, 'unterminated $( command substitution', 'add the closing )');
+      parts.push({ kind: 'dyn', text: t.slice(i, j + 1) });
+      return j + 1;
+    }
+    const m = NAME_RE.exec(t.slice(i + 1, i + 200));
+    if (m) {
+      parts.push({ kind: 'var', name: m[0] });
+      return i + 1 + m[0].length;
+    }
+    if (next !== undefined && /[0-9@*#?$!-]/.test(next)) {
+      parts.push({ kind: 'dyn', text: '$' + next });
+      return i + 2;
+    }
+    lit('$');
+    return i + 1;
+  }
+
+  backtick(i: number, parts: ShellPart[]): number {
+    const t = this.text;
+    let j = i + 1;
+    while (j < t.length && t[j] !== '`') j += t[j] === '\\' ? 2 : 1;
+    if (j >= t.length) this.fail(i, 'unterminated ` command substitution', 'add the closing `');
+    parts.push({ kind: 'dyn', text: t.slice(i, j + 1) });
+    return j + 1;
+  }
+}
+
+function styleOf(raw: string, quoted: Set<string>): ShellWord['style'] {
+  if (raw === '') return 'empty';
+  if (quoted.has('backslash')) return 'mixed';
+  if (!quoted.has('single') && !quoted.has('double')) return 'none';
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') && quoted.has('double') && !quoted.has('single')) {
+    // exactly one "..." string: no unescaped quote inside
+    if (!/(^|[^\\])(\\\\)*"/.test(raw.slice(1, -1))) return 'double';
+  }
+  if (raw.length >= 2 && raw.startsWith("'") && raw.endsWith("'") && !raw.slice(1, -1).includes("'")) return 'single';
+  return 'mixed';
+}
+
+const OPEN_KW = new Set(['if', 'for', 'while', 'until', 'case', '{']);
+const CLOSE_KW = new Set(['fi', 'done', 'esac', '}']);
+
+export function parseShell(text: string, file: string): ShellDoc {
+  rejectCarriageReturns(text, file);
+  const trailingNewline = text.endsWith('\n');
+  const body = trailingNewline ? text.slice(0, -1) : text;
+  const statements: ShellStatement[] = [];
+  if (text === '') return { file, statements, trailingNewline: false };
+  const lx = new Lexer(body, file);
+  const n = body.length;
+  let pos = 0;
+  let depth = 0;
+  for (;;) {
+    const start = pos;
+    let i = pos;
+    const words: { start: number; end: number; raw: string }[] = [];
+    let commentAt = -1;
+    let sawOp = false;
+    let assign: ShellAssign | undefined;
+    let assignOk = true;
+    let firstWordIsExport = false;
+    while (i < n && body[i] !== '\n') {
+      const c = body[i];
+      if (c === ' ' || c === '\t') {
+        i++;
+        continue;
+      }
+      if (c === '\\' && body[i + 1] === '\n') {
+        i += 2;
+        continue;
+      }
+      if (c === '#') {
+        commentAt = i - start;
+        while (i < n && body[i] !== '\n') i++;
+        break;
+      }
+      if (OPS.includes(c)) {
+        // a lone trailing `;` after an assignment is fine
+        if (!(c === ';' && assign && !sawOp)) assignOk = false;
+        sawOp = true;
+        i++;
+        continue;
+      }
+      // a word; maybe an assignment
+      const isCommandPos = words.length === 0 || (words.length === 1 && firstWordIsExport && !assign);
+      const m = isCommandPos && !assign ? ASSIGN_RE.exec(body.slice(i, i + 300)) : null;
+      if (m) {
+        const exported = words.length === 1;
+        const vstart = i + m[0].length;
+        const a: ShellAssign = {
+          name: m[1],
+          index: m[2] !== undefined ? m[3].replace(/["']/g, '') : null,
+          append: m[4] === '+',
+          exported,
+          scalar: null,
+          array: null,
+        };
+        if (body[vstart] === '(') {
+          const items: ShellWord[] = [];
+          let j = vstart + 1;
+          for (;;) {
+            if (j >= n) lx.fail(vstart, `unterminated array ${m[1]}=( (missing ")")`, 'add the closing )');
+            const d = body[j];
+            if (d === ' ' || d === '\t' || d === '\n') j++;
+            else if (d === '\\' && body[j + 1] === '\n') j += 2;
+            else if (d === '#') while (j < n && body[j] !== '\n') j++;
+            else if (d === ')') break;
+            else if (OPS.includes(d)) lx.fail(j, `unexpected ${JSON.stringify(d)} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
+            else {
+              const w = lx.word(j);
+              const raw = body.slice(j, w.end);
+              items.push({ start: j - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) });
+              j = w.end;
+            }
+          }
+          a.array = { open: vstart - start, close: j - start, items };
+          i = j + 1;
+        } else {
+          const w = lx.word(vstart);
+          const raw = body.slice(vstart, w.end);
+          a.scalar = { start: vstart - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) };
+          i = w.end;
+        }
+        assign = a;
+        words.push({ start: i, end: i, raw: body.slice(start, i) });
+        continue;
+      }
+      const w = lx.word(i);
+      const raw = body.slice(i, w.end);
+      if (words.length === 0 && raw === 'export') firstWordIsExport = true;
+      else assignOk = false;
+      words.push({ start: i, end: w.end, raw });
+      i = w.end;
+    }
+    const raw = body.slice(start, i);
+    const line = lineOfOffset(body, start);
+    let kind: ShellStatement['kind'];
+    if (words.length === 0 && !sawOp) kind = commentAt >= 0 ? 'comment' : 'blank';
+    else if (assign && assignOk) kind = 'assign';
+    else kind = 'other';
+    const bare = words.map((w) => w.raw);
+    const opens = bare.filter((w) => OPEN_KW.has(w)).length;
+    const closes = bare.filter((w) => CLOSE_KW.has(w)).length;
+    const nested = depth > 0 || (opens > 0 && kind === 'other');
+    depth = Math.max(0, depth + opens - closes);
+    statements.push({
+      kind,
+      raw,
+      line,
+      assign: kind === 'assign' ? assign : undefined,
+      commentAt,
+      nested,
+      sources: kind === 'other' && (bare[0] === '.' || bare[0] === 'source'),
+    });
+    if (i >= n) break;
+    pos = i + 1; // skip the newline
+  }
+  return { file, statements, trailingNewline };
+}
+
+export function renderShell(doc: ShellDoc): string {
+  if (doc.statements.length === 0) return '';
+  return doc.statements.map((s) => s.raw).join('\n') + (doc.trailingNewline ? '\n' : '');
+}
+
+export function evalWord(word: ShellWord, env: ReadonlyMap<string, ShellValue>): { value: string } | { reason: string } {
+  let value = '';
+  for (const p of word.parts) {
+    if (p.kind === 'lit') value += p.text;
+    else if (p.kind === 'dyn') return { reason: `uses ${p.text}, which vfiokit does not evaluate` };
+    else {
+      const v = env.get(p.name);
+      if (!v) continue; // unset: expands to nothing
+      if (v.kind === 'dynamic') return { reason: `refers to $${p.name}, which is not static (${v.reason})` };
+      value += v.kind === 'scalar' ? v.value : v.items[0] ?? '';
+    }
+  }
+  return { value };
+}
+
+function varKey(a: ShellAssign): string {
+  return a.index === null ? a.name : `${a.name}[${a.index}]`;
+}
+
+function mentions(raw: string, name: string): boolean {
+  return new RegExp(`(^|[^A-Za-z0-9_])${name}([^A-Za-z0-9_]|$)`).test(raw);
+}
+
+/** Final variable values after running the file statically; `env` seeds earlier files. */
+export function evaluate(doc: ShellDoc, env: ReadonlyMap<string, ShellValue> = new Map()): Map<string, ShellValue> {
+  const vars = new Map(env);
+  for (const s of doc.statements) {
+    if (s.kind === 'other') {
+      if (s.sources) {
+        for (const k of vars.keys()) vars.set(k, { kind: 'dynamic', reason: `line ${s.line} sources another file`, line: s.line });
+        vars.set('*', { kind: 'dynamic', reason: `line ${s.line} sources another file`, line: s.line });
+        continue;
+      }
+      const dyn: ShellValue = { kind: 'dynamic', reason: `line ${s.line} is not a plain assignment but mentions it`, line: s.line };
+      for (const m of s.raw.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+        const name = m[0];
+        for (const k of [...vars.keys()]) if (k === name || k.startsWith(name + '[')) vars.set(k, dyn);
+        // a configuration-style name the line may set without a static assignment before it
+        if (/^[A-Z][A-Z0-9_]*$/.test(name) && !vars.has(name)) vars.set(name, dyn);
+      }
+      continue;
+    }
+    if (s.kind !== 'assign' || !s.assign) continue;
+    const a = s.assign;
+    const key = varKey(a);
+    if (s.nested) {
+      vars.set(key, { kind: 'dynamic', reason: `line ${s.line} assigns it inside a conditional or loop`, line: s.line });
+      continue;
+    }
+    const prev = vars.get(key);
+    if (a.append && prev?.kind === 'dynamic') continue;
+    if (a.array) {
+      const items: string[] = [];
+      let dyn: string | null = null;
+      for (const w of a.array.items) {
+        const r = evalWord(w, vars);
+        if ('reason' in r) {
+          dyn = r.reason;
+          break;
+        }
+        items.push(r.value);
+      }
+      if (dyn !== null) vars.set(key, { kind: 'dynamic', reason: `line ${s.line} ${dyn}`, line: s.line });
+      else if (a.append && prev && prev.kind !== 'dynamic')
+        vars.set(key, { kind: 'array', items: [...(prev.kind === 'array' ? prev.items : [prev.value]), ...items], line: s.line });
+      else vars.set(key, { kind: 'array', items, line: s.line });
+      continue;
+    }
+    const r = a.scalar ? evalWord(a.scalar, vars) : { value: '' };
+    if ('reason' in r) vars.set(key, { kind: 'dynamic', reason: `line ${s.line} ${r.reason}`, line: s.line });
+    else if (a.append && prev?.kind === 'array') vars.set(key, { kind: 'array', items: [prev.items[0] + r.value, ...prev.items.slice(1)], line: s.line });
+    else if (a.append && prev?.kind === 'scalar') vars.set(key, { kind: 'scalar', value: prev.value + r.value, line: s.line });
+    else vars.set(key, { kind: 'scalar', value: r.value, line: s.line });
+  }
+  vars.delete('*');
+  return vars;
+}
+
+/** Index of the last plain assignment to name (or name[index]), or -1. */
+export function lastAssignment(doc: ShellDoc, name: string, index: string | null = null, opts: { append?: boolean } = {}): number {
+  for (let i = doc.statements.length - 1; i >= 0; i--) {
+    const a = doc.statements[i].assign;
+    if (a && a.name === name && a.index === index && (opts.append === undefined || a.append === opts.append)) return i;
+  }
+  return -1;
+}
+
+/** Why the value of name cannot be edited statically from statement `from` on, or null. */
+export function dynamicReason(doc: ShellDoc, name: string, from: number): string | null {
+  for (let i = Math.max(0, from); i < doc.statements.length; i++) {
+    const s = doc.statements[i];
+    if (s.kind === 'other' && (s.sources || mentions(s.raw, name))) return `line ${s.line} (${s.raw.trim().slice(0, 60)}) may change ${name}`;
+    if (s.kind === 'assign' && s.assign?.name === name && s.nested) return `line ${s.line} assigns ${name} inside a conditional or loop`;
+  }
+  return null;
+}
+
+export function replaceStatement(doc: ShellDoc, index: number, raw: string): ShellDoc {
+  const raws = doc.statements.map((s) => s.raw);
+  raws[index] = raw;
+  return reparse(doc, raws, doc.trailingNewline);
+}
+
+export function insertStatements(doc: ShellDoc, index: number, raws: readonly string[]): ShellDoc {
+  const all = doc.statements.map((s) => s.raw);
+  const wasEmpty = all.length === 0;
+  all.splice(index, 0, ...raws);
+  return reparse(doc, all, wasEmpty ? true : doc.trailingNewline);
+}
+
+export function removeStatements(doc: ShellDoc, indexes: readonly number[]): ShellDoc {
+  const drop = new Set(indexes);
+  return reparse(
+    doc,
+    doc.statements.filter((_, i) => !drop.has(i)).map((s) => s.raw),
+    doc.trailingNewline,
+  );
+}
+
+function reparse(doc: ShellDoc, raws: string[], trailingNewline: boolean): ShellDoc {
+  if (raws.length === 0) return { file: doc.file, statements: [], trailingNewline: false };
+  return parseShell(raws.join('\n') + (trailingNewline ? '\n' : ''), doc.file);
+}
+
+/** Quote a value for a shell "..." string. */
+export function doubleQuoteEscape(s: string): string {
+  return s.replace(/[\\"$`]/g, (c) => '\\' + c);
+}
+
+/** True when the statement ends with the exact vfiokit marker comment. */
+export function endsWithMark(raw: string): boolean {
+  return /\s# vfiokit$/.test(raw);
+}

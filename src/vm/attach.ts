@@ -1,0 +1,151 @@
+// Add passthrough functions to an existing domain's XML (from `virsh dumpxml
+// --inactive`), editing the document with @xmldom/xmldom so everything else
+// stays as it was: new PCIe root ports go after the last controller, new
+// <hostdev>s after the last hostdev (else at the end of <devices>), indented
+// like their siblings. Functions already in the domain are skipped, so
+// attaching twice changes nothing. Pure (no I/O).
+
+import { DOMParser, XMLSerializer, type Document, type Element, type Node } from '@xmldom/xmldom';
+import { PreconditionError, type Problem } from '../errors.js';
+import { parsePciAddress, shortAddress, slotOf } from '../model/pci-address.js';
+import type { GuestHostdev } from './plan.js';
+import { hostdevElement, rootPortElement } from './xml.js';
+import type { XmlElement } from './xmlwriter.js';
+
+export interface AttachResult {
+  xml: string;
+  /** Functions added, with the guest bus they got. */
+  added: GuestHostdev[];
+  /** Host addresses already in the domain. */
+  present: string[];
+  warnings: string[];
+}
+
+const ELEMENT = 1;
+const TEXT = 3;
+
+function children(e: Element, name?: string): Element[] {
+  const out: Element[] = [];
+  for (let n = e.firstChild; n; n = n.nextSibling) if (n.nodeType === ELEMENT && (!name || (n as Element).tagName === name)) out.push(n as Element);
+  return out;
+}
+
+function toDom(doc: Document, x: XmlElement, indent: string, depth: number): Element {
+  const e = doc.createElement(x.name);
+  for (const [k, v] of Object.entries(x.attrs ?? {})) if (v !== undefined) e.setAttribute(k, String(v));
+  if (x.text !== undefined) e.appendChild(doc.createTextNode(x.text));
+  const kids = (x.children ?? []).filter((c): c is XmlElement => Boolean(c));
+  for (const k of kids) {
+    e.appendChild(doc.createTextNode('\n' + indent.repeat(depth + 1)));
+    e.appendChild(toDom(doc, k, indent, depth + 1));
+  }
+  if (kids.length) e.appendChild(doc.createTextNode('\n' + indent.repeat(depth)));
+  return e;
+}
+
+/** Host address of a <hostdev type='pci'>'s <source><address>, normalized; null for other hostdevs. */
+function hostdevSource(h: Element): string | null {
+  if (h.getAttribute('type') !== 'pci') return null;
+  const src = children(h, 'source')[0];
+  const a = src && children(src, 'address')[0];
+  if (!a) return null;
+  const num = (k: string) => parseInt(a.getAttribute(k) ?? '0', a.getAttribute(k)?.startsWith('0x') ? 16 : 10);
+  const text = `${num('domain').toString(16).padStart(4, '0')}:${num('bus').toString(16).padStart(2, '0')}:${num('slot').toString(16).padStart(2, '0')}.${num('function').toString(16)}`;
+  return parsePciAddress(text);
+}
+
+export function parseDomainXml(xml: string, source: string): Document {
+  const errors: string[] = [];
+  let doc: Document;
+  try {
+    doc = new DOMParser({ onError: (level, msg) => { if (level !== 'warning') errors.push(msg); } }).parseFromString(xml, 'text/xml');
+  } catch (e) {
+    errors.push((e as Error).message);
+    doc = null as unknown as Document;
+  }
+  if (errors.length || !doc?.documentElement || doc.documentElement.tagName !== 'domain') {
+    throw new PreconditionError('E_DOMAIN_XML', `${source} is not a libvirt domain XML${errors.length ? `: ${errors[0].split('\n')[0]}` : ''}`, 'check the domain with `virsh dumpxml --inactive NAME`');
+  }
+  return doc;
+}
+
+export function attachHostdevs(xml: string, domainName: string, hostdevs: GuestHostdev[]): AttachResult {
+  const doc = parseDomainXml(xml, `the XML of domain '${domainName}'`);
+  const root = doc.documentElement!;
+  const os = children(root, 'os')[0];
+  const machine = os ? children(os, 'type')[0]?.getAttribute('machine') ?? '' : '';
+  if (!/q35/.test(machine)) {
+    throw new PreconditionError(
+      'E_NOT_Q35',
+      `domain '${domainName}' uses machine type '${machine || 'unknown'}', not q35: vfiokit places passed-through devices behind PCIe root ports, which only q35 has`,
+      'create a q35 domain (`vfiokit vm define NAME --device …` or virt-manager with chipset Q35) and attach to that',
+    );
+  }
+  let devices = children(root, 'devices')[0];
+  if (!devices) {
+    devices = doc.createElement('devices');
+    root.appendChild(devices);
+  }
+  const existing = new Set(children(devices, 'hostdev').map(hostdevSource).filter((a): a is string => a !== null));
+  const present = hostdevs.filter((h) => existing.has(h.host)).map((h) => h.host as string);
+  const problems: Problem[] = [];
+  const slots = [...new Set(hostdevs.map((h) => slotOf(h.host)))];
+  for (const slot of slots) {
+    const fns = hostdevs.filter((h) => slotOf(h.host) === slot);
+    const have = fns.filter((h) => existing.has(h.host));
+    if (have.length && have.length < fns.length) {
+      problems.push({
+        code: 'E_PARTIAL_DEVICE',
+        subject: slot,
+        message: `domain '${domainName}' already has ${have.map((h) => shortAddress(h.host)).join(', ')} but not ${fns.filter((h) => !existing.has(h.host)).map((h) => shortAddress(h.host)).join(', ')}`,
+        hint: `remove the existing <hostdev> entries of ${shortAddress(slot)} (virsh edit ${domainName}) and attach again, so all functions share one guest slot`,
+      });
+    }
+  }
+  if (problems.length) throw new PreconditionError('E_PARTIAL_DEVICE', `cannot add the device to '${domainName}' without splitting its functions`, undefined, domainName, problems);
+
+  const toAdd = hostdevs.filter((h) => !existing.has(h.host));
+  const warnings: string[] = [];
+  const added: GuestHostdev[] = [];
+  if (toAdd.length) {
+    // Indentation of <devices>' children, taken from the document itself.
+    const firstText = devices.firstChild && devices.firstChild.nodeType === TEXT ? (devices.firstChild.nodeValue ?? '') : '\n      ';
+    const childIndent = firstText.slice(firstText.lastIndexOf('\n') + 1) || '      ';
+    // One indentation unit = how <domain>'s own children are indented (libvirt: two spaces).
+    const rootText = root.firstChild && root.firstChild.nodeType === TEXT ? (root.firstChild.nodeValue ?? '') : '\n  ';
+    const unit = rootText.slice(rootText.lastIndexOf('\n') + 1) || '  ';
+    const depth = Math.max(1, Math.round(childIndent.length / unit.length));
+    const controllers = children(devices, 'controller');
+    const maxIndex = Math.max(0, ...controllers.filter((c) => c.getAttribute('type') === 'pci').map((c) => Number(c.getAttribute('index') ?? 0)));
+    const newSlots = [...new Set(toAdd.map((h) => h.guestBus))];
+    const busMap = new Map(newSlots.map((b, i) => [b, maxIndex + 1 + i]));
+    const insertAfter = (anchor: Node | null, node: Element) => {
+      const ws = doc.createTextNode('\n' + childIndent);
+      if (anchor) {
+        const next = anchor.nextSibling;
+        devices!.insertBefore(ws, next);
+        devices!.insertBefore(node, next);
+      } else {
+        // Append at the end of <devices>, before its closing whitespace.
+        const last = devices!.lastChild;
+        const before = last && last.nodeType === TEXT ? last : null;
+        devices!.insertBefore(ws, before);
+        devices!.insertBefore(node, before);
+        if (!before) devices!.appendChild(doc.createTextNode('\n' + unit.repeat(Math.max(0, depth - 1))));
+      }
+      return node;
+    };
+    let anchor: Node | null = controllers[controllers.length - 1] ?? null;
+    for (const b of newSlots) anchor = insertAfter(anchor, toDom(doc, rootPortElement(busMap.get(b)!), unit, depth));
+    const hostdevEls = children(devices, 'hostdev');
+    let hAnchor: Node | null = hostdevEls[hostdevEls.length - 1] ?? null;
+    for (const h of toAdd) {
+      const g = { ...h, guestBus: busMap.get(h.guestBus)! };
+      added.push(g);
+      hAnchor = insertAfter(hAnchor, toDom(doc, hostdevElement(g), unit, depth));
+    }
+  }
+  const balloon = children(devices, 'memballoon')[0];
+  if (balloon && balloon.getAttribute('model') !== 'none') warnings.push(`domain '${domainName}' has a ${balloon.getAttribute('model')} memory balloon: VFIO pins all guest memory, so it cannot balloon; consider <memballoon model='none'/> (left unchanged)`);
+  return { xml: new XMLSerializer().serializeToString(doc), added, present, warnings };
+}

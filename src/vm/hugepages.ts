@@ -1,0 +1,77 @@
+// Huge page sizing for guest memory (pure). VFIO pins all guest RAM; backing
+// it with huge pages makes the pinning (and VM start) much faster and keeps
+// the DMA mapping count low. Pages must be reserved on the host beforehand:
+// 2 MiB pages at runtime, 1 GiB pages reliably only at boot
+// (Documentation/admin-guide/mm/hugetlbpage.rst).
+
+import type { HugepagePool } from '../model/snapshot.js';
+import { describeMemory } from './memory.js';
+
+export const HUGEPAGE_2M_KB = 2048;
+export const HUGEPAGE_1G_KB = 1048576;
+
+export interface HugepageNeed {
+  sizeKb: number;
+  pages: number;
+  /** Pool as observed (null when the host has no pool of this size). */
+  pool: HugepagePool | null;
+  /** The guest memory is a whole number of pages of this size. */
+  fits: boolean;
+  /** Free pages cover the guest. */
+  enough: boolean;
+}
+
+export interface HugepagePlan {
+  /** Chosen page size when --hugepages was asked for and a size fits. */
+  sizeKb: number | null;
+  pages: number;
+  needs: HugepageNeed[];
+  /** Free pages already cover the guest. */
+  reserved: boolean;
+  /** Exactly how to reserve them when they are not (commands / kernel arguments). */
+  howTo: string[];
+  notes: string[];
+  warnings: string[];
+}
+
+const label = (kb: number) => (kb >= 1048576 ? `${kb / 1048576} GiB` : `${kb / 1024} MiB`);
+const sizeArg = (kb: number) => (kb >= 1048576 ? `${kb / 1048576}G` : `${kb / 1024}M`);
+export const hugepageSysfs = (kb: number) => `/sys/kernel/mm/hugepages/hugepages-${kb}kB/nr_hugepages`;
+
+export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean): HugepagePlan {
+  const sizes = [...new Set([HUGEPAGE_2M_KB, HUGEPAGE_1G_KB, ...pools.map((p) => p.sizeKb)])].sort((a, b) => a - b);
+  const needs: HugepageNeed[] = sizes.map((sizeKb) => {
+    const pool = pools.find((p) => p.sizeKb === sizeKb) ?? null;
+    const pages = Math.ceil(memoryKib / sizeKb);
+    return { sizeKb, pages, pool, fits: memoryKib % sizeKb === 0, enough: pool !== null && pool.free >= pages };
+  });
+  const poolText = pools.length ? pools.map((p) => `${label(p.sizeKb)}: ${p.free} free of ${p.total}`).join(', ') : 'none';
+  const notes = [`huge pages for ${describeMemory(memoryKib)}: ${needs.filter((n) => n.fits && (n.pool || n.sizeKb === HUGEPAGE_2M_KB || n.sizeKb === HUGEPAGE_1G_KB)).map((n) => `${n.pages} × ${label(n.sizeKb)}`).join(' or ')}; host pools: ${poolText}`];
+  const warnings: string[] = [];
+  if (!want) {
+    return { sizeKb: null, pages: 0, needs, reserved: false, howTo: [], notes: [...notes, 'guest memory uses normal pages (add --hugepages to back it with huge pages: faster VM start, fewer DMA mappings)'], warnings };
+  }
+  const usable = needs.filter((n) => n.fits && n.pool !== null);
+  // Largest page size whose free pages already cover the guest; otherwise 2 MiB (reservable at runtime).
+  const ready = [...usable].reverse().find((n) => n.enough);
+  if (ready) {
+    notes.push(`backing guest memory with ${ready.pages} reserved ${label(ready.sizeKb)} pages`);
+    return { sizeKb: ready.sizeKb, pages: ready.pages, needs, reserved: true, howTo: [], notes, warnings };
+  }
+  const twoM = needs.find((n) => n.sizeKb === HUGEPAGE_2M_KB)!;
+  const oneG = needs.find((n) => n.sizeKb === HUGEPAGE_1G_KB)!;
+  const choice = twoM.fits && twoM.pool ? twoM : usable[0] ?? null;
+  if (!choice) {
+    warnings.push(`--hugepages: ${describeMemory(memoryKib)} is not a whole number of 2 MiB pages and the host has no pool that fits; guest memory stays on normal pages (use a multiple of 2M, e.g. --memory ${Math.ceil(memoryKib / 2048) * 2}M)`);
+    return { sizeKb: null, pages: 0, needs, reserved: false, howTo: [], notes, warnings };
+  }
+  const pool = choice.pool!;
+  const target = pool.total + (choice.pages - pool.free);
+  const howTo = [`echo ${target} > ${hugepageSysfs(choice.sizeKb)}   # as root, now (${choice.pages - pool.free} more ${label(choice.sizeKb)} pages; may fall short when memory is fragmented — check the file afterwards)`];
+  if (oneG.fits) howTo.push(`kernel arguments ${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}   # reserved at boot, the reliable way for 1 GiB pages`);
+  warnings.push(`--hugepages: the host has ${pool.free} free ${label(choice.sizeKb)} pages, the guest needs ${choice.pages}; the VM will not start until they are reserved:\n  ${howTo.join('\n  ')}`);
+  notes.push(`backing guest memory with ${choice.pages} ${label(choice.sizeKb)} pages (not yet reserved)`);
+  return { sizeKb: choice.sizeKb, pages: choice.pages, needs, reserved: false, howTo, notes, warnings };
+}
+
+export { sizeArg as hugepageSizeArg };

@@ -1,0 +1,190 @@
+// A fake kernel for sysfs writes over trees built by buildFakeHost.
+//
+// The plan (after libvirt's virpcimock):
+//   - The tree stays the truth: device state is read back by the code under
+//     test through HostRoot, exactly as on a real host. The fake only reacts
+//     to writes, mutating the tree the way the kernel would.
+//   - driver_override ← NAME sets the override (one trailing newline
+//     stripped); ← "" or "\n" clears it (reads back "(null)"). Never unbinds.
+//   - drivers/<d>/unbind ← BDF detaches when the device is bound to <d>
+//     (ENODEV otherwise): removes <dev>/driver and drivers/<d>/<BDF>.
+//   - drivers/<d>/bind ← BDF: EBUSY when already bound, ENODEV when <d> does
+//     not match (override set to another name; vfio-pci matches only via the
+//     override; other drivers match the device's default driver).
+//   - drivers_probe ← BDF: nothing when bound; else the override's driver if
+//     registered, else the device's default driver (recorded at construction
+//     from the tree, or given in `defaults`) if registered.
+//   - A group gains /dev/vfio/<N> with its first vfio-pci device and loses it
+//     with its last.
+//   - Any other write (under sys/ or elsewhere) throws "not handled write",
+//     so an unexpected write fails the test.
+//   - Failure injection: fail the Nth write (1-based) or a matching write
+//     with an errno-style error, before any effect.
+// A "registered" driver is a directory under /sys/bus/pci/drivers;
+// loadModule(name) registers one (what modprobe would do).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SysfsWriter } from '../../src/runtime/sysfs-writer.js';
+
+export interface KernelFakeOptions {
+  /** Default driver per device address (what matching binds without an override). */
+  defaults?: Record<string, string | null>;
+  /** Fail the Nth write (1-based). */
+  failAtWrite?: number;
+  /** Fail writes for which this returns an errno code. */
+  failWhen?: (hostPath: string, value: string) => string | undefined;
+  /** errno code of an injected failure (default EIO). */
+  failCode?: string;
+}
+
+const errno = (code: string, msg: string) => Object.assign(new Error(`${code}: ${msg}`), { code });
+
+export class KernelFake implements SysfsWriter {
+  /** Every write, as "path ← value" (value JSON-quoted). */
+  readonly writes: string[] = [];
+  private readonly defaults = new Map<string, string | null>();
+  private count = 0;
+
+  constructor(
+    readonly rootDir: string,
+    private readonly opts: KernelFakeOptions = {},
+  ) {
+    for (const a of this.devices()) {
+      const d = this.driverOf(a);
+      this.defaults.set(a, d === 'vfio-pci' ? null : d);
+    }
+    for (const [a, d] of Object.entries(opts.defaults ?? {})) this.defaults.set(a, d);
+    for (const g of new Set(this.devices().filter((a) => this.driverOf(a) === 'vfio-pci').map((a) => this.groupOf(a)))) if (g !== null) this.devVfio(g, true);
+  }
+
+  private p(hostPath: string): string {
+    return path.join(this.rootDir, hostPath);
+  }
+
+  private devices(): string[] {
+    try {
+      return fs.readdirSync(this.p('/sys/bus/pci/devices'));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Host path of the device directory under /sys/devices. */
+  private devDir(addr: string): string {
+    const link = `/sys/bus/pci/devices/${addr}`;
+    const t = fs.readlinkSync(this.p(link));
+    return path.posix.resolve(path.posix.dirname(link), t);
+  }
+
+  driverOf(addr: string): string | null {
+    try {
+      return path.posix.basename(fs.readlinkSync(this.p(`${this.devDir(addr)}/driver`)));
+    } catch {
+      return null;
+    }
+  }
+
+  overrideOf(addr: string): string | null {
+    const t = fs.readFileSync(this.p(`${this.devDir(addr)}/driver_override`), 'utf8').trim();
+    return t === '(null)' ? null : t;
+  }
+
+  groupOf(addr: string): number | null {
+    try {
+      return parseInt(path.posix.basename(fs.readlinkSync(this.p(`${this.devDir(addr)}/iommu_group`))), 10);
+    } catch {
+      return null;
+    }
+  }
+
+  registered(driver: string): boolean {
+    return fs.existsSync(this.p(`/sys/bus/pci/drivers/${driver}`));
+  }
+
+  /** What `modprobe <name>` does for a PCI driver: register it. */
+  loadModule(name: string): void {
+    fs.mkdirSync(this.p(`/sys/bus/pci/drivers/${name}`), { recursive: true });
+  }
+
+  private devVfio(group: number, present: boolean): void {
+    const f = this.p(`/dev/vfio/${group}`);
+    if (present) {
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      if (!fs.existsSync(f)) fs.writeFileSync(f, '');
+    } else fs.rmSync(f, { force: true });
+  }
+
+  private groupHasVfio(group: number): boolean {
+    return this.devices().some((a) => this.groupOf(a) === group && this.driverOf(a) === 'vfio-pci');
+  }
+
+  private attach(addr: string, driver: string): void {
+    const dev = this.devDir(addr);
+    const drvDir = `/sys/bus/pci/drivers/${driver}`;
+    const group = this.groupOf(addr);
+    const first = driver === 'vfio-pci' && group !== null && !this.groupHasVfio(group);
+    fs.symlinkSync(path.posix.relative(dev, drvDir), this.p(`${dev}/driver`));
+    fs.symlinkSync(path.posix.relative(drvDir, dev), this.p(`${drvDir}/${addr}`));
+    if (first) this.devVfio(group!, true);
+  }
+
+  private detach(addr: string): void {
+    const dev = this.devDir(addr);
+    const driver = this.driverOf(addr)!;
+    fs.unlinkSync(this.p(`${dev}/driver`));
+    fs.rmSync(this.p(`/sys/bus/pci/drivers/${driver}/${addr}`), { force: true });
+    const group = this.groupOf(addr);
+    if (driver === 'vfio-pci' && group !== null && !this.groupHasVfio(group)) this.devVfio(group, false);
+  }
+
+  private matches(addr: string, driver: string): boolean {
+    const o = this.overrideOf(addr);
+    if (o !== null) return o === driver;
+    return driver !== 'vfio-pci' && this.defaults.get(addr) === driver;
+  }
+
+  private known(addr: string): string {
+    if (!this.devices().includes(addr)) throw errno('ENODEV', `no PCI device ${addr}`);
+    return addr;
+  }
+
+  write(hostPath: string, value: string): void {
+    this.count++;
+    this.writes.push(`${hostPath} ← ${JSON.stringify(value)}`);
+    const injected = this.count === this.opts.failAtWrite ? (this.opts.failCode ?? 'EIO') : this.opts.failWhen?.(hostPath, value);
+    if (injected) throw errno(injected, `injected failure of write #${this.count} to ${hostPath}`);
+    let m: RegExpExecArray | null;
+    if ((m = /^\/sys\/bus\/pci\/devices\/([^/]+)\/driver_override$/.exec(hostPath))) {
+      const addr = this.known(m[1]);
+      const v = value.endsWith('\n') ? value.slice(0, -1) : value;
+      if (v.includes('\n')) throw errno('EINVAL', 'driver_override takes one name');
+      fs.writeFileSync(this.p(`${this.devDir(addr)}/driver_override`), `${v === '' ? '(null)' : v}\n`);
+      return;
+    }
+    if ((m = /^\/sys\/bus\/pci\/drivers\/([^/]+)\/(unbind|bind)$/.exec(hostPath))) {
+      const [, driver, op] = m;
+      if (!this.registered(driver)) throw errno('ENOENT', `${hostPath} does not exist`);
+      const addr = this.known(value.trim());
+      const cur = this.driverOf(addr);
+      if (op === 'unbind') {
+        if (cur !== driver) throw errno('ENODEV', `${addr} is not bound to ${driver}`);
+        this.detach(addr);
+      } else {
+        if (cur) throw errno('EBUSY', `${addr} is bound to ${cur}`);
+        if (!this.matches(addr, driver)) throw errno('ENODEV', `${driver} does not match ${addr}`);
+        this.attach(addr, driver);
+      }
+      return;
+    }
+    if (hostPath === '/sys/bus/pci/drivers_probe') {
+      const addr = this.known(value.trim());
+      if (this.driverOf(addr)) return;
+      const o = this.overrideOf(addr);
+      const want = o ?? this.defaults.get(addr) ?? null;
+      if (want && this.registered(want)) this.attach(addr, want);
+      return;
+    }
+    throw new Error(`kernel fake: not handled write to ${hostPath} (${JSON.stringify(value)})`);
+  }
+}

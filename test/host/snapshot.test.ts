@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REDACTED_HOSTNAME, REDACTED_MACHINE_ID } from '../../src/host/capture.js';
+import { inspect } from '../../src/host/inspect.js';
+import { buildFakeHost } from '../helpers/fake-host.js';
+import { FIXTURE_HOSTS } from '../helpers/hosts.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const tmp: string[] = [];
+afterAll(() => {
+  for (const t of tmp) fs.rmSync(t, { recursive: true, force: true });
+});
+const mk = (p: string) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), p));
+  tmp.push(d);
+  return d;
+};
+
+const MACHINE_ID = '4b1f0e9c2d7a4e1f9a3b5c7d9e1f3a5b';
+
+describe('vfiokit snapshot', () => {
+  it.each(Object.keys(FIXTURE_HOSTS))('%s: the extracted archive reads back to the same snapshot', async (name) => {
+    const root = buildFakeHost(FIXTURE_HOSTS[name]);
+    tmp.push(root);
+    const out = path.join(mk('vfiokit-snap-out-'), 'host.tar.gz');
+    const r = await runCli(['snapshot', out, '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('wrote');
+    const back = mk('vfiokit-snap-x-');
+    execFileSync('tar', ['-xzf', out, '-C', back]);
+    const a = inspect(root);
+    const b = inspect(back);
+    expect({ ...b, root: '' }).toEqual({ ...a, root: '' });
+  });
+
+  it('redacts serial numbers, MAC addresses, hostnames and machine IDs, and keeps files it never reads out', async () => {
+    const base = FIXTURE_HOSTS['desktop-nvidia'];
+    const root = buildFakeHost({
+      ...base,
+      pci: base.pci.map((d) => (d.addr === '02:00.0' ? { ...d, dsn: 0x0011223344556677n } : d)),
+      cmdline: 'BOOT_IMAGE=/vmlinuz root=/dev/sda1 ip=10.0.0.2::10.0.0.1:255.255.255.0:gamingrig:eth0:off:aa:bb:cc:dd:ee:ff intel_iommu=on',
+      files: {
+        '/etc/machine-id': `${MACHINE_ID}\n`,
+        '/etc/hostname': 'gamingrig\n',
+        '/etc/shadow': 'root:$6$secret:19000:0:99999:7:::\n',
+        '/sys/class/dmi/id/product_serial': 'ABC123SERIAL\n',
+      },
+    });
+    tmp.push(root);
+    const out = path.join(mk('vfiokit-snap-out-'), 'host.tar.gz');
+    const r = await runCli(['snapshot', out, '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/redacted: .*device serial numbers/);
+    const back = mk('vfiokit-snap-x-');
+    execFileSync('tar', ['-xzf', out, '-C', back]);
+    const leaks: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.name.includes(MACHINE_ID)) leaks.push(p);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile()) {
+          const t = fs.readFileSync(p, 'latin1');
+          if (t.includes('gamingrig') || t.includes('aa:bb:cc:dd:ee:ff') || t.includes(MACHINE_ID) || t.includes('ABC123SERIAL')) leaks.push(p);
+        }
+      }
+    };
+    walk(back);
+    expect(leaks).toEqual([]);
+    const cmdline = fs.readFileSync(path.join(back, 'proc/cmdline'), 'utf8');
+    expect(cmdline).toContain(REDACTED_HOSTNAME);
+    expect(cmdline).toContain('xx:xx:xx:xx:xx:xx');
+    expect(fs.existsSync(path.join(back, 'etc/shadow'))).toBe(false);
+    expect(fs.existsSync(path.join(back, 'etc/machine-id'))).toBe(false);
+    const cfg = fs.readFileSync(path.join(back, 'sys/devices/pci0000:00/0000:00:1b.0/0000:02:00.0/config'));
+    expect(cfg.includes(Buffer.from('7766554433221100', 'hex'))).toBe(false);
+    const orig = fs.readFileSync(path.join(root, 'sys/devices/pci0000:00/0000:00:1b.0/0000:02:00.0/config'));
+    expect(orig.includes(Buffer.from('7766554433221100', 'hex'))).toBe(true);
+    expect(REDACTED_MACHINE_ID).toHaveLength(32);
+  });
+
+  it('keeps sysfs symlinks relative and laid out as the kernel does', async () => {
+    const root = buildFakeHost(FIXTURE_HOSTS['twin-gpus']);
+    tmp.push(root);
+    const out = path.join(mk('vfiokit-snap-out-'), 'host.tar.gz');
+    await runCli(['snapshot', out, '--root', root]);
+    const back = mk('vfiokit-snap-x-');
+    execFileSync('tar', ['-xzf', out, '-C', back]);
+    const link = fs.readlinkSync(path.join(back, 'sys/bus/pci/devices/0000:0b:00.0'));
+    expect(link).toBe('../../../devices/pci0000:00/0000:00:03.2/0000:0b:00.0');
+    expect(fs.readlinkSync(path.join(back, 'sys/kernel/iommu_groups/4/devices/0000:0b:00.1'))).toMatch(/^\.\.\/.*0000:0b:00\.1$/);
+    expect(fs.existsSync(path.join(back, 'sys/devices/pci0000:00/0000:00:03.2/0000:0b:00.0/rom'))).toBe(true);
+  });
+
+  it('rejects a bad archive name with a usage error and writes nothing', async () => {
+    const dir = mk('vfiokit-snap-out-');
+    const r = await runCli(['snapshot', path.join(dir, 'host.zip'), '--root', dir]);
+    expect(r.code).toBe(2);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
