@@ -13,31 +13,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { runTest, type TestDef, type TestResult } from './lib/harness.js';
+import { runTest, type TestDef } from './lib/harness.js';
 import { cacheRoot } from './lib/cache.js';
+import { imageStats } from './lib/images.js';
 import { fmtDuration, log, repoRoot } from './lib/util.js';
 import { ALL_TESTS } from './scenarios/index.js';
-
-export function selectTests(all: TestDef[], only: string | undefined): TestDef[] {
-  if (!only) return all;
-  const wanted = only
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const picked = all.filter((t) => wanted.some((w) => t.id === w || t.id.startsWith(`${w}.`)));
-  const unknown = wanted.filter((w) => !all.some((t) => t.id === w || t.id.startsWith(`${w}.`)));
-  if (unknown.length) throw new Error(`unknown test or scenario: ${unknown.join(', ')} (see --list)`);
-  return picked;
-}
-
-export function summaryTable(results: TestResult[]): string {
-  const rows = results.map((r) => [r.status.toUpperCase(), r.id, fmtDuration(r.durationMs), r.title + (r.reason ? ` — ${r.reason}` : '')]);
-  const w0 = 6;
-  const w1 = Math.max(4, ...rows.map((r) => r[1]!.length));
-  const w2 = Math.max(8, ...rows.map((r) => r[2]!.length));
-  const line = (r: string[]) => `${r[0]!.padEnd(w0)} ${r[1]!.padEnd(w1)} ${r[2]!.padStart(w2)}  ${r[3]}`;
-  return [line(['RESULT', 'TEST', 'DURATION', 'WHAT']), line(['-'.repeat(w0), '-'.repeat(w1), '-'.repeat(w2), '-'.repeat(4)]), ...rows.map(line)].join('\n');
-}
+import { selectTests, summaryTable } from './lib/select.js';
 
 async function pool<T, R>(items: T[], jobs: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -107,6 +88,7 @@ async function main(): Promise<number> {
         durationMs: totalMs,
         host: { cpus: os.cpus().length, accel: process.env.VFIOKIT_LAB_ACCEL || 'tcg', jobs },
         cache: cacheRoot(),
+        images: imageStats,
         counts,
         tests: results,
       },

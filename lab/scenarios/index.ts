@@ -1,5 +1,8 @@
-// Every lab test, in the order they run.
+// Every lab test, in the order they run (scenario 1 first: it needs no image).
 import type { TestDef } from '../lib/harness.js';
 import { scenario1 } from './s1-readonly.js';
+import { scenario2, scenario3 } from './s2-boot.js';
+import { scenario4 } from './s4-crash.js';
+import { scenario5 } from './s5-runtime.js';
 
-export const ALL_TESTS: TestDef[] = [...scenario1];
+export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5];

@@ -37,7 +37,9 @@ async function bootAndRead(t: TestContext, iommu: IommuKind): Promise<FastRun> {
     label: `${t.id}/boot`,
     workDir: t.bootDir('boot'),
     machine: { iommu, topology: 'rich', cpuVendor: vendor, smp: Number(process.env.VFIOKIT_LAB_SMP || 2) },
-    append: iommu === 'intel' ? 'intel_iommu=on' : '',
+    // The emulated AMD IOMMU does not translate the NVMe's DMA in time: its driver would
+    // hang coldplug for a minute, so it stays unbound (still listed and compared).
+    append: iommu === 'intel' ? 'intel_iommu=on' : iommu === 'amd' ? 'modprobe.blacklist=nvme' : '',
     script: SCRIPT,
   });
   t.recordBoot(`${t.id}/boot`, r.boot);

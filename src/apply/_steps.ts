@@ -7,10 +7,10 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PreconditionError, type RollbackReport } from '../errors.js';
+import type { RollbackReport } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import type { RemoveFileStep, WriteFileStep } from '../model/plan.js';
-import { encodeContent, followLinks, fsyncDir, sha256, tmpPrefix, writeFileAtomic } from './atomic-write.js';
+import { encodeContent, fsyncDir, sha256, tmpPrefix, writeFileAtomic } from './atomic-write.js';
 import { describeStep, type FileBackup, type Journal, type JournalStep } from './journal.js';
 import { formatArgv, type Runner } from './runner.js';
 
@@ -27,12 +27,46 @@ export function hostOf(root: HostRoot, real: string): string {
   return root.isLive ? real : real.slice(root.dir.length) || '/';
 }
 
-export function resolveUnder(root: HostRoot, hostPath: string): Resolved {
-  const real = root.path(hostPath);
-  const realTarget = followLinks(real, (t) => root.path(t));
-  if (!root.isLive && realTarget !== root.dir && !realTarget.startsWith(root.dir + '/')) {
-    throw new PreconditionError('E_PATH_ESCAPES_ROOT', `${hostPath} is a symlink leading outside ${root.dir}`, 'replace the link, or run against the root the link belongs to', hostPath);
+/**
+ * Resolve a host path to a real path, following symlinks in *every*
+ * component in host path space: an absolute link target (even in a parent
+ * directory, like etc -> /etc) restarts from the root, so a --root tree can
+ * never lead a write onto the live host. `followLast: false` keeps a final
+ * symlink itself (removing or restoring the link).
+ */
+export function resolveHostPath(root: HostRoot, hostPath: string, followLast = true): string {
+  const base = root.isLive ? '' : root.dir;
+  let todo = path.posix.normalize(hostPath).split('/').filter(Boolean);
+  let done: string[] = [];
+  for (let hops = 0; todo.length; ) {
+    const name = todo.shift()!;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const cand = [...done, name];
+    const real = `${base}/${cand.join('/')}`;
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(real);
+    } catch {
+      st = null;
+    }
+    if (st?.isSymbolicLink() && (todo.length || followLast)) {
+      if (++hops > 40) throw Object.assign(new Error(`too many levels of symbolic links at ${hostPath}`), { code: 'ELOOP' });
+      const t = fs.readlinkSync(real);
+      todo = [...t.split('/').filter(Boolean), ...todo];
+      if (t.startsWith('/')) done = [];
+      continue;
+    }
+    done = cand;
   }
+  return `${base}/${done.join('/')}`;
+}
+
+export function resolveUnder(root: HostRoot, hostPath: string): Resolved {
+  const real = resolveHostPath(root, hostPath, false);
+  const realTarget = resolveHostPath(root, hostPath, true);
   return { real, realTarget, target: hostOf(root, realTarget) };
 }
 
@@ -115,11 +149,11 @@ export function doFileStep(
   journal.save();
   hook('before');
   if (step.kind === 'write-file') {
-    for (const d of backup.createdDirs) fs.mkdirSync(root.path(d), { mode: 0o755 });
+    for (const d of backup.createdDirs) fs.mkdirSync(resolveHostPath(root, d), { mode: 0o755 });
     const bytes = encodeContent(step.after.content);
     // Keep the file's current mode unless the plan changes it on purpose.
     const keepMode = backup.existed && step.before !== null && step.after.mode === step.before.mode;
-    writeFileAtomic(r.realTarget, bytes, { mode: keepMode ? undefined : step.after.mode });
+    writeFileAtomic(r.realTarget, bytes, { mode: keepMode ? undefined : step.after.mode, mapAbsolute: (t) => root.path(t) });
     js.after = { sha256: sha256(bytes), mode: fs.statSync(r.realTarget).mode & 0o7777 };
   } else {
     const victim = backup.link !== null ? r.real : r.realTarget;
@@ -136,7 +170,7 @@ export function doFileStep(
 
 /** Put a file back as the backup recorded it (idempotent). */
 export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): void {
-  const real = root.path(b.target);
+  const real = resolveHostPath(root, b.target, false);
   const dir = path.dirname(real);
   // Leftover temp files of an interrupted atomic write of this target.
   try {
@@ -161,7 +195,7 @@ export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): vo
   }
   if (b.existed) {
     if (!b.file) throw new Error(`journal has no backup of ${b.target}`);
-    writeFileAtomic(real, journal.readBackup(b.file), { mode: b.mode ?? undefined, uid: b.uid ?? undefined, gid: b.gid ?? undefined });
+    writeFileAtomic(resolveHostPath(root, b.target), journal.readBackup(b.file), { mode: b.mode ?? undefined, uid: b.uid ?? undefined, gid: b.gid ?? undefined, mapAbsolute: (t) => root.path(t) });
     return;
   }
   try {
@@ -172,7 +206,7 @@ export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): vo
   }
   for (const d of [...b.createdDirs].reverse()) {
     try {
-      fs.rmdirSync(root.path(d));
+      fs.rmdirSync(resolveHostPath(root, d));
     } catch {
       break; // not empty (someone put something there) or gone: keep the rest
     }

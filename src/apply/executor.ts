@@ -17,7 +17,7 @@ import type { HostRoot } from '../host/root.js';
 import type { Plan, RunCommandStep } from '../model/plan.js';
 import { describeStep, Journal } from './journal.js';
 import { acquireLock, type Lock, type LockOptions } from './lock.js';
-import { recoverLocked, type RecoveryReport } from './recover.js';
+import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import { formatArgv, type Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
 import { doFileStep, matchesBefore, summarizeRollback, unwind } from './_steps.js';
@@ -73,12 +73,14 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   let crashed = false;
   try {
     const recovered = await recoverLocked(root, opts.runner, { clock: opts.clock, log });
+    assertRecovered(recovered);
 
     // 2. Validate everything before the first change.
     const changed: Problem[] = [];
     for (const s of plan.steps) {
       if (s.kind === 'run-command') {
         if (!s.argv.length || !s.argv[0]) throw new PreconditionError('E_BAD_PLAN', `step "${s.reason}" has an empty command`, 'this is a bug in the planner');
+        opts.runner.preflight?.(s.argv); // e.g. E_RUN_OUTSIDE_ROOT: refuse now rather than roll back later
         continue;
       }
       if (!s.path.startsWith('/')) throw new PreconditionError('E_BAD_PLAN', `step path ${s.path} is not absolute`, 'this is a bug in the planner');

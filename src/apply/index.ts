@@ -4,7 +4,7 @@
 
 export { applyPlan, SimulatedCrash, type ApplyOptions, type ApplyResult, type FailAt } from './executor.js';
 export { undoLatest, type UndoOptions, type UndoResult } from './undo.js';
-export { findInterrupted, recoverInterrupted, recoverLocked, type RecoverOptions, type RecoveryReport } from './recover.js';
+export { assertRecovered, findInterrupted, recoverInterrupted, recoverLocked, type RecoverOptions, type RecoveryReport } from './recover.js';
 export {
   commandFailure,
   formatArgv,

@@ -7,6 +7,7 @@
 //                             regenerate commands.
 // Runs under the root's lock; apply, undo and `vfiokit recover` call it first.
 
+import { PreconditionError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import { INTERRUPTED_STATES, Journal, listJournals, type JournalDoc, type TxState } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
@@ -61,8 +62,34 @@ export async function recoverLocked(rootArg: HostRoot | string, runner: Runner, 
   return reports;
 }
 
-/** `vfiokit recover`: take the lock and recover every interrupted transaction. */
-export async function recoverInterrupted(root: HostRoot | string, runner: Runner, opts: RecoverOptions = {}): Promise<RecoveryReport[]> {
+/** apply/undo: refuse to go on when recovery left a transaction half undone. */
+export function assertRecovered(reports: RecoveryReport[]): void {
+  const bad = reports.filter((r) => r.failures.length);
+  if (!bad.length) return;
+  throw new PreconditionError(
+    'E_RECOVERY_INCOMPLETE',
+    `an interrupted transaction could not be fully recovered (${bad.map((r) => r.txid).join(', ')}); nothing new was changed`,
+    'fix what the messages above name, then run `vfiokit recover` again',
+    bad[0].txid,
+    bad.flatMap((r) => r.failures.map((f) => ({ code: 'E_RECOVERY_INCOMPLETE', subject: r.txid, message: f }))),
+  );
+}
+
+/**
+ * `vfiokit recover`: take the lock and recover every interrupted transaction.
+ * Called as recoverInterrupted(root, runner, opts?) or recoverInterrupted({ root, runner, ...opts }).
+ */
+export async function recoverInterrupted(root: HostRoot | string, runner: Runner, opts?: RecoverOptions): Promise<RecoveryReport[]>;
+export async function recoverInterrupted(opts: RecoverOptions & { root: HostRoot | string; runner: Runner }): Promise<RecoveryReport[]>;
+export async function recoverInterrupted(
+  a: HostRoot | string | (RecoverOptions & { root: HostRoot | string; runner: Runner }),
+  b?: Runner,
+  c: RecoverOptions = {},
+): Promise<RecoveryReport[]> {
+  const isOpts = typeof a === 'object' && 'runner' in a;
+  const root = isOpts ? a.root : a;
+  const runner = isOpts ? a.runner : b!;
+  const opts: RecoverOptions = isOpts ? a : c;
   const lock = acquireLock(root, { onStale: opts.log, ...opts.lock });
   try {
     return await recoverLocked(root, runner, opts);

@@ -40,6 +40,8 @@ export interface RunResult {
 
 export interface Runner {
   run(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Throws (PreconditionError) when `argv` could never run here; lets the executor refuse before any change. */
+  preflight?(argv: string[]): void;
 }
 
 /** Display form of an argv (quotes arguments with spaces or shell characters). */
@@ -141,6 +143,9 @@ export function realRunner(rootArg: HostRoot | string, opts: RealRunnerOptions =
   const progress = opts.progress === undefined ? process.stderr : opts.progress;
   const every = opts.progressIntervalMs ?? 10_000;
   return {
+    preflight(argv) {
+      resolveInvocation(root, argv, opts);
+    },
     async run(argv, ro = {}) {
       const label = ro.label ?? formatArgv(argv);
       const inv = resolveInvocation(root, argv, opts);

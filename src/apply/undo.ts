@@ -14,10 +14,10 @@ import { ApplyError, PreconditionError, type Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import { Journal, latestJournal } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
-import { recoverLocked, type RecoveryReport } from './recover.js';
+import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { readCurrent, summarizeRollback, unwind } from './_steps.js';
+import { readCurrent, resolveHostPath, summarizeRollback, unwind } from './_steps.js';
 import { sha256 } from './atomic-write.js';
 
 export interface UndoOptions {
@@ -49,6 +49,7 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
   const lock = acquireLock(root, { onStale: log, ...opts.lock });
   try {
     const recovered = await recoverLocked(root, opts.runner, { clock: opts.clock, log });
+    assertRecovered(recovered);
     const latest = latestJournal(root, (d) => d.state === 'applied');
     if (opts.txid && latest?.txid !== opts.txid) {
       throw new PreconditionError(
@@ -73,14 +74,14 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
       if (b.link !== null) {
         nowSha = (() => {
           try {
-            fs.lstatSync(root.path(target));
+            fs.lstatSync(resolveHostPath(root, target, false));
             return 'present';
           } catch {
             return null;
           }
         })();
       } else {
-        const cur = readCurrent(root.path(target));
+        const cur = readCurrent(resolveHostPath(root, target));
         nowSha = cur ? sha256(cur) : null;
       }
       if (nowSha !== (s.after?.sha256 ?? null)) {
@@ -99,7 +100,7 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
     const overwritten: UndoResult['overwritten'] = [];
     for (const i of editedIdx) {
       const target = j.doc.steps[i].backup!.target;
-      const cur = readCurrent(root.path(target));
+      const cur = readCurrent(resolveHostPath(root, target));
       if (!cur) continue;
       const name = `edited-${i}`;
       fs.writeFileSync(path.join(j.dir, name), cur, { mode: 0o600 });

@@ -28,6 +28,13 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 const json: OptionSpec = { type: 'boolean', description: 'print machine-readable JSON' };
 const yes: OptionSpec = { type: 'boolean', short: 'y', description: 'do not ask for confirmation (required without a terminal)' };
 
+const bootFlags: Record<string, OptionSpec> = {
+  with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
+  'allow-boot-vga': { type: 'boolean', description: 'allow the boot display device (the host needs another display)' },
+  'allow-root-storage': { type: 'boolean', description: 'allow the storage controller holding the root filesystem' },
+  'allow-default-nic': { type: 'boolean', description: 'allow the network card carrying the default route' },
+};
+
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'check',
@@ -59,6 +66,62 @@ export const COMMANDS: CommandSpec[] = [
     description: 'Serial numbers, MAC addresses, hostnames and machine IDs are redacted. Extract the archive and pass the directory to --root.',
     options: {},
     load: () => import('./commands/snapshot.js'),
+  },
+  {
+    name: 'vm',
+    summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    description:
+      'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
+    options: {
+      json,
+      device: { type: 'string', multiple: true, description: 'device to pass through: PCI address or vendor:device (repeatable, or comma-separated)', valueName: 'SELECTOR' },
+      with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
+      'allow-boot-vga': { type: 'boolean', description: 'allow the host\'s boot display' },
+      memory: { type: 'string', description: 'guest memory, binary units (8G, 8192M); default 8G, at most half the host', valueName: 'SIZE' },
+      vcpus: { type: 'string', description: 'vCPU count; default: one L3 domain of whole cores, at most half the host', valueName: 'N' },
+      disk: { type: 'string', description: 'virtio disk image or block device', valueName: 'PATH' },
+      cdrom: { type: 'string', description: 'installer ISO (SATA CD-ROM)', valueName: 'PATH' },
+      rom: { type: 'string', description: 'option ROM for the GPU, validated first', valueName: 'FILE' },
+      hugepages: { type: 'boolean', description: 'back guest memory with huge pages (says how to reserve them)' },
+      pin: { type: 'string', description: 'auto (default): pin vCPUs to whole host cores; none: no pinning', valueName: 'auto|none' },
+      connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
+      'dry-run': { type: 'boolean', description: 'define/attach: print the XML and the virsh command, run nothing' },
+    },
+    load: () => import('./commands/vm.js'),
+  },
+  {
+    name: 'plan',
+    summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
+    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--json]',
+    description:
+      'SELECTOR is a PCI address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2204). Every endpoint of the device\'s IOMMU group is included (GPU + HDMI audio + USB-C); bridges are ignored. Nothing is changed.',
+    options: { json, ...bootFlags },
+    load: () => import('./commands/plan.js'),
+  },
+  {
+    name: 'apply',
+    summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes]',
+    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`.',
+    options: { yes, ...bootFlags },
+    load: () => import('./commands/apply.js'),
+  },
+  {
+    name: 'status',
+    summary: 'after reboot: is the applied passthrough in effect (drivers, kernel arguments, /dev/vfio)?',
+    usage: 'vfiokit status [--json]',
+    description: 'Exit 0 only when everything is in effect; otherwise each mismatch with its likely cause (exit 3).',
+    options: { json },
+    load: () => import('./commands/status.js'),
+  },
+  {
+    name: 'undo',
+    summary: 'revert the last applied transaction, byte for byte, and regenerate what it regenerated',
+    usage: 'vfiokit undo [--yes] [--force]',
+    description: 'Refuses when a file was edited since apply, listing it, unless --force (your version is then saved next to it).',
+    options: { yes, force: { type: 'boolean', description: 'restore even files edited since apply' } },
+    load: () => import('./commands/undo.js'),
   },
   {
     name: 'bind',

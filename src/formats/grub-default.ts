@@ -39,7 +39,6 @@ import {
   endsWithMark,
   evaluate,
   insertStatements,
-  lastAssignment,
   parseShell,
   removeStatements,
   renderShell,
@@ -109,18 +108,34 @@ function refuse(doc: GrubDefaultDoc, line: number, key: string, why: string): ne
   );
 }
 
-function findTarget(doc: GrubDefaultDoc, key: GrubCmdlineKey): Target | null {
-  const v = evaluate(doc).get(key);
-  if (v?.kind === 'dynamic') refuse(doc, v.line, key, v.reason);
-  const index = lastAssignment(doc, key);
-  if (index < 0) return null;
+function target(doc: GrubDefaultDoc, index: number, key: string): Target {
   const s = doc.statements[index];
   const a = s.assign!;
   if (a.array || !a.scalar) refuse(doc, s.line, key, 'it is assigned an array');
   const w = a.scalar;
   if (w.style === 'mixed') refuse(doc, s.line, key, `its value ${w.raw.slice(0, 60)} mixes quoting styles or uses backslashes`);
+  const other = w.parts.find((p) => p.kind === 'var' && p.name !== key);
+  if (other && other.kind === 'var') refuse(doc, s.line, key, `its value uses $${other.name}; vfiokit edits only text written in ${key} itself`);
   const inner = w.style === 'double' || w.style === 'single' ? w.raw.slice(1, -1) : w.raw;
   return { index, line: s.line, raw: s.raw, start: w.start, end: w.end, inner, style: w.style };
+}
+
+/**
+ * The assignments that make up the key's final value, oldest first: the last assignment, and
+ * before it every earlier one it continues (`KEY+=...` or a value that uses $KEY).
+ */
+function findChain(doc: GrubDefaultDoc, key: GrubCmdlineKey): Target[] {
+  const v = evaluate(doc).get(key);
+  if (v?.kind === 'dynamic') refuse(doc, v.line, key, v.reason);
+  const chain: Target[] = [];
+  for (let i = doc.statements.length - 1; i >= 0; i--) {
+    const a = doc.statements[i].assign;
+    if (!a || a.name !== key || a.index !== null) continue;
+    chain.unshift(target(doc, i, key));
+    const continues = a.append || (a.scalar?.parts.some((p) => p.kind === 'var' && p.name === key) ?? false);
+    if (!continues) break;
+  }
+  return chain;
 }
 
 function edit(
@@ -130,30 +145,42 @@ function edit(
   args: readonly string[],
   adding: boolean,
 ): GrubDefaultDoc {
-  const t = findTarget(doc, key);
-  if (!t) {
+  const chain = findChain(doc, key);
+  if (chain.length === 0) {
     if (!adding || args.length === 0) return doc;
     const raw = `${key}="${args.map(doubleQuoteEscape).join(' ')}" ${MARK}`;
     return insertStatements(doc, doc.statements.length, [raw]);
   }
-  const mode: QuoteMode = t.style === 'double' ? 'shell-double' : t.style === 'single' ? 'shell-single' : 'kernel';
+  const last = chain[chain.length - 1];
+  // new args are written into the last assignment, so they are encoded for its quoting
   const encode = (a: string): string => {
-    if (t.style === 'single') {
-      if (a.includes("'")) refuse(doc, t.line, key, `the value is single-quoted and ${a} contains a single quote`);
+    if (last.style === 'single') {
+      if (a.includes("'")) refuse(doc, last.line, key, `the value is single-quoted and ${a} contains a single quote`);
       return a;
     }
     return doubleQuoteEscape(a);
   };
-  const tokens = tokenize(t.inner, doc.file, t.line, mode);
-  const inner = renderTokens(fn([tokens], encode)[0]);
-  if (inner === t.inner) return doc;
-  if (!adding && endsWithMark(t.raw) && inner.trim() === '') return removeStatements(doc, [t.index]);
-  let word: string;
-  if (t.style === 'double') word = `"${inner}"`;
-  else if (t.style === 'single') word = `'${inner}'`;
-  else if (t.style === 'empty' || /[^A-Za-z0-9_.,:=/+@%$-]/.test(inner)) word = inner === '' ? '' : `"${inner}"`;
-  else word = inner;
-  return replaceStatement(doc, t.index, t.raw.slice(0, t.start) + word + t.raw.slice(t.end));
+  const modeOf = (t: Target): QuoteMode => (t.style === 'double' ? 'shell-double' : t.style === 'single' ? 'shell-single' : 'kernel');
+  const lists = chain.map((t) => tokenize(t.inner, doc.file, t.line, modeOf(t)));
+  const out = fn(lists, encode).map(renderTokens);
+  let d = doc;
+  const drop: number[] = [];
+  for (let k = chain.length - 1; k >= 0; k--) {
+    const t = chain[k];
+    const inner = out[k];
+    if (inner === t.inner) continue;
+    if (!adding && endsWithMark(t.raw) && inner.trim() === '') {
+      drop.push(t.index);
+      continue;
+    }
+    let word: string;
+    if (t.style === 'double') word = `"${inner}"`;
+    else if (t.style === 'single') word = `'${inner}'`;
+    else if (t.style === 'empty' || /[^A-Za-z0-9_.,:=/+@%$-]/.test(inner)) word = inner === '' ? '' : `"${inner}"`;
+    else word = inner;
+    d = replaceStatement(d, t.index, t.raw.slice(0, t.start) + word + t.raw.slice(t.end));
+  }
+  return drop.length > 0 ? removeStatements(d, drop) : d;
 }
 
 export function addKernelArgs(doc: GrubDefaultDoc, args: readonly string[], opts: { key?: GrubCmdlineKey } = {}): GrubDefaultDoc {

@@ -80,10 +80,12 @@ export function tokenize(text: string, file: string, firstLine = 1, mode: QuoteM
   const tokens: CmdlineToken[] = [];
   const n = text.length;
   let i = 0;
+  // in a shell "..." string a backslash-newline is a line continuation: whitespace here
+  const spaceAt = (k: number): number => (SPACE.test(text[k]) ? 1 : mode === 'shell-double' && text[k] === '\\' && text[k + 1] === '\n' ? 2 : 0);
   while (i < n) {
-    if (SPACE.test(text[i])) {
+    if (spaceAt(i) > 0) {
       let j = i;
-      while (j < n && SPACE.test(text[j])) j++;
+      while (j < n && spaceAt(j) > 0) j += spaceAt(j);
       tokens.push({ kind: 'space', text: text.slice(i, j) });
       i = j;
       continue;
@@ -94,7 +96,7 @@ export function tokenize(text: string, file: string, firstLine = 1, mode: QuoteM
     let openAt = -1;
     while (j < n) {
       const c = text[j];
-      if (!dq && !sq && SPACE.test(c)) break;
+      if (!dq && !sq && spaceAt(j) > 0) break;
       if (mode === 'shell-double' && c === '\\' && j + 1 < n) {
         if (text[j + 1] === '"' && !sq) {
           dq = !dq;
@@ -142,6 +144,9 @@ function unquote(v: string): string {
 
 /** Split one raw argument into key and value (value null for a bare flag). */
 export function parseArg(raw: string): { key: string; value: string | null } {
+  // the kernel also accepts a wholly quoted argument: "key=value with spaces"
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) raw = raw.slice(1, -1);
+  else if (raw.length >= 4 && raw.startsWith('\\"') && raw.endsWith('\\"')) raw = raw.slice(2, -2);
   const eq = raw.indexOf('=');
   if (eq < 0) return { key: raw.replace(/["'\\]/g, ''), value: null };
   return { key: raw.slice(0, eq).replace(/["'\\]/g, ''), value: unquote(raw.slice(eq + 1)) };
@@ -236,12 +241,12 @@ export function removeArgTokens(lists: readonly (readonly CmdlineToken[])[], spe
   });
   return lists.map((l) => {
     const list = l.map((t) => ({ ...t }));
-    for (let i = separatorIndex(list) - 1; i >= 0; i--) {
-      const t = list[i];
-      if (t.kind !== 'arg') continue;
+    const doomed = list.slice(0, separatorIndex(list)).filter((t) => {
+      if (t.kind !== 'arg') return false;
       const got = parseArg(t.text);
-      if (wanted.some((w) => sameKey(w.key, got.key) && (w.value === null || w.value === got.value))) removeAt(list, i);
-    }
+      return wanted.some((w) => sameKey(w.key, got.key) && (w.value === null || w.value === got.value));
+    });
+    for (const t of doomed.reverse()) removeAt(list, list.indexOf(t));
     return list;
   });
 }

@@ -1,6 +1,7 @@
 // inspect(root) → HostSnapshot: the single entry point that reads a host.
 
 import { SNAPSHOT_SCHEMA_VERSION, type HostSnapshot, type SnapshotWarning } from '../model/snapshot.js';
+import { readBoot } from './boot.js';
 import { readCpuTopology, readMemory } from './cpu-topology.js';
 import { loadPciNames } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
@@ -53,6 +54,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     kernel,
     cpu: readCpu(r, warnings),
     kvm: { devKvm: r.probe(DEV_KVM) },
+    devVfio: (r.tryList('/dev/vfio') ?? []).sort(),
     iommu,
     pci: devices,
     firmware: readFirmware(r),
@@ -60,6 +62,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     hugepages: readHugepages(r),
     cpuTopology: readCpuTopology(r, warnings),
     memory: readMemory(r, warnings),
+    boot: readBoot(r, kernel.release),
     configSpaceReadable: configReadable,
     warnings,
   };

@@ -109,6 +109,20 @@ export class HostRoot {
     }
   }
 
+  /** Content with mode and owner (for files a plan may rewrite); undefined when absent. */
+  tryReadFileState(hostPath: string): { content: string; mode: number; uid: number; gid: number } | undefined {
+    try {
+      const real = this.path(hostPath);
+      const st = fs.statSync(real);
+      if (!st.isFile()) return undefined;
+      const content = fs.readFileSync(real, 'utf8');
+      this.note(hostPath, 'file');
+      return { content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    } catch {
+      return undefined;
+    }
+  }
+
   tryReadLink(hostPath: string): string | undefined {
     try {
       const l = fs.readlinkSync(this.path(hostPath));

@@ -76,7 +76,8 @@ export function readKernel(root: HostRoot, warnings: SnapshotWarning[]): KernelI
     .map((l) => l.split(' ', 1)[0])
     .filter((n) => n && INTERESTING_MODULES.test(n))
     .sort();
-  return { release, cmdline, modules: mods, loadedModules: loaded };
+  const btime = /^btime (\d+)$/m.exec(root.tryReadText('/proc/stat') ?? '');
+  return { release, cmdline, modules: mods, loadedModules: loaded, bootTime: btime ? new Date(Number(btime[1]) * 1000).toISOString() : null };
 }
 
 export function readOs(root: HostRoot): OsInfo {

@@ -18,6 +18,8 @@ export interface HostSnapshot {
   kernel: KernelInfo;
   cpu: CpuInfo;
   kvm: { devKvm: boolean };
+  /** Entries of /dev/vfio (group numbers, `vfio`, `devices`); empty when absent. */
+  devVfio: string[];
   iommu: IommuInfo;
   pci: PciDevice[];
   firmware: FirmwareInfo;
@@ -27,6 +29,8 @@ export interface HostSnapshot {
   cpuTopology: CpuTopology | null;
   /** From /proc/meminfo. */
   memory: MemoryInfo;
+  /** Boot and initramfs configuration, tools, kernels, host-critical devices. */
+  boot: BootInfo;
   /** Whether full config space (capabilities, ACS) could be read. */
   configSpaceReadable: boolean;
   /** Facts that could not be read, with what is missing. */
@@ -59,6 +63,8 @@ export interface KernelInfo {
   };
   /** Modules currently loaded (from /proc/modules), filtered to those vfiokit cares about. */
   loadedModules: string[];
+  /** When the running kernel booted (btime in /proc/stat), ISO 8601. */
+  bootTime: string | null;
 }
 
 export interface CpuInfo {
@@ -162,6 +168,27 @@ export interface LibvirtInfo {
   daemon: string | null;
   qemu: string | null;
   virtXmlValidate: string | null;
+}
+
+export interface BootInfo {
+  /** Config files that exist, by host path: content, mode, owner. */
+  files: Record<string, import('./plan.js').FileState>;
+  /** Listings of config directories (and grub.cfg presence), by host path. */
+  dirs: Record<string, string[]>;
+  /** Boot/initramfs tools found, by name → host path (null when absent). */
+  tools: Record<string, string | null>;
+  /** Installed kernels (from /lib/modules) and their vfio-pci state. */
+  kernels: { release: string; vfioPci: ModuleState; vfioVirqfd: ModuleState; running: boolean }[];
+  /** systemd Boot Loader Interface LoaderInfo (e.g. "systemd-boot 255.4"), null when absent. */
+  loaderInfo: string | null;
+  /** Competing host driver modules that exist for the running kernel (modules.dep or built in). */
+  hostDriverModules: string[];
+  /** PCI function(s) holding the root filesystem's disk. */
+  rootStorage: string[];
+  /** PCI function(s) of the NIC(s) carrying the default route. */
+  defaultRouteNics: string[];
+  /** Firmware framebuffers (efifb, simpledrm, BOOTFB…) sitting in a PCI device's BARs. */
+  framebuffers: { address: string; owner: string }[];
 }
 
 export interface HugepagePool {

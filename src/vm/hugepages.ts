@@ -68,7 +68,7 @@ export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultS
   const pool = choice.pool!;
   const target = pool.total + (choice.pages - pool.free);
   const howTo = [`echo ${target} > ${hugepageSysfs(choice.sizeKb)}   # as root, now (${choice.pages - pool.free} more ${label(choice.sizeKb)} pages; may fall short when memory is fragmented — check the file afterwards)`];
-  if (oneG.fits) howTo.push(`kernel arguments ${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}   # reserved at boot, the reliable way for 1 GiB pages`);
+  if (oneG.fits) howTo.push(`kernel arguments ${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}   # or: reserved at boot, the reliable way for 1 GiB pages (then run vfiokit again so the guest uses them)`);
   warnings.push(`--hugepages: the host has ${pool.free} free ${label(choice.sizeKb)} pages, the guest needs ${choice.pages}; the VM will not start until they are reserved:\n  ${howTo.join('\n  ')}`);
   notes.push(`backing guest memory with ${choice.pages} ${label(choice.sizeKb)} pages (not yet reserved)`);
   return { sizeKb: choice.sizeKb, pages: choice.pages, needs, reserved: false, howTo, notes, warnings };

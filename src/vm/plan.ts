@@ -290,7 +290,7 @@ export function planVm(s: HostSnapshot, intent: VmIntent): VmPlan {
   if (ovmf.some((f) => f.descriptor !== null) || !plain) {
     firmware = { kind: 'auto', code: plain?.code ?? null, varsTemplate: plain?.varsTemplate ?? null };
     if (!plain) warnings.push('no OVMF (UEFI firmware for VMs) found on this host: install ovmf (Debian/Ubuntu), edk2-ovmf (Fedora/Arch) or qemu-ovmf-x86_64 (openSUSE) before starting the VM');
-    else notes.push(`firmware: UEFI, chosen by libvirt from the host's firmware descriptors (${plain.descriptor})`);
+    else notes.push(`firmware: UEFI (OVMF) from ${plain.descriptor}; libvirt picks it itself with <os firmware='efi'>`);
   } else {
     firmware = { kind: 'pflash', code: plain.code, varsTemplate: plain.varsTemplate, nvram: `/var/lib/libvirt/qemu/nvram/${name}_VARS.fd` };
     notes.push(`firmware: ${plain.code} (no firmware descriptors on this host, so the OVMF files are named explicitly)`);

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followLinks } from '../../src/apply/atomic-write.js';
+import { realRunner } from '../../src/apply/runner.js';
 import { applyPlan, listJournals, recordingRunner, SimulatedCrash, undoLatest, recoverInterrupted, findInterrupted, latestJournal } from '../../src/apply/index.js';
 import { ApplyError, PreconditionError } from '../../src/errors.js';
 import type { FileState, Plan, Step } from '../../src/model/plan.js';
@@ -236,6 +237,66 @@ describe('applyPlan', () => {
   });
 });
 
+describe('applyPlan with the real runner', () => {
+  it('refuses before any change when a command could only run on the live host (--root tree, no fake bin)', async () => {
+    const root = makeRoot();
+    const before = treeFingerprint(root);
+    const err = (await applyPlan(makePlan(root), { root, runner: realRunner(root, { env: {}, progress: null }) }).catch((e) => e)) as PreconditionError;
+    expect(err).toBeInstanceOf(PreconditionError);
+    expect(err.code).toBe('E_RUN_OUTSIDE_ROOT');
+    expect(treeFingerprint(root)).toEqual(before);
+    expect(listJournals(root)).toEqual([]);
+  });
+
+  it('end to end with VFIOKIT_FAKE_BIN: fake tools run, a failing update-grub rolls everything back and re-runs the regenerators (exit 4)', async () => {
+    const root = makeRoot();
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-bin-'));
+    roots.push(bin);
+    const log = path.join(bin, 'calls.log');
+    const script = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >> ${log}\n${body}\n`, { mode: 0o755 });
+    script('update-initramfs', 'echo "update-initramfs: Generating /boot/initrd.img-6.1.0-18-amd64"');
+    // Fails once (on the edited config), succeeds when re-run on the restored one.
+    script('update-grub', `if [ ! -e ${bin}/failed ]; then touch ${bin}/failed; echo "grub-mkconfig: error: syntax error in /etc/default/grub" >&2; exit 1; fi`);
+    script('systemctl', '');
+    const before = treeFingerprint(root);
+    const progress: string[] = [];
+    const runner = realRunner(root, { env: { VFIOKIT_FAKE_BIN: bin }, progress: { write: (s) => progress.push(s) } });
+    const err = (await applyPlan(makePlan(root), { root, runner }).catch((e) => e)) as ApplyError;
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toContain('syntax error in /etc/default/grub');
+    expect(fs.readFileSync(log, 'utf8')).toBe('update-initramfs -u -k all\nupdate-grub \nupdate-initramfs -u -k all\nupdate-grub \n');
+    expect(err.rollback).toMatchObject({ failures: [], reran: ['update-initramfs -u -k all', 'update-grub'] });
+    expect(treeFingerprint(root)).toEqual(before);
+    expect(progress.some((l) => l.includes('running update-initramfs -u -k all'))).toBe(true);
+  });
+});
+
+describe('paths under a root', () => {
+  it('an absolute symlink in a parent directory resolves inside the root, never on the live host', async () => {
+    const root = makeRoot();
+    const inRoot = path.join(root, 'vfiokit-test-only/conf-real'); // a path that does not exist on the live host
+    fs.mkdirSync(inRoot, { recursive: true });
+    fs.writeFileSync(path.join(inRoot, 'y.conf'), 'y=1\n');
+    fs.symlinkSync('/vfiokit-test-only/conf-real', path.join(root, 'etc/conf'));
+    const before = treeFingerprint(root);
+    const plan: Plan = {
+      kind: 't', intent: {}, summary: [], problems: [], warnings: [],
+      steps: [
+        { kind: 'write-file', path: '/etc/conf/x.conf', before: null, after: { content: 'x=1\n', mode: 0o644 }, reason: 'new' },
+        { kind: 'write-file', path: '/etc/conf/y.conf', before: { content: 'y=1\n', mode: 0o644, uid: 0, gid: 0 }, after: { content: 'y=2\n', mode: 0o644 }, reason: 'edit' },
+        { kind: 'write-file', path: '/etc/conf/../conf/../../../../etc/escape.conf', before: null, after: { content: 'e\n', mode: 0o644 }, reason: 'dots stay in the root' },
+      ],
+    };
+    const res = await applyPlan(plan, { root, runner: recordingRunner() });
+    expect(res.touched).toEqual(['/vfiokit-test-only/conf-real/x.conf', '/vfiokit-test-only/conf-real/y.conf', '/etc/escape.conf']);
+    expect(fs.readFileSync(path.join(inRoot, 'y.conf'), 'utf8')).toBe('y=2\n');
+    expect(fs.existsSync('/vfiokit-test-only')).toBe(false);
+    expect(fs.readlinkSync(path.join(root, 'etc/conf'))).toBe('/vfiokit-test-only/conf-real');
+    await undoLatest({ root, runner: recordingRunner() });
+    expect(treeFingerprint(root)).toEqual(before);
+  });
+});
+
 describe('undo', () => {
   it('refuses when a file was edited after apply, listing it; --force restores and keeps the edit', async () => {
     const root = makeRoot();
@@ -276,7 +337,8 @@ describe('crash recovery', () => {
       expect(findInterrupted(root).map((d) => d.state)).toEqual(['applying']);
       const stale: string[] = [];
       const runner = recordingRunner();
-      const reps = await recoverInterrupted(root, runner, { log: (l) => stale.push(l) });
+      // Both call forms: (root, runner, opts) and ({ root, runner, ...opts }).
+      const reps = k === 0 ? await recoverInterrupted({ root, runner, log: (l) => stale.push(l) }) : await recoverInterrupted(root, runner, { log: (l) => stale.push(l) });
       expect(stale.some((l) => l.includes('stale lock') && l.includes('999999999'))).toBe(true);
       expect(reps).toHaveLength(1);
       expect(reps[0]).toMatchObject({ fromState: 'applying', toState: 'rolled-back', failures: [] });
@@ -306,6 +368,17 @@ describe('crash recovery', () => {
     expect(listJournals(root).map((j) => j.state)).toEqual(['rolled-back', 'applied']);
     await undoLatest({ root, runner: recordingRunner() });
     expect(treeFingerprint(root)).toEqual(before);
+  });
+
+  it('apply refuses to go on when recovery cannot complete (a regenerate command fails again)', async () => {
+    const root = makeRoot();
+    const plan = makePlan(root);
+    await applyPlan(plan, { root, runner: recordingRunner(), failAt: { step: 4, crash: true } }).catch(() => {});
+    fs.writeFileSync(path.join(root, '/var/lib/vfiokit/lock'), '999999999\n');
+    const err = (await applyPlan(plan, { root, runner: recordingRunner({ failMatch: /^update-initramfs/ }) }).catch((e) => e)) as PreconditionError;
+    expect(err.code).toBe('E_RECOVERY_INCOMPLETE');
+    expect(err.problems[0].message).toContain('update-initramfs');
+    expect(listJournals(root).map((j) => j.state)).toEqual(['rollback-failed']);
   });
 
   it('an undo interrupted midway is finished by recovery', async () => {

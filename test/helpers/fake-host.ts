@@ -69,6 +69,16 @@ export interface FakeHost {
   pciIds?: string | false;
   /** Extra files: host path → content. */
   files?: Record<string, string>;
+  /** Executables to create (empty files, mode 0755), e.g. /usr/sbin/update-grub. */
+  execs?: string[];
+  /** Host driver modules present for the running kernel (module names, e.g. nvidia). */
+  hostModules?: string[];
+  /** Other installed kernels (releases) with modular vfio. */
+  extraKernels?: string[];
+  /** systemd-boot's LoaderInfo EFI variable text. */
+  loaderInfo?: string;
+  /** /proc/stat btime (seconds since the epoch). */
+  bootTime?: number;
   /** Extra symlinks: host path → target. */
   links?: Record<string, string>;
   /** CPU topology files. Default: `cpu.threads` CPUs, one thread per core, one package, node and L3. */
@@ -441,7 +451,18 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
   const vfio = host.vfioModules ?? 'module';
   const kmods = ['kernel/drivers/vfio/vfio.ko', 'kernel/drivers/vfio/vfio_iommu_type1.ko', 'kernel/drivers/vfio/pci/vfio-pci-core.ko', 'kernel/drivers/vfio/pci/vfio-pci.ko'];
   write(dir, `/lib/modules/${release}/modules.builtin`, vfio === 'builtin' ? kmods.join('\n') + '\n' : 'kernel/drivers/base/firmware_loader/firmware_class.ko\n');
-  write(dir, `/lib/modules/${release}/modules.dep`, vfio === 'module' ? kmods.map((k) => `${k}:`).join('\n') + '\nkernel/sound/pci/hda/snd-hda-intel.ko:\n' : 'kernel/sound/pci/hda/snd-hda-intel.ko:\n');
+  const hostMods = (host.hostModules ?? []).map((m) => `kernel/drivers/misc/${m.replace(/_/g, '-')}.ko:`).join('\n');
+  write(dir, `/lib/modules/${release}/modules.dep`, (vfio === 'module' ? kmods.map((k) => `${k}:`).join('\n') + '\n' : '') + 'kernel/sound/pci/hda/snd-hda-intel.ko:\n' + (hostMods ? hostMods + '\n' : ''));
+  for (const k of host.extraKernels ?? []) {
+    write(dir, `/lib/modules/${k}/modules.builtin`, 'kernel/drivers/base/firmware_loader/firmware_class.ko\n');
+    write(dir, `/lib/modules/${k}/modules.dep`, kmods.map((m) => `${m}:`).join('\n') + '\n');
+  }
+  write(dir, '/proc/stat', `cpu  1 2 3 4\nbtime ${host.bootTime ?? 1700000000}\n`);
+  for (const e of host.execs ?? []) write(dir, e, '', 0o755);
+  if (host.loaderInfo) {
+    const v = Buffer.concat([Buffer.from([6, 0, 0, 0]), Buffer.from(host.loaderInfo + '\0', 'utf16le')]);
+    write(dir, '/sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f', v);
+  }
   if (host.kvm ?? true) write(dir, '/dev/kvm', '');
   if (host.efi ?? true) fs.mkdirSync(path.join(dir, '/sys/firmware/efi/efivars'), { recursive: true });
   if (host.ovmf ?? true) {

@@ -90,11 +90,10 @@ function acsBits(text: string): number {
   return v;
 }
 
-function parseHeader(addrDomain: string | undefined, rest: string): Pick<LspciDevice, 'classCode' | 'vendor' | 'device' | 'rev'> {
+function parseHeader(rest: string): Pick<LspciDevice, 'classCode' | 'vendor' | 'device' | 'rev'> {
   const rev = /\(rev ([0-9a-f]{2})\)/i.exec(rest);
   const progIf = /\(prog-if ([0-9a-f]{2})/i.exec(rest);
   const out = { classCode: null as number | null, vendor: null as string | null, device: null as string | null, rev: rev ? parseInt(rev[1], 16) : null };
-  void addrDomain;
   // lspci -n: "0780: 8086:8d3a (rev 05)"
   const numeric = /^([0-9a-f]{4}): ([0-9a-f]{4}):([0-9a-f]{4})\b/i.exec(rest);
   if (numeric) {
@@ -134,7 +133,7 @@ export function parseLspci(text: string, source: string): LspciImport {
       const addr = `${domain}:${h[2].toLowerCase()}:${h[3].toLowerCase()}.${h[4]}`;
       cur = {
         addr,
-        ...parseHeader(h[1], h[5]),
+        ...parseHeader(h[5]),
         subsys: null,
         capList: null,
         capsDenied: false,

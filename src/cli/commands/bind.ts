@@ -93,12 +93,7 @@ export async function runRuntime(action: 'bind' | 'unbind', ctx: CommandContext,
     else say(`nothing to do: ${plan.devices.length ? 'every device is already where it should be' : 'no device selected is bound to vfio-pci'}`);
     return EXIT.OK;
   }
-  say(`${action === 'bind' ? 'Bind to vfio-pci' : 'Return to the host drivers'}:`);
-  for (const l of describePlan(plan)) say(l);
-  if (!(await confirm(ctx, `${action === 'bind' ? 'Bind' : 'Unbind'} ${todo.length} device(s) now? [y/N] `, deps))) {
-    say('cancelled; nothing was changed');
-    return EXIT.FAILURE;
-  }
+  // Before asking: a --root tree has no kernel to write to (E_NOT_LIVE).
   const env = ctx.io.env ?? process.env;
   const runDeps = {
     root: ctx.root,
@@ -107,6 +102,12 @@ export async function runRuntime(action: 'bind' | 'unbind', ctx: CommandContext,
     clock: deps.clock,
     log: (l: string) => ctx.io.stderr.write(l + '\n'),
   };
+  say(`${action === 'bind' ? 'Bind to vfio-pci' : 'Return to the host drivers'}:`);
+  for (const l of describePlan(plan)) say(l);
+  if (!(await confirm(ctx, `${action === 'bind' ? 'Bind' : 'Unbind'} ${todo.length} device(s) now? [y/N] `, deps))) {
+    say('cancelled; nothing was changed');
+    return EXIT.FAILURE;
+  }
   const r = action === 'bind' ? await executeBind(plan, runDeps) : await executeUnbind(plan, runDeps);
   if (json) printJson(ctx, jsonResult(r));
   else {

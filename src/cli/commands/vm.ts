@@ -2,10 +2,10 @@
 // snapshot and the ROM file, print the domain XML or QEMU command line, and
 // run virsh (define, dumpxml) through an injectable argv runner.
 
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { realRunner, type Runner } from '../../apply/runner.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { shortAddress } from '../../model/pci-address.js';
@@ -15,24 +15,8 @@ import { buildQemuCommand, formatCommandLines } from '../../vm/qemu.js';
 import { renderDomainXml } from '../../vm/xml.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
-/** Runs a command as an argv array (no shell). Replaced by src/apply/runner.ts once it exists. */
-export interface ArgvRunner {
-  run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-}
-
-export const execFileRunner: ArgvRunner = {
-  run: (argv) =>
-    new Promise((resolve) => {
-      execFile(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-          const code = (err as NodeJS.ErrnoException).code;
-          resolve({ code: 127, stdout: '', stderr: code === 'ENOENT' ? `${argv[0]}: command not found` : `${argv[0]}: ${err.message}` });
-          return;
-        }
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    }),
-};
+/** The subset of src/apply/runner.ts's Runner this command needs (tests pass a stand-in). */
+export type ArgvRunner = Pick<Runner, 'run'>;
 
 const SUBCOMMANDS = ['xml', 'qemu', 'define', 'attach'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -67,7 +51,7 @@ function virsh(ctx: CommandContext): string[] {
 }
 
 async function virshOk(runner: ArgvRunner, argv: string[], what: string): Promise<string> {
-  const r = await runner.run(argv);
+  const r = await runner.run(argv, { nothrow: true });
   if (r.code !== 0) {
     const detail = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
     throw new VfioError('E_VIRSH_FAILED', `${what}: \`${argv.join(' ')}\` exited with ${r.code}${detail ? `: ${detail}` : ''}`, r.code === 127 ? 'install virsh (libvirt-clients on Debian/Ubuntu, libvirt-client on Fedora, libvirt on Arch)' : 'check that libvirtd (or virtqemud) runs and that you may manage domains (root, or the libvirt group with --connect qemu:///system)');
@@ -89,7 +73,8 @@ async function defineXml(ctx: CommandContext, runner: ArgvRunner, xml: string, w
 const ATTACH_ONLY_DEVICE_FLAGS = ['memory', 'vcpus', 'disk', 'cdrom', 'hugepages', 'pin'];
 
 export async function run(ctx: CommandContext): Promise<number> {
-  return runVm(ctx, execFileRunner);
+  // virsh runs through the project runner: under --root other than "/" it refuses to act on this machine.
+  return runVm(ctx, realRunner(ctx.root, { progress: null }));
 }
 
 export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<number> {
@@ -187,7 +172,7 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
     return EXIT.OK;
   }
   // virsh define replaces an existing domain's configuration: refuse instead.
-  const exists = await runner.run([...virsh(ctx), 'domuuid', name]);
+  const exists = await runner.run([...virsh(ctx), 'domuuid', name], { nothrow: true });
   if (exists.code === 0) {
     throw new PreconditionError('E_DOMAIN_EXISTS', `a domain named '${name}' is already defined; nothing was changed`, `add devices to it with \`vfiokit vm attach ${name} --device …\`, or pick another name (virsh undefine --nvram ${name} removes the old one)`, name);
   }

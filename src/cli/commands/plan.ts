@@ -1,0 +1,38 @@
+// `vfiokit plan SELECTOR...`: what apply would change, as diffs and commands.
+
+import { PreconditionError } from '../../errors.js';
+import { inspect } from '../../host/inspect.js';
+import type { Plan } from '../../model/plan.js';
+import { assembleBootPlan, type BootIntent } from '../../plan/boot-plan.js';
+import { renderPlan, renderProblems } from '../../render/plan.js';
+import { out, printJson, type CommandContext } from '../context.js';
+
+export function bootIntent(ctx: CommandContext): BootIntent {
+  const w = ctx.values.with;
+  return {
+    selectors: ctx.positionals,
+    with: Array.isArray(w) ? w : typeof w === 'string' ? [w] : [],
+    allowBootVga: Boolean(ctx.values['allow-boot-vga']),
+    allowRootStorage: Boolean(ctx.values['allow-root-storage']),
+    allowDefaultNic: Boolean(ctx.values['allow-default-nic']),
+  };
+}
+
+/** Plan from the live snapshot; refusals become a PreconditionError (exit 3) listing every problem. */
+export function planOrThrow(ctx: CommandContext): Plan {
+  const plan = assembleBootPlan(inspect(ctx.root), bootIntent(ctx));
+  if (plan.problems.length) {
+    if (ctx.values.json) printJson(ctx, plan);
+    throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems);
+  }
+  return plan;
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const plan = planOrThrow(ctx);
+  if (ctx.values.json) printJson(ctx, plan);
+  else out(ctx, renderPlan(plan));
+  return 0;
+}
+
+export { renderProblems };

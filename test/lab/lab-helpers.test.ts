@@ -1,0 +1,181 @@
+// Fast unit tests of the lab's pure helpers (no QEMU): the initramfs writer,
+// partition tables, the listing parser and comparisons, test selection, and
+// the adaptation of `vfiokit vm qemu` output for a nested guest.
+
+import { describe, expect, it } from 'vitest';
+import { cpioNewc } from '../../lab/lib/cpio.js';
+import { buildGpt, buildMbr, crc32, guidBytes, GPT_ESP } from '../../lab/lib/disk.js';
+import { parseListing } from '../../lab/lib/guest-script.js';
+import { compareGroups, compareInspect, richTopologyFacts } from '../../lab/lib/compare.js';
+import { selectTests, summaryTable } from '../../lab/lib/select.js';
+import { adaptArgv, shellWords } from '../../lab/guest/nested-vm.js';
+import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
+import { moduleLoadOrder } from '../../lab/lib/kernel.js';
+import type { TestDef } from '../../lab/lib/harness.js';
+
+describe('cpio newc', () => {
+  it('writes headers, 4-byte alignment and the trailer', () => {
+    const buf = cpioNewc([
+      { type: 'dir', path: 'bin' },
+      { type: 'file', path: '/init', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 },
+      { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    ]);
+    const text = buf.toString('latin1');
+    expect(text.startsWith('070701')).toBe(true);
+    expect(buf.length % 4).toBe(0);
+    expect(text).toContain('init\0');
+    expect(text).toContain('TRAILER!!!\0');
+    // The file record: mode 0100755 and size 10.
+    const i = text.indexOf('070701', 6);
+    expect(text.slice(i + 14, i + 22)).toBe((0o100755).toString(16).padStart(8, '0'));
+    expect(parseInt(text.slice(i + 54, i + 62), 16)).toBe(10);
+  });
+});
+
+describe('partition tables', () => {
+  it('crc32 matches the standard check value', () => {
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+  it('MBR: signature, type, LBA start and size', () => {
+    const s = buildMbr([{ start: 2048, sectors: 1000, type: 0x83, bootable: true }]);
+    expect(s.length).toBe(512);
+    expect(s[510]).toBe(0x55);
+    expect(s[511]).toBe(0xaa);
+    expect(s[446]).toBe(0x80);
+    expect(s[450]).toBe(0x83);
+    expect(s.readUInt32LE(454)).toBe(2048);
+    expect(s.readUInt32LE(458)).toBe(1000);
+  });
+  it('GPT: valid header CRCs, entries, backup at the end', () => {
+    const total = 8 * 2048 * 1024; // 8 GiB in sectors
+    const g = buildGpt(total, '11111111-2222-4333-8444-555555555555', [
+      { start: 2048, sectors: 262144, gptType: GPT_ESP, guid: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', name: 'ESP' },
+    ]);
+    const hdr = g.head.subarray(512, 1024);
+    expect(hdr.subarray(0, 8).toString('ascii')).toBe('EFI PART');
+    const h = Buffer.from(hdr.subarray(0, 92));
+    const crc = h.readUInt32LE(16);
+    h.writeUInt32LE(0, 16);
+    expect(crc32(h)).toBe(crc);
+    const entries = g.head.subarray(1024, 1024 + 128 * 128);
+    expect(crc32(entries)).toBe(hdr.readUInt32LE(88));
+    expect(entries.subarray(0, 16).equals(guidBytes(GPT_ESP))).toBe(true);
+    expect(entries.readBigUInt64LE(32)).toBe(2048n);
+    expect(g.tailOffset + g.tail.length).toBe(total * 512);
+    const backup = g.tail.subarray(g.tail.length - 512);
+    expect(backup.readBigUInt64LE(24)).toBe(BigInt(total - 1));
+    expect(g.head[450]).toBe(0xee);
+  });
+  it('GUIDs are stored mixed-endian', () => {
+    expect(guidBytes('C12A7328-F81F-11D2-BA4B-00A0C93EC93B').toString('hex')).toBe('28732ac11ff8d211ba4b00a0c93ec93b');
+  });
+});
+
+describe('kernel modules', () => {
+  it('orders dependencies first and skips builtins', () => {
+    const dep = new Map([
+      ['9p', { file: '/m/9p.ko', deps: ['9pnet', 'netfs'] }],
+      ['9pnet', { file: '/m/9pnet.ko', deps: [] }],
+      ['9pnet_virtio', { file: '/m/9pnet_virtio.ko', deps: ['9pnet', 'virtio_ring'] }],
+    ]);
+    const order = moduleLoadOrder(dep, ['9pnet_virtio', '9p'], new Set(['virtio_ring', 'netfs']));
+    expect(order.map((m) => m.name)).toEqual(['9pnet', '9pnet_virtio', '9p']);
+    expect(() => moduleLoadOrder(dep, ['nope'], new Set())).toThrow(/nope/);
+  });
+});
+
+const LISTING_GROUPS = '0 0000:00:00.0\n1 0000:00:02.0\n2 0000:01:00.0\n2 0000:01:00.1\n';
+const LISTING_DEVICES = [
+  '0000:00:00.0 0x8086 0x29c0 0x060000 - 0 -',
+  '0000:00:02.0 0x1b36 0x000c 0x060400 pcieport 1 -',
+  '0000:01:00.0 0x1234 0x1111 0x030000 bochs-drm 2 -',
+  '0000:01:00.1 0x8086 0x293e 0x040300 snd_hda_intel 2 -',
+].join('\n');
+
+describe('listing and comparisons', () => {
+  const k = parseListing(LISTING_GROUPS, LISTING_DEVICES);
+  const pci = [
+    { address: '0000:00:00.0', vendor: '8086', device: '29c0', class: '060000', driver: null, iommuGroup: 0, driverOverride: null },
+    { address: '0000:00:02.0', vendor: '1b36', device: '000c', class: '060400', driver: 'pcieport', iommuGroup: 1, driverOverride: null },
+    { address: '0000:01:00.0', vendor: '1234', device: '1111', class: '030000', driver: 'bochs-drm', iommuGroup: 2, driverOverride: null },
+    { address: '0000:01:00.1', vendor: '8086', device: '293e', class: '040300', driver: 'snd_hda_intel', iommuGroup: 2, driverOverride: null },
+  ];
+  const groups = [
+    { id: 0, devices: ['0000:00:00.0'] },
+    { id: 1, devices: ['0000:00:02.0'] },
+    { id: 2, devices: ['0000:01:00.1', '0000:01:00.0'] },
+  ];
+  it('parses the shell listing', () => {
+    expect(k.groups.get(2)).toEqual(['0000:01:00.0', '0000:01:00.1']);
+    expect(k.devices.get('0000:01:00.0')).toMatchObject({ vendor: '1234', device: '1111', driver: 'bochs-drm', group: 2, driverOverride: null });
+    expect(k.devices.get('0000:00:00.0')!.driver).toBeNull();
+  });
+  it('agreeing output has no differences', () => {
+    expect(compareInspect({ iommu: { active: true, groups }, pci }, k)).toEqual([]);
+    expect(compareGroups({ iommuActive: true, groups: groups.map((g) => ({ ...g, members: g.devices.map((a) => ({ address: a, driver: k.devices.get(a)!.driver })) })) }, k)).toEqual([]);
+  });
+  it('names each disagreement', () => {
+    const wrong = pci.map((d) => (d.address === '0000:01:00.1' ? { ...d, driver: 'vfio-pci', iommuGroup: 3 } : d));
+    const d = compareInspect({ iommu: { active: true, groups: [groups[0]!, groups[1]!, { id: 2, devices: ['0000:01:00.0'] }, { id: 3, devices: ['0000:01:00.1'] }] }, pci: wrong.slice(1) }, k);
+    expect(d.join('\n')).toMatch(/01:00.1 driver="vfio-pci", kernel says "snd_hda_intel"/);
+    expect(d.join('\n')).toMatch(/iommuGroup=3/);
+    expect(d.join('\n')).toMatch(/missing 0000:00:00.0/);
+    expect(d.join('\n')).toMatch(/group 3 .* does not exist in the kernel/);
+  });
+  it('the rich-topology facts notice a poor topology', () => {
+    expect(richTopologyFacts(k)).toContain('a PCIe-to-PCI bridge (1b36:000e)');
+  });
+  it('boot state differences by file', () => {
+    const a = `${'a'.repeat(64)}  /etc/default/grub\n${'b'.repeat(64)}  /etc/modprobe.d/x.conf\n`;
+    const b = `${'c'.repeat(64)}  /etc/default/grub\n${'d'.repeat(64)}  /etc/modprobe.d/vfio.conf\n`;
+    expect(bootstateDiff(a, a)).toEqual([]);
+    expect(bootstateDiff(a, b).sort()).toEqual(['/etc/default/grub (changed)', '/etc/modprobe.d/vfio.conf (added)', '/etc/modprobe.d/x.conf (removed)']);
+  });
+});
+
+describe('test selection', () => {
+  const defs = ['1.intel', '1.amd', '2.grub-itools', '10.x'].map((id) => ({ id, title: id, needs: [], run: async () => {} })) as TestDef[];
+  it('selects scenarios and single tests', () => {
+    expect(selectTests(defs, '1').map((t) => t.id)).toEqual(['1.intel', '1.amd']);
+    expect(selectTests(defs, '1.amd,2').map((t) => t.id)).toEqual(['1.amd', '2.grub-itools']);
+    expect(selectTests(defs, undefined)).toHaveLength(4);
+    expect(() => selectTests(defs, '7')).toThrow(/unknown/);
+  });
+  it('summary table lists status, id and duration', () => {
+    const t = summaryTable([{ id: '1.amd', title: 'x', status: 'skip', reason: 'not built', durationMs: 61_000, checks: [], boots: [] }]);
+    expect(t).toMatch(/SKIP\s+1\.amd\s+1m01s\s+x — not built/);
+  });
+});
+
+describe('nested VM command adaptation', () => {
+  const printed = `# VM lab-nested
+qemu-system-x86_64 \\
+  -name lab-nested \\
+  -machine q35,accel=kvm,kernel_irqchip=on \\
+  -enable-kvm \\
+  -cpu host,kvm=off,hv_relaxed \\
+  -m 256M \\
+  -drive 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd' \\
+  -device vfio-pci,host=0000:01:00.0,multifunction=on \\
+  -display gtk \\
+  -device "vfio-pci,host=0000:01:00.1"
+`;
+  it('splits shell words with quotes and continuations', () => {
+    const w = shellWords(printed);
+    expect(w[0]).toBe('qemu-system-x86_64');
+    expect(w).toContain('if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd');
+    expect(w[w.length - 1]).toBe('vfio-pci,host=0000:01:00.1');
+  });
+  it('keeps devices, drops KVM and display, adds TCG, -S and QMP', () => {
+    const { argv, notes } = adaptArgv(shellWords(printed), '/run/q.sock');
+    const s = argv.join(' ');
+    expect(s).toContain('-device vfio-pci,host=0000:01:00.0,multifunction=on');
+    expect(s).toContain('-device vfio-pci,host=0000:01:00.1');
+    expect(s).toContain('-machine q35');
+    expect(s).not.toMatch(/accel=kvm|-enable-kvm|gtk|kernel_irqchip/);
+    expect(s).toContain('-cpu max');
+    expect(s).toContain('-accel tcg -S');
+    expect(s).toContain('-qmp unix:/run/q.sock,server=on,wait=off');
+    expect(notes.length).toBeGreaterThan(2);
+  });
+});
