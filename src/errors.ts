@@ -84,6 +84,8 @@ export interface RollbackReport {
   reran: string[];
   /** What could not be undone; empty when the rollback is complete. */
   failures: string[];
+  /** Remarks that do not make the rollback incomplete (e.g. the failed command still fails on the original files). */
+  notes?: string[];
 }
 
 /**

@@ -106,7 +106,9 @@ export function adaptArgv(words: string[], qmpSocket: string): Adapted {
     }
     out.push(w);
   }
-  out.push('-accel', 'tcg', '-S', '-display', 'none', '-monitor', 'none', '-serial', 'none', '-qmp', `unix:${qmpSocket},server=on,wait=off`);
+  // Not paused (-S): the firmware must program the bridges' bus numbers before
+  // query-pci can list the devices behind them.
+  out.push('-accel', 'tcg', '-display', 'none', '-monitor', 'none', '-serial', 'none', '-qmp', `unix:${qmpSocket},server=on,wait=off`);
   return { argv: out, notes };
 }
 
@@ -222,14 +224,31 @@ async function main(): Promise<void> {
       return;
     }
     result.started = true;
-    const [caps, pci] = await qmp(sock, [{ execute: 'qmp_capabilities' }, { execute: 'query-pci' }], 60_000);
-    const buses = ((pci?.return ?? []) as { bus: number; devices: PciInfo[] }[]).flatMap((b) => flattenPci(b.devices));
-    result.qmpOk = !caps?.error && !pci?.error;
-    result.pci = buses.map((d) => ({
-      addr: `${d.bus.toString(16).padStart(2, '0')}:${d.slot.toString(16).padStart(2, '0')}.${d.function}`,
-      id: `${d.id.vendor.toString(16).padStart(4, '0')}:${d.id.device.toString(16).padStart(4, '0')}`,
-      qdev: d.qdev_id ?? null,
-    }));
+    // The devices behind a root port appear in query-pci once the firmware has
+    // enumerated the buses (tens of seconds of nested emulation).
+    const want = (process.env.LAB_NESTED_EXPECT ?? '').split(',').filter(Boolean);
+    const t0 = Date.now();
+    for (;;) {
+      const [caps, pci] = await qmp(sock, [{ execute: 'qmp_capabilities' }, { execute: 'query-pci' }], 60_000);
+      const buses = ((pci?.return ?? []) as { bus: number; devices: PciInfo[] }[]).flatMap((b) => flattenPci(b.devices));
+      result.qmpOk = !caps?.error && !pci?.error;
+      result.pci = buses.map((d) => ({
+        addr: `${d.bus.toString(16).padStart(2, '0')}:${d.slot.toString(16).padStart(2, '0')}.${d.function}`,
+        id: `${d.id.vendor.toString(16).padStart(4, '0')}:${d.id.device.toString(16).padStart(4, '0')}`,
+        qdev: d.qdev_id ?? null,
+      }));
+      result.waitedMs = Date.now() - t0;
+      write();
+      const ids = (result.pci as { id: string }[]).map((d) => d.id);
+      if (want.every((w) => ids.includes(w)) || exited !== undefined || Date.now() - t0 > 300_000) break;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    const [, qtree] = await qmp(sock, [{ execute: 'qmp_capabilities' }, { execute: 'human-monitor-command', arguments: { 'command-line': 'info qtree' } }], 60_000).catch(() => [undefined, undefined]);
+    const tree = String((qtree as QmpReply | undefined)?.return ?? '');
+    result.qtreeVfio = tree
+      .split('\n')
+      .map((l, i, all) => (/dev: vfio-pci/.test(l) ? all.slice(i, i + 12).filter((x) => /dev: vfio-pci|host = |pci id/.test(x)).map((x) => x.trim()).join(' | ') : null))
+      .filter(Boolean);
     await qmp(sock, [{ execute: 'qmp_capabilities' }, { execute: 'quit' }], 30_000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 1000));
     child.kill('SIGKILL');

@@ -23,8 +23,9 @@ lab_run bind vfiokit bind "$S" --yes
 lab_listing bound
 lab_vfio_devnodes bound
 lab_run vmqemu vfiokit vm qemu lab-nested --device "$S" --memory 256M --pin none
+export LAB_NESTED_EXPECT=1234:1111,8086:293e
 lab_run nested node ${nested} "$LAB_OUT/vmqemu.out" "$LAB_OUT/nested.json"
-lab_run unbind vfiokit unbind "$S"
+lab_run unbind vfiokit unbind "$S" --yes
 lab_listing after
 `;
   const r = await runFast({
@@ -50,7 +51,7 @@ lab_listing after
   const nodes = (r.read('bound.vfio') ?? '').trim().split(/\s+/);
   t.check('after bind: /dev/vfio/<group> exists', group != null && nodes.includes(String(group)), `group ${group}; /dev/vfio: ${nodes.join(' ')}`);
   t.check('`vfiokit vm qemu` exits 0', rc('vmqemu') === 0, `exit ${rc('vmqemu')}\n${out('vmqemu')}`);
-  let res: { started?: boolean; qmpOk?: boolean; pci?: { addr: string; id: string }[]; stderr?: string; error?: string; adaptations?: string[]; argv?: string[] } = {};
+  let res: { waitedMs?: number; qtreeVfio?: string[]; started?: boolean; qmpOk?: boolean; pci?: { addr: string; id: string }[]; stderr?: string; error?: string; adaptations?: string[]; argv?: string[] } = {};
   try {
     res = JSON.parse(r.read('nested.json') ?? '{}');
   } catch {
@@ -63,8 +64,9 @@ lab_listing after
     `${res.error ?? ''}${res.stderr ? `\nqemu stderr: ${res.stderr.trim().slice(0, 1500)}` : ''}\nargv: ${(res.argv ?? []).join(' ')}`,
   );
   t.check('QMP query-pci shows the passed-through GPU (1234:1111) and its audio function (8086:293e)', ids.includes('1234:1111') && ids.includes('8086:293e'), `nested PCI: ${ids.join(' ')}`);
+  t.log(`nested VM: query-pci after ${((res.waitedMs ?? 0) / 1000).toFixed(0)}s; vfio devices in its qtree: ${(res.qtreeVfio ?? []).join(' ;; ') || 'none'}`);
   if (res.adaptations?.length) t.log(`nested VM command adapted for TCG: ${res.adaptations.join('; ')}`);
-  t.check('`vfiokit unbind` exits 0', rc('unbind') === 0, `exit ${rc('unbind')}\n${out('unbind')}`);
+  t.check('`vfiokit unbind --yes` exits 0', rc('unbind') === 0, `exit ${rc('unbind')}\n${out('unbind')}`);
   const after = listing('after');
   t.check('after unbind: the original drivers are back', onHostDrivers(after, gpu!), driversOf(after, functionsOf(gpu!)));
 }

@@ -218,6 +218,13 @@ export interface UnwindOptions {
   fileSteps: number[];
   /** Regenerate commands to re-run afterwards (step indices, in plan order). */
   regenerate: number[];
+  /**
+   * The step that failed, when it is among `regenerate`: it is re-run on the
+   * restored files, but if it fails again the failure is not vfiokit's (the
+   * original configuration fails too) and the files are fully restored, so it
+   * is a note, not an incomplete rollback.
+   */
+  failedStep?: number;
   markAs: 'rolled-back' | 'undone';
   runner: Runner;
   log?: (line: string) => void;
@@ -254,7 +261,9 @@ export async function unwind(root: HostRoot, journal: Journal, o: UnwindOptions)
       rep.reran.push(js.label ?? formatArgv(argv));
       journal.event(`re-ran ${formatArgv(argv)}`);
     } catch (e) {
-      rep.failures.push(`re-running ${describeStep(js)} failed: ${(e as Error).message.split('\n')[0]}; run \`${formatArgv(argv)}\` by hand`);
+      const first = (e as Error).message.split('\n')[0];
+      if (i === o.failedStep) (rep.notes ??= []).push(`${formatArgv(argv)} fails on the original files too (${first}): the failure is not caused by vfiokit's changes; fix it, then run it by hand`);
+      else rep.failures.push(`re-running ${describeStep(js)} failed: ${first}; run \`${formatArgv(argv)}\` by hand`);
     }
     journal.save();
   }
@@ -265,6 +274,7 @@ export function summarizeRollback(rep: RollbackReport): string {
   const parts: string[] = [];
   parts.push(rep.restored.length ? `restored ${rep.restored.join(', ')}` : 'no file had been changed');
   if (rep.reran.length) parts.push(`re-ran ${rep.reran.join(', ')}`);
+  if (rep.notes?.length) parts.push(`note: ${rep.notes.join('; ')}`);
   if (rep.failures.length) parts.push(`INCOMPLETE: ${rep.failures.join('; ')}`);
   return parts.join('; ');
 }

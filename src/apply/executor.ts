@@ -161,7 +161,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       }
       // Commands that ran and do not regenerate anything have nothing to undo.
       for (let k = 0; k <= failed; k++) if (plan.steps[k].kind === 'run-command' && done(k) && !regenerate.includes(k)) journal.doc.steps[k].state = 'rolled-back';
-      const rep = await unwind(root, journal, { fileSteps, regenerate: fileSteps.length ? regenerate : [], markAs: 'rolled-back', runner: opts.runner, log });
+      const rep = await unwind(root, journal, { fileSteps, regenerate: fileSteps.length ? regenerate : [], failedStep: failed, markAs: 'rolled-back', runner: opts.runner, log });
       for (const k of regenerate) if (!rep.failures.length) journal.doc.steps[k].state = 'rolled-back';
       const ok = rep.failures.length === 0;
       journal.setState(ok ? 'rolled-back' : 'rollback-failed', summarizeRollback(rep));

@@ -119,7 +119,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'undo',
     summary: 'revert the last applied transaction, byte for byte, and regenerate what it regenerated',
     usage: 'vfiokit undo [--yes] [--force]',
-    description: 'Refuses when a file was edited since apply, listing it, unless --force (your version is then saved next to it).',
+    description: 'Refuses when a file was edited since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed).',
     options: { yes, force: { type: 'boolean', description: 'restore even files edited since apply' } },
     load: () => import('./commands/undo.js'),
   },

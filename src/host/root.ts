@@ -33,12 +33,47 @@ export class HostRoot {
     return this.recorder;
   }
 
-  /** Resolve an absolute host path to the real path under the root. */
+  /**
+   * Resolve an absolute host path to the real path under the root. Under a
+   * root other than `/`, symlinks with absolute targets outside sysfs and
+   * procfs (e.g. /etc/os-release → /usr/lib/os-release) are resolved inside
+   * the root, so a captured tree never reads the live host. Sysfs links are
+   * relative, as the kernel makes them, and are left to the OS (hot path).
+   */
   path(hostPath: string): string {
     if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
     const norm = path.posix.normalize(hostPath);
     if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
-    return this.dir === '/' ? norm : this.dir + norm;
+    if (this.dir === '/') return norm;
+    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
+    return this.dir + this.resolveInRoot(norm);
+  }
+
+  /** Follow symlinks component by component in host path space (at most 40 hops). */
+  private resolveInRoot(hostPath: string): string {
+    let parts = hostPath.split('/').filter(Boolean);
+    let done: string[] = [];
+    let hops = 0;
+    while (parts.length) {
+      const next = parts.shift()!;
+      const candidate = [...done, next];
+      let target: string | null = null;
+      try {
+        if (fs.lstatSync(this.dir + '/' + candidate.join('/')).isSymbolicLink()) target = fs.readlinkSync(this.dir + '/' + candidate.join('/'));
+      } catch {
+        // Absent: the rest of the path cannot contain links.
+        return '/' + [...candidate, ...parts].join('/');
+      }
+      if (target === null) {
+        done = candidate;
+        continue;
+      }
+      if (++hops > 40) return '/' + [...candidate, ...parts].join('/');
+      const resolved = path.posix.normalize(target.startsWith('/') ? target : `/${done.join('/')}/${target}`);
+      parts = [...resolved.split('/').filter((p) => p && p !== '..'), ...parts];
+      done = [];
+    }
+    return '/' + done.join('/');
   }
 
   private note(hostPath: string, kind: Touched): void {

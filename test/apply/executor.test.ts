@@ -173,15 +173,30 @@ describe('applyPlan', () => {
     expect(treeFingerprint(root)).toEqual(before);
   });
 
-  it('exit 5 when the rollback itself fails (re-running the regenerate command fails), journal says rollback-failed', async () => {
+  it('exit 5 when the rollback itself fails (re-running a completed regenerate command fails), journal says rollback-failed', async () => {
     const root = makeRoot();
-    const runner = recordingRunner({ failMatch: /^update-grub/ });
+    // update-initramfs succeeds during apply, update-grub fails; during the
+    // rollback update-initramfs (which had completed) fails on re-run.
+    let initramfsRuns = 0;
+    const runner = recordingRunner({ failMatch: (argv) => argv[0] === 'update-grub' || (argv[0] === 'update-initramfs' && ++initramfsRuns > 1) });
     const err = (await applyPlan(makePlan(root), { root, runner }).catch((e) => e)) as ApplyError;
     expect(err.exitCode).toBe(5);
     expect(err.code).toBe('E_ROLLBACK_INCOMPLETE');
     expect(err.message).toContain('INCOMPLETE');
     expect(err.message).toContain(err.journalId!);
     expect(latestJournal(root)!.state).toBe('rollback-failed');
+  });
+
+  it('exit 4 when only the failed command fails again on the restored files: a note, not an incomplete rollback', async () => {
+    const root = makeRoot();
+    const before = treeFingerprint(root);
+    const runner = recordingRunner({ failMatch: /^update-grub/ });
+    const err = (await applyPlan(makePlan(root), { root, runner }).catch((e) => e)) as ApplyError;
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toContain('fails on the original files too');
+    expect(err.message).not.toContain('INCOMPLETE');
+    expect(treeFingerprint(root)).toEqual(before);
+    expect(latestJournal(root)!.state).toBe('rolled-back');
   });
 
   it('refuses a plan whose file changed since planning, writing nothing', async () => {

@@ -174,7 +174,7 @@ qemu-system-x86_64 \\
     expect(s).toContain('-machine q35');
     expect(s).not.toMatch(/accel=kvm|-enable-kvm|gtk|kernel_irqchip/);
     expect(s).toContain('-cpu max');
-    expect(s).toContain('-accel tcg -S');
+    expect(s).toContain('-accel tcg -display none');
     expect(s).toContain('-qmp unix:/run/q.sock,server=on,wait=off');
     expect(notes.length).toBeGreaterThan(2);
   });

@@ -103,3 +103,21 @@ describe('pci.ids lookups', () => {
     expect(n.device('10de', '2204')).toMatch(/3090/);
   });
 });
+
+describe('HostRoot', () => {
+  it('resolves absolute symlinks inside the root, never on the live host', async () => {
+    const { HostRoot } = await import('../../src/host/root.js');
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'vfiokit-root-'));
+    fs.mkdirSync(path.join(dir, 'usr/lib'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'usr/lib/os-release'), 'ID=fixture\n');
+    fs.symlinkSync('/usr/lib/os-release', path.join(dir, 'etc/os-release'));
+    fs.symlinkSync('/usr/lib', path.join(dir, 'etc/lib-link'));
+    const r = new HostRoot(dir);
+    expect(r.tryReadText('/etc/os-release')).toBe('ID=fixture\n');
+    expect(r.tryReadText('/etc/lib-link/os-release')).toBe('ID=fixture\n');
+    expect(r.path('/etc/missing/file')).toBe(`${dir}/etc/missing/file`);
+    expect(r.path('/../etc/os-release')).toBe(`${dir}/usr/lib/os-release`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
