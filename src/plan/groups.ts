@@ -408,7 +408,10 @@ function explainGroup(addrs: string[], byAddr: Map<string, PciDevice>, sim: SimR
     const ids = new Set(addrs.map((a) => sim.groupOf.get(a)).filter((x) => x !== undefined));
     const out = new Set<string>();
     for (const id of ids) for (const r of sim.reasons.get(id!) ?? []) out.add(r);
-    if (out.size) return [...out];
+    // Drop a reason already quoted inside a longer one.
+    const all = [...out];
+    const kept = all.filter((r) => !all.some((o) => o !== r && o.includes(r)));
+    if (kept.length) return kept;
   }
   // Without a simulation, say what topology alone shows.
   const out = new Set<string>();
