@@ -4,7 +4,7 @@
 //   npm run lab                      every test
 //   npm run lab -- --only 1,2        scenarios 1 and 2 (or single tests: --only 1.amd,2.grub-dracut)
 //   npm run lab -- --list            the tests, without running anything
-//   npm run lab -- --jobs 2          run two guests at a time (default: VFIOKIT_LAB_JOBS or 1)
+//   npm run lab -- --jobs 1          guests at a time (default: VFIOKIT_LAB_JOBS or 2)
 //
 // Results: a table at the end, lab-results/results.json, serial logs of every
 // boot under lab-results/<test>/. Exit 1 if any test failed (skips are not failures).
@@ -61,7 +61,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (process.getuid?.() !== 0) log('lab: warning: not running as root; building images and 9p shares need root');
-  const jobs = Number(args.jobs ?? process.env.VFIOKIT_LAB_JOBS ?? 1);
+  const jobs = Number(args.jobs ?? process.env.VFIOKIT_LAB_JOBS ?? Math.min(2, os.cpus().length));
   if (!Number.isInteger(jobs) || jobs < 1) {
     process.stderr.write('lab: --jobs must be a positive integer\n');
     return 2;
@@ -79,6 +79,7 @@ async function main(): Promise<number> {
   const counts = { pass: 0, fail: 0, skip: 0 };
   for (const r of results) counts[r.status]++;
   log('\n' + summaryTable(results));
+  for (const [name, st] of Object.entries(imageStats)) log(`image ${name}: ${st.built ? `built in ${fmtDuration(st.buildMs ?? 0)} (cold)` : 'from the cache'} — ${st.dir}`);
   log(`\nlab: ${counts.pass} passed, ${counts.fail} failed, ${counts.skip} skipped in ${fmtDuration(totalMs)}`);
   writeFileSync(
     path.join(resultsDir, 'results.json'),

@@ -23,7 +23,7 @@ interface CutPoint {
 const running = (names: string) => `grep -qsxE '${names}' /proc/[0-9]*/comm`;
 
 export const CUT_POINTS: CutPoint[] = [
-  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit -type f 2>/dev/null | grep -q .', delayPolls: 0 },
+  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0 },
   {
     id: 'config-written',
     what: 'right after the first boot-configuration file is replaced',

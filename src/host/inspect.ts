@@ -19,7 +19,9 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
   const warnings: SnapshotWarning[] = [];
   const kernel = readKernel(r, warnings);
   const iommu = readIommu(r, kernel.cmdline, warnings);
-  const { devices, configReadable } = readPciDevices(r, warnings, { groupLinks: iommu.groups.length === 0 });
+  // Device NUMA locality is only meaningful with more than one node.
+  const numa = (r.tryList('/sys/devices/system/node') ?? []).filter((n) => /^node\d+$/.test(n)).length > 1;
+  const { devices, configReadable } = readPciDevices(r, warnings, { groupLinks: iommu.groups.length === 0, numa });
 
   // Group membership: the group directories are authoritative; a device's own
   // iommu_group link fills in when /sys/kernel/iommu_groups was not captured.

@@ -40,7 +40,7 @@ function intAttr(value: string | undefined): number | null {
 
 const hex = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
-export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts: { groupLinks?: boolean } = {}): { devices: PciDevice[]; configReadable: boolean } {
+export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts: { groupLinks?: boolean; numa?: boolean } = {}): { devices: PciDevice[]; configReadable: boolean } {
   const names = root.tryList(SYS_PCI_DEVICES);
   if (names === undefined) {
     warnings.push({
@@ -109,9 +109,9 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     const virtfns = entries.filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6)));
     const totalVfs = intAttr(attr('sriov_totalvfs'));
     const reset = attr('reset_method');
-    // NUMA locality matters for endpoints only; local_cpulist is only
-    // informative when the device belongs to a known node.
-    const numaNode = isBridge ? null : intAttr(attr('numa_node'));
+    // NUMA locality matters for endpoints on hosts with more than one node
+    // (opts.numa); local_cpulist only when the device belongs to a known node.
+    const numaNode = isBridge || !opts.numa ? null : intAttr(attr('numa_node'));
     let link: PciDevice['link'] = parsed?.caps ? parsed.caps.link : null;
     if (!parsed?.caps && has.has('current_link_speed')) {
       link = { speed: attr('current_link_speed') ?? null, width: intAttr(attr('current_link_width')), maxSpeed: attr('max_link_speed') ?? null, maxWidth: intAttr(attr('max_link_width')) };

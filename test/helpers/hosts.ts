@@ -59,6 +59,17 @@ export const amdNoAcs: FakeHost = {
 /** Server: PCIe switch with ACS, Tesla-class 3D controller, SR-IOV NIC with VFs, BMC VGA behind a PCIe-to-PCI bridge. */
 export const serverSwitchSriov: FakeHost = {
   cpu: { vendor: 'intel', threads: 16, model: 'Intel(R) Xeon(R) Silver 4214 CPU @ 2.20GHz' },
+  // Two sockets, 8 CPUs each (no SMT): node 0 = CPUs 0-7, node 1 = CPUs 8-15.
+  cpus: {
+    cpus: Array.from({ length: 16 }, (_, id) => ({
+      id,
+      core: id % 8,
+      package: id < 8 ? 0 : 1,
+      siblings: [id],
+      l3: Array.from({ length: 8 }, (_, k) => (id < 8 ? k : 8 + k)),
+      node: id < 8 ? 0 : 1,
+    })),
+  },
   iommu: 'intel',
   cmdline: 'BOOT_IMAGE=/vmlinuz-5.14.0-362.el9.x86_64 root=/dev/mapper/rhel-root ro intel_iommu=on',
   release: '5.14.0-362.el9.x86_64',
@@ -70,7 +81,7 @@ export const serverSwitchSriov: FakeHost = {
     { addr: '02:08.0', id: '10b5:8747', class: 0x060400, pcie: 'downstream-port', acs: 'full', parent: '01:00.0', driver: 'pcieport', group: 3 },
     { addr: '02:10.0', id: '10b5:8747', class: 0x060400, pcie: 'downstream-port', acs: 'full', parent: '01:00.0', driver: 'pcieport', group: 4 },
     { addr: '03:00.0', id: '10de:1db4', class: 0x030200, parent: '02:08.0', driver: 'nvidia', group: 5, numaNode: 1, localCpus: '8-15', flr: true, resetMethod: 'flr bus' },
-    { addr: '04:00.0', id: '8086:1572', class: 0x020000, parent: '02:10.0', driver: 'i40e', group: 6, acs: 'full', sriovTotal: 64, flr: true },
+    { addr: '04:00.0', id: '8086:1572', class: 0x020000, parent: '02:10.0', driver: 'i40e', group: 6, acs: 'full', sriovTotal: 64, flr: true, numaNode: 1, localCpus: '8-15' },
     { addr: '04:00.1', id: '8086:1572', class: 0x020000, parent: '02:10.0', driver: 'i40e', group: 7, acs: 'full', flr: true },
     { addr: '04:02.0', id: '8086:154c', class: 0x020000, parent: '02:10.0', driver: 'iavf', group: 8, physfn: '04:00.0', flr: true },
     { addr: '04:02.1', id: '8086:154c', class: 0x020000, parent: '02:10.0', driver: 'vfio-pci', group: 9, physfn: '04:00.0', flr: true },
