@@ -2,6 +2,7 @@
 
 import { shortAddress } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
+import { detectBootloader, detectInitramfs } from '../plan/boot-detect.js';
 import type { CheckReport } from '../plan/check.js';
 import type { GroupsReport } from '../plan/groups.js';
 
@@ -29,6 +30,14 @@ export function renderInspect(s: HostSnapshot): string {
   out.push(`vfio:        vfio ${m.vfio}, vfio_pci ${m.vfio_pci}, vfio_iommu_type1 ${m.vfio_iommu_type1}`);
   out.push(`Firmware:    ${s.firmware.efi ? 'UEFI boot' : 'BIOS boot'}; OVMF: ${s.firmware.ovmf.filter((f) => f.exists).map((f) => f.code).join(', ') || 'none'}`);
   out.push(`libvirt:     ${s.libvirt.virsh ?? 'no virsh'}${s.libvirt.daemon ? `, ${s.libvirt.daemon}` : ''}`);
+  const bl = detectBootloader(s);
+  const ir = detectInitramfs(s);
+  out.push(`Boot:        bootloader ${bl.kind} (${bl.evidence.join('; ')}); initramfs ${ir.kind}`);
+  if (s.cpuTopology) {
+    const t = s.cpuTopology;
+    const cores = new Set(t.cpus.map((c) => `${c.package}:${c.core}`)).size;
+    out.push(`Topology:    ${t.cpus.length} CPUs, ${cores} cores, ${t.numaNodes.length || 1} NUMA node(s)${t.hybrid ? `, hybrid (${t.hybrid.performance.length} P + ${t.hybrid.efficiency.length} E)` : ''}; memory ${s.memory.totalKb ? Math.round(s.memory.totalKb / 1048576) + ' GiB' : 'unknown'}`);
+  }
   out.push(`Hugepages:   ${s.hugepages.map((h) => `${h.sizeKb >= 1048576 ? h.sizeKb / 1048576 + 'G' : h.sizeKb / 1024 + 'M'} ${h.free}/${h.total} free`).join(', ') || 'none'}`);
   out.push('');
   out.push(`PCI functions (${s.pci.length}):`);

@@ -34,6 +34,9 @@ describe.each(Object.keys(FIXTURE_HOSTS))('fixture host %s', (name) => {
     }
     for (const g of snap.iommu.groups) expect(typeof g.id).toBe('number');
     expectGolden(`inspect/${name}.json`, stableRoot(r.stdout, root));
+    const text = await runCli(['inspect', '--root', root]);
+    expect(text.code).toBe(0);
+    expectGolden(`inspect/${name}.txt`, stableRoot(text.stdout, root));
   });
 
   it('groups text and JSON match their goldens; the prediction equals the kernel groups', async () => {
