@@ -1,7 +1,9 @@
-// Reads every PCI function from sysfs into PciDevice records.
-// Reads only what the snapshot needs: one readdir per device tells which
-// optional attributes exist, so absent ones cost nothing. Odd entries and
-// unparsable attributes become warnings, never exceptions.
+// Reads every PCI function from sysfs into PciDevice records, reading only
+// what the snapshot needs: one listing of the device directory tells which
+// optional attributes exist (one path lookup instead of one per attribute;
+// lookups dominate the cost), then config space (IDs, class, capabilities
+// and link in one read) and a few attributes. Odd entries and unparsable
+// attributes become warnings, never exceptions.
 
 import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
@@ -61,6 +63,8 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     }
     const busLink = `${SYS_PCI_DEVICES}/${name}`;
     const dir = root.tryResolveLink(busLink) ?? busLink;
+    // One directory listing tells which optional attributes exist: a single
+    // path lookup instead of one per attribute (path lookups dominate the cost).
     const entries = root.tryList(dir);
     if (!entries) {
       warnings.push({
@@ -71,7 +75,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       continue;
     }
     const has = new Set(entries);
-    const attr = (a: string) => (has.has(a) ? root.tryReadAttr(`${dir}/${a}`) : undefined);
+    const attr = (a: string) => root.tryReadAttr(`${dir}/${a}`);
     // Config space first: its 64-byte header (readable by anyone) holds the
     // IDs, class and revision, and as root the capabilities and link state —
     // one read instead of a dozen attribute files. Attribute files are the
@@ -106,9 +110,9 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
-    const virtfns = entries.filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6)));
-    const totalVfs = intAttr(attr('sriov_totalvfs'));
-    const reset = attr('reset_method');
+    const totalVfs = !isBridge && has.has('sriov_totalvfs') ? intAttr(attr('sriov_totalvfs')) : null;
+    const virtfns = totalVfs !== null ? entries.filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6))) : [];
+    const reset = has.has('reset_method') ? attr('reset_method') : undefined;
     // NUMA locality matters for endpoints on hosts with more than one node
     // (opts.numa); local_cpulist only when the device belongs to a known node.
     const numaNode = isBridge || !opts.numa ? null : intAttr(attr('numa_node'));
@@ -132,7 +136,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       driver: driverLink ? path.posix.basename(driverLink) : null,
       driverOverride: override === undefined || override === '(null)' || override === '' ? null : override,
       iommuGroup: iommuLink !== undefined ? intAttr(path.posix.basename(iommuLink)) : null,
-      bootVga: attr('boot_vga') === '1',
+      bootVga: cls.startsWith('0300') && has.has('boot_vga') && attr('boot_vga') === '1',
       numaNode,
       localCpus: numaNode !== null && numaNode >= 0 ? (attr('local_cpulist') ?? null) : null,
       resetMethods: reset === undefined ? null : reset.split(/\s+/).filter(Boolean),
@@ -146,7 +150,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
               vfs: virtfns.map((v) => path.posix.basename(root.tryReadLink(`${dir}/${v}`) ?? '')).filter(Boolean),
             }
           : null,
-      physfn: has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
+      physfn: !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
       parent: upstream.length ? upstream[upstream.length - 1] : null,
       upstream,
       hostBridge: hostIdx >= 0 ? parts[hostIdx] : null,

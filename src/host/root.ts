@@ -13,6 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** How a path was touched: read as a file, listed, read as a link, or only checked for (executables, device nodes). */
+/** Reused read buffer for small sysfs files (copied out before returning). */
+const SCRATCH = Buffer.allocUnsafe(4096);
+
 export type Touched = 'file' | 'dir' | 'link' | 'marker';
 
 export class HostRoot {
@@ -42,6 +45,10 @@ export class HostRoot {
    */
   path(hostPath: string): string {
     if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
+    // Hot path: sysfs/procfs paths built by vfiokit itself need no normalising.
+    if ((hostPath.startsWith('/sys/') || hostPath.startsWith('/proc/')) && !hostPath.includes('/.') && !hostPath.includes('//')) {
+      return this.dir === '/' ? hostPath : this.dir + hostPath;
+    }
     const norm = path.posix.normalize(hostPath);
     if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
     if (this.dir === '/') return norm;
@@ -77,7 +84,21 @@ export class HostRoot {
   }
 
   private note(hostPath: string, kind: Touched): void {
-    if (this.recorder && !this.recorder.has(hostPath)) this.recorder.set(hostPath, kind);
+    if (!this.recorder) return;
+    const was = this.recorder.get(hostPath);
+    // A later read says more than an existence check.
+    if (was === undefined || (was === 'marker' && kind !== 'marker')) this.recorder.set(hostPath, kind);
+  }
+
+  /**
+   * Whether a path exists (without following a final symlink), with no
+   * exception on absence: the cheap existence check for optional sysfs
+   * attributes. Recorded as a marker so snapshots keep the entry.
+   */
+  has(hostPath: string): boolean {
+    const ok = fs.lstatSync(this.path(hostPath), { throwIfNoEntry: false }) !== undefined;
+    if (ok) this.note(hostPath, 'marker');
+    return ok;
   }
 
   tryReadText(hostPath: string): string | undefined {
@@ -103,7 +124,7 @@ export class HostRoot {
       return undefined;
     }
     try {
-      const buf = Buffer.allocUnsafe(max);
+      const buf = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
       let n = 0;
       while (n < max) {
         const r = fs.readSync(fd, buf, n, max - n, null);
@@ -111,7 +132,7 @@ export class HostRoot {
         n += r;
       }
       this.note(hostPath, 'file');
-      return buf.subarray(0, n);
+      return Buffer.from(buf.subarray(0, n));
     } catch {
       return undefined;
     } finally {
