@@ -53,6 +53,15 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     return { devices: [], configReadable: false };
   }
   const devices: PciDevice[] = [];
+  // Driver name → module name, read once per driver from drivers/<name>/module.
+  const moduleOf = new Map<string, string | null>();
+  const driverModule = (drv: string): string | null => {
+    if (!moduleOf.has(drv)) {
+      const l = root.tryReadLink(`/sys/bus/pci/drivers/${drv}/module`);
+      moduleOf.set(drv, l ? path.posix.basename(l) : null);
+    }
+    return moduleOf.get(drv)!;
+  };
   const fn0Multi = new Map<string, boolean>();
   let configReadable = false;
   for (const name of names.sort()) {
@@ -134,6 +143,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       vendorName: null,
       deviceName: null,
       driver: driverLink ? path.posix.basename(driverLink) : null,
+      driverModule: driverLink ? driverModule(path.posix.basename(driverLink)) : null,
       driverOverride: override === undefined || override === '(null)' || override === '' ? null : override,
       iommuGroup: iommuLink !== undefined ? intAttr(path.posix.basename(iommuLink)) : null,
       bootVga: cls.startsWith('0300') && has.has('boot_vga') && attr('boot_vga') === '1',

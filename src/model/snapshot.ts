@@ -118,6 +118,8 @@ export interface PciDevice {
   vendorName: string | null;
   deviceName: string | null;
   driver: string | null;
+  /** Kernel module providing the bound driver (`drivers/<name>/module` link), e.g. bochs for bochs-drm; null when built in or unbound. */
+  driverModule: string | null;
   driverOverride: string | null;
   iommuGroup: number | null;
   bootVga: boolean;

@@ -348,7 +348,12 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
   const present = new Set(s.boot.hostDriverModules);
   const softdeps = new Set<string>();
   for (const d of devices) {
-    if (d.driver && d.driver !== 'vfio-pci') softdeps.add(DRIVER_MODULE[d.driver] ?? d.driver.replace(/-/g, '_'));
+    // softdep names a module, not a driver (bochs-drm is module bochs, xhci_hcd is xhci_pci here).
+    if (d.driver && d.driver !== 'vfio-pci' && d.driver !== 'pci-stub') {
+      const mod = d.driverModule ?? DRIVER_MODULE[d.driver];
+      if (mod) softdeps.add(mod);
+      else b.warnings.push(`${shortAddress(d.address)} is driven by ${d.driver}, which is built into the kernel: no softdep can order it after vfio-pci, so vfio-pci must be loaded from the initramfs before it binds`);
+    }
     for (const m of competingModules(d)) if (present.has(m)) softdeps.add(m);
   }
   const intentFile: modprobe.VfioModprobeIntent = { softdeps: [...softdeps].sort() };

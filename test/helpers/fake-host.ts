@@ -245,6 +245,16 @@ C 0c  Serial bus controller
 \t03  USB controller
 `;
 
+/** Driver name → module name where they differ; null = built into the kernel. */
+const DRIVER_MODULES: Record<string, string | null> = {
+  xhci_hcd: 'xhci_pci',
+  'nvidia-gpu': 'i2c_nvidia_gpu',
+  'bochs-drm': 'bochs',
+  pcieport: null,
+  skl_uncore: null,
+  ahci: 'ahci',
+};
+
 const hexs = (n: number, w: number) => n.toString(16).padStart(w, '0');
 
 function buildConfig(d: FakePci, pcie: PcieType | null, isBridge: boolean, mf: boolean, secondary: number | null, subordinate: number | null, primary: number): Buffer {
@@ -396,6 +406,11 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
     link(dir, `/sys/bus/pci/devices/${d.addr}`, p);
     if (d.driver) {
       fs.mkdirSync(path.join(dir, `/sys/bus/pci/drivers/${d.driver}`), { recursive: true });
+      const mod = DRIVER_MODULES[d.driver] === undefined ? d.driver.replace(/-/g, '_') : DRIVER_MODULES[d.driver];
+      if (mod && !fs.existsSync(path.join(dir, `/sys/bus/pci/drivers/${d.driver}/module`))) {
+        fs.mkdirSync(path.join(dir, `/sys/module/${mod}`), { recursive: true });
+        link(dir, `/sys/bus/pci/drivers/${d.driver}/module`, `/sys/module/${mod}`);
+      }
       link(dir, `${p}/driver`, `/sys/bus/pci/drivers/${d.driver}`);
       link(dir, `/sys/bus/pci/drivers/${d.driver}/${d.addr}`, p);
     }

@@ -209,3 +209,18 @@ describe('strategies and kernel arguments', () => {
     expect(mp.after.content).toContain('options vfio-pci ids=10de:1f08,10de:10f9,10de:1ad8,10de:1ad9');
   });
 });
+
+describe('softdeps name modules, not drivers', () => {
+  it('a GPU on bochs-drm gets `softdep bochs pre: vfio-pci` (regression: the lab twin-GPU scenario)', () => {
+    const host: FakeHost = {
+      ...debianGrub,
+      pci: debianGrub.pci.map((d) => (d.addr === '01:00.0' ? { ...d, driver: 'bochs-drm' } : d)),
+      hostModules: ['snd_hda_intel'],
+    };
+    const plan = assembleBootPlan(inspect(build(host)), { selectors: ['01:00.0'] });
+    const mp = plan.steps.find((s) => s.kind === 'write-file' && s.path === '/etc/modprobe.d/vfiokit.conf') as any;
+    expect(mp.after.content).toContain('softdep bochs pre: vfio-pci');
+    expect(mp.after.content).not.toContain('bochs_drm');
+    expect(mp.after.content).toContain('softdep xhci_pci pre: vfio-pci');
+  });
+});
