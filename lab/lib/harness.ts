@@ -135,6 +135,10 @@ export async function runTest(def: TestDef, resultsDir: string): Promise<TestRes
     }
   }
   if (result.status === 'fail') printFailure(result);
+  else {
+    // Disks of tests that did not fail are not needed: keep lab-results small (a failed test keeps its disk to inspect).
+    for (const f of ['disk.qcow2', 'efivars.fd']) rmSync(path.join(workDir, f), { force: true });
+  }
   return result;
 }
 

@@ -151,7 +151,6 @@ ls /boot
         chroot: '',
         files: {
           ...files,
-          '/etc/fstab': `UUID=${rootUuid} / ext4 errors=remount-ro 0 1\nUUID=${espUuid.replace(/^(....)(....)$/, '$1-$2')} /boot/efi vfat umask=0077 0 1\n`,
           '/etc/kernel/cmdline': `root=UUID=${rootUuid} ro ${BASE_CMDLINE} loglevel=4\n`,
           '/etc/initramfs-tools/conf.d/vfiokit-lab.conf': 'MODULES=dep\nCOMPRESS=gzip\n',
         },
@@ -159,6 +158,8 @@ ls /boot
 set -e
 lab_say "making the EFI system partition and installing systemd-boot"
 mkfs.vfat -F 32 -n ESP -i ${espUuid} /dev/vda1
+# The ESP's fstab line only now that it exists (an earlier one would stop this boot in emergency mode).
+echo "UUID=${espUuid.replace(/^(....)(....)$/, '$1-$2')} /boot/efi vfat umask=0077 0 1" >>/etc/fstab
 mkdir -p /boot/efi
 mount /boot/efi
 bootctl install --no-variables --esp-path=/boot/efi

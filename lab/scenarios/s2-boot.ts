@@ -9,10 +9,10 @@ import type { TestContext, TestDef } from '../lib/harness.js';
 import { getImage, type ImageName } from '../lib/images.js';
 import { driversOf, GuestSession, outputOf, rcOf } from '../lib/session.js';
 import type { FullRun } from '../lib/full-guest.js';
+import { BOOT_DISPLAY_ADDR } from '../lib/qemu.js';
 
 export const GPU_ID = '0x1234:0x1111';
 const HOST_DRIVERS: Record<string, string> = { '.0': 'bochs-drm', '.1': 'snd_hda_intel' };
-const DISPLAY = { vendor: '1af4', device: '1050' };
 
 export function listingOf(r: FullRun, name: string): GuestListing {
   return parseListing(r.read(`${name}.groups`) ?? '', r.read(`${name}.devices`) ?? '');
@@ -27,7 +27,7 @@ export function functionsOf(gpu: string): string[] {
 }
 
 function displayAddr(l: GuestListing): string | undefined {
-  return [...l.devices.entries()].find(([, d]) => d.vendor === DISPLAY.vendor && d.device === DISPLAY.device)?.[0];
+  return l.devices.has(BOOT_DISPLAY_ADDR) ? BOOT_DISPLAY_ADDR : undefined;
 }
 
 export function onHostDrivers(l: GuestListing, gpu: string): boolean {
@@ -91,7 +91,12 @@ function checkApplied(t: TestContext, r2: FullRun, gpu: string, before: GuestLis
   const l = listingOf(r2, 'boot');
   t.check('after reboot: both GPU functions are on vfio-pci from boot', onVfio(l, gpu), driversOf(l, functionsOf(gpu)));
   const disp = displayAddr(before);
-  t.check('after reboot: the boot display keeps its driver (virtio-pci)', !!disp && l.devices.get(disp)?.driver === 'virtio-pci', disp ? driversOf(l, [disp]) : 'no display');
+  const dispDriver = disp ? before.devices.get(disp)?.driver : undefined;
+  t.check(
+    `after reboot: the boot display keeps its driver (${dispDriver ?? 'none'})`,
+    !!disp && !!dispDriver && dispDriver !== 'vfio-pci' && l.devices.get(disp)?.driver === dispDriver,
+    disp ? `before ${driversOf(before, [disp])}, after ${driversOf(l, [disp])}` : 'no display',
+  );
   const group = l.devices.get(gpu)?.group;
   const nodes = (r2.read('boot.vfio') ?? '').trim().split(/\s+/);
   t.check('after reboot: /dev/vfio/<group> exists for the GPU group', group !== null && group !== undefined && nodes.includes(String(group)), `group ${group}, /dev/vfio: ${nodes.join(' ') || 'empty'}`);
