@@ -35,14 +35,19 @@ export interface MachineSpec {
 /** Stable device addresses, so every boot of a topology numbers its buses alike. */
 /** The boot display's address in every topology (slot 1 is left free: the AMD IOMMU's own PCI function takes the first free slot). */
 export const BOOT_DISPLAY_ADDR = '0000:00:06.0';
+/** Where the boot display sits in UEFI guests (see topologyDevices). */
+export const UEFI_BOOT_DISPLAY_ADDR = '0000:00:01.0';
 
 function topologyDevices(t: TopologyName, uefi: boolean): string[] {
   const d: string[] = [];
   // The boot display, which must keep its own driver in every scenario.
-  // (Known limit: under OVMF the firmware puts its framebuffer on the GPU-like
-  // device, so Linux marks that one boot_vga; see lab/README.md.)
-  void uefi;
-  d.push('-device', 'virtio-vga,id=display,bus=pcie.0,addr=0x6');
+  // Under OVMF the kernel's efistub takes the first GOP with a linear
+  // framebuffer in PCI enumeration order (virtio-gpu's GOP is blt-only), and
+  // Linux marks the device holding that framebuffer boot_vga. So UEFI guests
+  // get a qxl-vga display in slot 1, ahead of the GPU-like devices behind
+  // root ports (UEFI guests use the Intel IOMMU, so slot 1 is free).
+  if (uefi) d.push('-device', 'qxl-vga,id=display,bus=pcie.0,addr=0x1');
+  else d.push('-device', 'virtio-vga,id=display,bus=pcie.0,addr=0x6');
   const gpu = (port: string, chassis: number, addr: string, tag: string) => {
     d.push('-device', `pcie-root-port,id=${port},bus=pcie.0,chassis=${chassis},slot=${chassis},addr=${addr}`);
     // A GPU-like multifunction device: display function + HDMI-audio-like function, one IOMMU group.

@@ -9,7 +9,7 @@ import type { TestContext, TestDef } from '../lib/harness.js';
 import { getImage, type ImageName } from '../lib/images.js';
 import { driversOf, GuestSession, outputOf, rcOf } from '../lib/session.js';
 import type { FullRun } from '../lib/full-guest.js';
-import { BOOT_DISPLAY_ADDR } from '../lib/qemu.js';
+import { BOOT_DISPLAY_ADDR, UEFI_BOOT_DISPLAY_ADDR } from '../lib/qemu.js';
 
 export const GPU_ID = '0x1234:0x1111';
 const HOST_DRIVERS: Record<string, string> = { '.0': 'bochs-drm', '.1': 'snd_hda_intel' };
@@ -27,7 +27,7 @@ export function functionsOf(gpu: string): string[] {
 }
 
 function displayAddr(l: GuestListing): string | undefined {
-  return l.devices.has(BOOT_DISPLAY_ADDR) ? BOOT_DISPLAY_ADDR : undefined;
+  return [BOOT_DISPLAY_ADDR, UEFI_BOOT_DISPLAY_ADDR].find((a) => l.devices.has(a) && l.devices.get(a)?.vendor !== '1234');
 }
 
 export function onHostDrivers(l: GuestListing, gpu: string): boolean {
