@@ -20,7 +20,7 @@ import { acquireLock, type Lock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import { formatArgv, type Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { doFileStep, matchesBefore, summarizeRollback, unwind } from './_steps.js';
+import { doFileStep, matchesBefore, refreshAfterHashes, summarizeRollback, unwind } from './_steps.js';
 
 /**
  * Fault injection (tests): fail at plan step `step` (0-based), before its
@@ -181,7 +181,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       );
     }
 
-    // 6. Done.
+    // 6. Done. Files a regenerate command rewrote keep their new content as the "after" state.
+    for (const p of refreshAfterHashes(root, journal)) log(`  ${p} was rewritten by a regenerate command; recorded as the applied state`);
     journal.setState('applied', `applied ${plan.steps.length} step(s)`);
     return { txid: journal.doc.txid, touched, commands, recovered };
   } finally {

@@ -224,3 +224,26 @@ describe('softdeps name modules, not drivers', () => {
     expect(mp.after.content).toContain('softdep xhci_pci pre: vfio-pci');
   });
 });
+
+describe('regenerate commands that rewrite files vfiokit wrote', () => {
+  it('undo is not refused when the initramfs hook regenerated a loader entry (regression: lab 2.uefi-sdboot)', async () => {
+    const { host, select } = DISTRO_HOSTS['arch-sdboot'];
+    const root = build(host);
+    const before = treeState(root);
+    const entry = path.join(root, 'boot/loader/entries/arch.conf');
+    const plan = assembleBootPlan(inspect(root), intentOf(select));
+    // Like Debian's post-update hook calling kernel-install: the entry is rewritten from scratch.
+    const runner = recordingRunner({
+      onCall: (argv) => {
+        if (argv[0] === 'mkinitcpio') fs.writeFileSync(entry, fs.readFileSync(entry, 'utf8').replace(/^options\s+/m, 'options  ') + '# regenerated\n');
+      },
+    });
+    await applyPlan(plan, { root, runner });
+    expect(fs.readFileSync(entry, 'utf8')).toContain('# regenerated');
+    const undo = await undoLatest({ root, runner: recordingRunner() });
+    expect(undo.restored).toContain('/boot/loader/entries/arch.conf');
+    const after = treeState(root);
+    for (const k of Object.keys(after)) if (k.startsWith('var/lib/vfiokit')) delete after[k];
+    expect(after).toEqual(before);
+  });
+});
