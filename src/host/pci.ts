@@ -72,9 +72,17 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     }
     const busLink = `${SYS_PCI_DEVICES}/${name}`;
     const dir = root.tryResolveLink(busLink) ?? busLink;
+    // Config space first: its 64-byte header (readable by anyone) holds the
+    // IDs, class and revision, and as root the capabilities and link state —
+    // one read instead of a dozen attribute files. Attribute files are the
+    // fallback when config is missing or short.
+    const config = root.tryReadSmall(`${dir}/config`, 4096);
+    const parsed = config ? parseConfigSpace(config) : null;
     // One directory listing tells which optional attributes exist: a single
-    // path lookup instead of one per attribute (path lookups dominate the cost).
-    const entries = root.tryList(dir);
+    // path lookup instead of one per attribute (path lookups dominate the
+    // cost). Bridges (header type 1) have none vfiokit reads, so they skip it.
+    const bridgeHeader = parsed?.header.headerType === 1;
+    const entries = bridgeHeader ? ['config', 'driver'] : root.tryList(dir);
     if (!entries) {
       warnings.push({
         code: 'W_DANGLING_DEVICE',
@@ -85,12 +93,6 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     }
     const has = new Set(entries);
     const attr = (a: string) => root.tryReadAttr(`${dir}/${a}`);
-    // Config space first: its 64-byte header (readable by anyone) holds the
-    // IDs, class and revision, and as root the capabilities and link state —
-    // one read instead of a dozen attribute files. Attribute files are the
-    // fallback when config is missing or short.
-    const config = has.has('config') ? root.tryReadSmall(`${dir}/config`, 4096) : undefined;
-    const parsed = config ? parseConfigSpace(config) : null;
     if (has.has('config') && !parsed) {
       warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${busLink}/config could not be read (${config ? `${config.length} bytes` : 'permission denied'}); capabilities unknown` });
     }
