@@ -78,20 +78,34 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     // fallback when config is missing or short.
     const config = root.tryReadSmall(`${dir}/config`, 4096);
     const parsed = config ? parseConfigSpace(config) : null;
-    // One directory listing tells which optional attributes exist: a single
-    // path lookup instead of one per attribute (path lookups dominate the
-    // cost). Bridges (header type 1) have none vfiokit reads, so they skip it.
-    const bridgeHeader = parsed?.header.headerType === 1;
-    const entries = bridgeHeader ? ['config', 'driver'] : root.tryList(dir);
-    if (!entries) {
-      warnings.push({
-        code: 'W_DANGLING_DEVICE',
-        subject: addr,
-        message: `${busLink} points to ${dir}, which does not exist; device skipped`,
-      });
-      continue;
+    // Optional attributes (rom, reset_method, sriov_totalvfs, physfn,
+    // boot_vga…) are checked one by one with lstat, which costs no exception
+    // when absent and is much cheaper than listing the directory. Without a
+    // readable config the directory is listed instead, which also tells a
+    // dangling device link apart.
+    let entries: string[] | undefined;
+    let has: { has(a: string): boolean };
+    if (parsed) {
+      const known = new Map<string, boolean>([['config', true]]);
+      has = {
+        has: (a: string) => {
+          let v = known.get(a);
+          if (v === undefined) known.set(a, (v = root.has(`${dir}/${a}`)));
+          return v;
+        },
+      };
+    } else {
+      entries = root.tryList(dir);
+      if (!entries) {
+        warnings.push({
+          code: 'W_DANGLING_DEVICE',
+          subject: addr,
+          message: `${busLink} points to ${dir}, which does not exist; device skipped`,
+        });
+        continue;
+      }
+      has = new Set(entries);
     }
-    const has = new Set(entries);
     const attr = (a: string) => root.tryReadAttr(`${dir}/${a}`);
     if (has.has('config') && !parsed) {
       warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${busLink}/config could not be read (${config ? `${config.length} bytes` : 'permission denied'}); capabilities unknown` });
@@ -117,12 +131,12 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     let hostIdx = -1;
     for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
     const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
-    const driverLink = has.has('driver') ? root.tryReadLink(`${dir}/driver`) : undefined;
+    const driverLink = root.tryReadLink(`${dir}/driver`);
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
     const totalVfs = !isBridge && has.has('sriov_totalvfs') ? intAttr(attr('sriov_totalvfs')) : null;
-    const virtfns = totalVfs !== null ? entries.filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6))) : [];
+    const virtfns = totalVfs !== null ? (entries ?? root.tryList(dir) ?? []).filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6))) : [];
     const reset = has.has('reset_method') ? attr('reset_method') : undefined;
     // NUMA locality matters for endpoints on hosts with more than one node
     // (opts.numa); local_cpulist only when the device belongs to a known node.
