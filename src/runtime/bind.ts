@@ -323,18 +323,7 @@ export async function executeBind(plan: RuntimePlan, deps: RuntimeDeps): Promise
         }
       }
       writeRuntimeRecord(root, rec);
-      throw new ApplyError(
-        [
-          `bind failed at ${failedAt}: ${(failure as Error).message ?? String(failure)}`,
-          `rollback: ${rep.restored.length ? `returned ${rep.restored.join(', ')}` : 'no device had been moved'}${rep.failures.length ? `; INCOMPLETE: ${rep.failures.join('; ')}` : ''}`,
-          `record: ${RUNTIME_RECORD_NOTE}`,
-        ].join('\n'),
-        null,
-        failedAt,
-        rep,
-        failure,
-        rep.failures.length ? 'the devices listed as INCOMPLETE keep their original driver in /var/lib/vfiokit/runtime.json; fix the cause and run `vfiokit unbind` for them' : 'nothing remains changed; fix the cause above and try again',
-      );
+      throw runtimeFailure('bind', failedAt, failure, rep, '', [`record: ${RUNTIME_RECORD_NOTE}`], 'the devices listed as INCOMPLETE keep their original driver in /var/lib/vfiokit/runtime.json; fix the cause and run `vfiokit unbind` for them');
     }
     return result(root, plan, loadedModule);
   } finally {
@@ -343,6 +332,22 @@ export async function executeBind(plan: RuntimePlan, deps: RuntimeDeps): Promise
 }
 
 const RUNTIME_RECORD_NOTE = '/var/lib/vfiokit/runtime.json';
+
+/** The error for a bind/unbind that failed midway: what failed, what the rollback returned, the fix. */
+function runtimeFailure(action: 'bind' | 'unbind', failedAt: string, failure: unknown, rep: RollbackReport, returnedTo: string, extra: string[], incompleteHint: string): ApplyError {
+  return new ApplyError(
+    [
+      `${action} failed at ${failedAt}: ${(failure as Error).message ?? String(failure)}`,
+      `rollback: ${rep.restored.length ? `returned ${rep.restored.join(', ')}${returnedTo}` : 'no device had been moved'}${rep.failures.length ? `; INCOMPLETE: ${rep.failures.join('; ')}` : ''}`,
+      ...extra,
+    ].join('\n'),
+    null,
+    failedAt,
+    rep,
+    failure,
+    rep.failures.length ? incompleteHint : 'nothing remains changed; fix the cause above and try again',
+  );
+}
 
 export async function executeUnbind(plan: RuntimePlan, deps: RuntimeDeps): Promise<RuntimeResult> {
   const root = asRoot(deps.root);
@@ -390,14 +395,7 @@ export async function executeUnbind(plan: RuntimePlan, deps: RuntimeDeps): Promi
         }
       }
       writeRuntimeRecord(root, rec);
-      throw new ApplyError(
-        [`unbind failed at ${failedAt}: ${(failure as Error).message ?? String(failure)}`, `rollback: ${rep.restored.length ? `returned ${rep.restored.join(', ')} to vfio-pci` : 'no device had been moved'}${rep.failures.length ? `; INCOMPLETE: ${rep.failures.join('; ')}` : ''}`].join('\n'),
-        null,
-        failedAt,
-        rep,
-        failure,
-        rep.failures.length ? 'check the devices listed as INCOMPLETE with `vfiokit groups`' : 'nothing remains changed; fix the cause above and try again',
-      );
+      throw runtimeFailure('unbind', failedAt, failure, rep, ' to vfio-pci', [], 'check the devices listed as INCOMPLETE with `vfiokit groups`');
     }
     return result(root, plan, false);
   } finally {
