@@ -53,7 +53,8 @@ function fail(file: string, line: number, message: string, hint?: string): never
 }
 
 function parseDirective(text: string, file: string, line: number): ModprobeDirective {
-  const m = /^\s*(\S+)\s*(.*)$/s.exec(text)!;
+  const m = /^\s*(\S+)\s*(.*)$/s.exec(text);
+  if (!m) fail(file, line, 'a `\\` continuation joins only blank text', 'remove the stray backslash');
   const cmd = m[1];
   const rest = m[2].replace(/\s+$/, '');
   const words = rest === '' ? [] : rest.split(/[ \t]+/);

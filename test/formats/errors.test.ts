@@ -116,3 +116,11 @@ describe('invalid arguments are VfioErrors (caller bugs), not file errors', () =
     });
   }
 });
+
+describe('modprobe.d regression', () => {
+  it('a continuation that joins only blank text is a FileFormatError, not a crash (found by fast-check)', async () => {
+    const modprobe = await import('../../src/formats/modprobe-d.js');
+    const { FileFormatError } = await import('../../src/errors.js');
+    expect(() => modprobe.parse('\\\n ', '/etc/modprobe.d/x.conf')).toThrow(FileFormatError);
+  });
+});
