@@ -60,8 +60,6 @@ const REGEN_TIMEOUT_MS = 30 * 60 * 1000;
 const DRIVER_MODULE: Record<string, string> = {
   xhci_hcd: 'xhci_pci',
   'nvidia-gpu': 'i2c_nvidia_gpu',
-  'ucsi_ccg': 'ucsi_ccg',
-  'snd_hda_intel': 'snd_hda_intel',
 };
 /** Host drivers that may claim a passthrough device, by vendor and class. */
 function competingModules(d: PciDevice): string[] {
@@ -76,7 +74,6 @@ function competingModules(d: PciDevice): string[] {
   if (sub === '0403') out.push('snd_hda_intel');
   if (sub === '0c03') out.push('xhci_pci');
   if (sub === '0c80' && d.vendor === '10de') out.push('i2c_nvidia_gpu', 'ucsi_ccg');
-  if (d.vendor === '10de' && sub === '0c80') out.push('ucsi_ccg');
   return out;
 }
 

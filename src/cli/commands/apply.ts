@@ -4,7 +4,7 @@
 import { applyPlan, realRunner, type Runner } from '../../apply/index.js';
 import { renderPlan } from '../../render/plan.js';
 import { out, type CommandContext } from '../context.js';
-import { confirm } from './bind.js';
+import { confirm } from '../confirm.js';
 import { planOrThrow } from './plan.js';
 
 export interface ApplyDeps {

@@ -3,9 +3,10 @@
 // Thin wrapper: planBind → show → confirm → executeBind → render.
 
 import { realRunner, type Runner } from '../../apply/runner.js';
-import { EXIT, PreconditionError, UsageError } from '../../errors.js';
+import { EXIT, PreconditionError } from '../../errors.js';
 import { shortAddress } from '../../model/pci-address.js';
 import { executeBind, executeUnbind, planBind, realSysfsWriter, type RuntimePlan, type RuntimeResult, type SysfsWriter } from '../../runtime/index.js';
+import { confirm } from '../confirm.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
 /** Injected by tests: the kernel fake and a recording runner. */
@@ -15,40 +16,6 @@ export interface RuntimeCommandDeps {
   clock?: () => Date;
   /** Answer to the confirmation prompt (tests of the terminal path). */
   answer?: (question: string) => Promise<string>;
-}
-
-async function readLine(ctx: CommandContext, question: string): Promise<string> {
-  ctx.io.stderr.write(question);
-  const input = ctx.io.stdin ?? process.stdin;
-  return new Promise((resolve) => {
-    let buf = '';
-    const onData = (c: Buffer | string) => {
-      buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        input.removeListener('data', onData);
-        input.removeListener('end', onEnd);
-        (input as NodeJS.ReadStream).pause?.();
-        resolve(buf.slice(0, nl));
-      }
-    };
-    const onEnd = () => resolve(buf);
-    input.on('data', onData);
-    input.on('end', onEnd);
-    (input as NodeJS.ReadStream).resume?.();
-  });
-}
-
-/**
- * On a terminal ask; without one require --yes. Returns false when declined.
- * Throws UsageError (exit 2) when there is no terminal and no --yes.
- */
-export async function confirm(ctx: CommandContext, question: string, deps: RuntimeCommandDeps = {}): Promise<boolean> {
-  if (ctx.values.yes) return true;
-  const tty = Boolean(ctx.io.stdin?.isTTY && ctx.io.stderr.isTTY);
-  if (!tty && !deps.answer) throw new UsageError('no terminal to confirm on; nothing was changed', 'review the plan above and re-run with --yes', 'E_CONFIRM_REQUIRED');
-  const a = await (deps.answer ? deps.answer(question) : readLine(ctx, question));
-  return /^\s*y(es)?\s*$/i.test(a);
 }
 
 export function describePlan(plan: RuntimePlan): string[] {

@@ -2,7 +2,7 @@
 
 import { latestJournal, realRunner, undoLatest, type Runner } from '../../apply/index.js';
 import { out, type CommandContext } from '../context.js';
-import { confirm } from './bind.js';
+import { confirm } from '../confirm.js';
 
 export async function run(ctx: CommandContext, deps: { runner?: Runner; answer?: (q: string) => Promise<string> } = {}): Promise<number> {
   const j = latestJournal(ctx.root, (d) => d.state === 'applied');
