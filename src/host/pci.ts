@@ -76,8 +76,8 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     // IDs, class and revision, and as root the capabilities and link state —
     // one read instead of a dozen attribute files. Attribute files are the
     // fallback when config is missing or short.
-    const config = root.tryReadSmall(`${dir}/config`, 4096);
-    const parsed = config ? parseConfigSpace(config) : null;
+    const config = root.withSmall(`${dir}/config`, parseConfigSpace);
+    const parsed = config?.value ?? null;
     // Optional attributes (rom, reset_method, sriov_totalvfs, physfn,
     // boot_vga…) are checked one by one with lstat, which costs no exception
     // when absent and is much cheaper than listing the directory. Without a
@@ -108,7 +108,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     }
     const attr = (a: string) => root.tryReadAttr(`${dir}/${a}`);
     if (has.has('config') && !parsed) {
-      warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${busLink}/config could not be read (${config ? `${config.length} bytes` : 'permission denied'}); capabilities unknown` });
+      warnings.push({ code: 'W_CONFIG_UNREADABLE', subject: addr, message: `${busLink}/config could not be read (${config ? `${config.size} bytes` : 'permission denied'}); capabilities unknown` });
     }
     if (parsed?.caps) configReadable = true;
     const h = parsed?.header;
@@ -135,7 +135,11 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
-    const totalVfs = !isBridge && has.has('sriov_totalvfs') ? intAttr(attr('sriov_totalvfs')) : null;
+    // Only a PCIe function with the SR-IOV extended capability (0x10) can be
+    // a PF: with full config space in hand, others need no lookup.
+    const caps = parsed?.caps;
+    const notPf = caps ? !caps.pcie || (parsed!.size >= 0x1000 && caps.extCapIds.length > 0 && !caps.extCapIds.includes(0x10)) : false;
+    const totalVfs = !isBridge && !notPf && has.has('sriov_totalvfs') ? intAttr(attr('sriov_totalvfs')) : null;
     const virtfns = totalVfs !== null ? (entries ?? root.tryList(dir) ?? []).filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6))) : [];
     const reset = has.has('reset_method') ? attr('reset_method') : undefined;
     // NUMA locality matters for endpoints on hosts with more than one node
@@ -176,7 +180,9 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
               vfs: virtfns.map((v) => path.posix.basename(root.tryReadLink(`${dir}/${v}`) ?? '')).filter(Boolean),
             }
           : null,
-      physfn: !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
+      // Set below from the PFs' virtfnN links (no lookup per function), or
+      // from the listing when config space was unreadable.
+      physfn: entries && !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
       parent: upstream.length ? upstream[upstream.length - 1] : null,
       upstream,
       hostBridge: hostIdx >= 0 ? parts[hostIdx] : null,
@@ -189,6 +195,12 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     };
     if (parsed && addr.endsWith('.0')) fn0Multi.set(slotOf(addr), parsed.header.multifunctionBit);
     devices.push(dev);
+  }
+  // A VF's physfn link is the inverse of its PF's virtfnN link.
+  const byAddr = new Map(devices.map((d) => [d.address, d]));
+  for (const pf of devices) for (const vf of pf.sriov?.vfs ?? []) {
+    const d = byAddr.get(vf);
+    if (d && !d.physfn) d.physfn = pf.address;
   }
   // The kernel marks function 0 multifunction from header bit 7, and every
   // function > 0 as multifunction (pci_scan_slot). Without config space, a

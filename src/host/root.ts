@@ -114,9 +114,10 @@ export class HostRoot {
   /**
    * Read at most `max` bytes with open/read/close and no stat: sysfs
    * attributes are small and report a size of 4096 anyway. The hot path of
-   * reading thousands of PCI functions.
+   * reading thousands of PCI functions. Returns the byte count, with the
+   * bytes in `buf`; undefined when absent or unreadable.
    */
-  tryReadSmall(hostPath: string, max = 4096): Buffer | undefined {
+  private readInto(hostPath: string, buf: Buffer, max: number): number | undefined {
     let fd: number;
     try {
       fd = fs.openSync(this.path(hostPath), 'r');
@@ -124,20 +125,43 @@ export class HostRoot {
       return undefined;
     }
     try {
-      const buf = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
       let n = 0;
+      // A short read is the end: sysfs returns a whole attribute in one
+      // read, and regular files this small do too (saves a read per file).
       while (n < max) {
         const r = fs.readSync(fd, buf, n, max - n, null);
-        if (r === 0) break;
         n += r;
+        if (r === 0 || n < max) break;
       }
       this.note(hostPath, 'file');
-      return Buffer.from(buf.subarray(0, n));
+      return n;
     } catch {
       return undefined;
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** At most `max` bytes of a small file (see readInto); undefined when absent. */
+  tryReadSmall(hostPath: string, max = 4096): Buffer | undefined {
+    const buf = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
+    const n = this.readInto(hostPath, buf, max);
+    return n === undefined ? undefined : Buffer.from(buf.subarray(0, n));
+  }
+
+  /** A small file (at most 4096 bytes: one sysfs page) as latin1 text; undefined when absent. */
+  tryReadSmallText(hostPath: string): string | undefined {
+    const n = this.readInto(hostPath, SCRATCH, SCRATCH.length);
+    return n === undefined ? undefined : SCRATCH.toString('latin1', 0, n);
+  }
+
+  /**
+   * Hand at most 4096 bytes of a small file to `use` without copying them
+   * (the view is only valid during the call). For parsing config space.
+   */
+  withSmall<T>(hostPath: string, use: (bytes: Buffer) => T): { value: T; size: number } | undefined {
+    const n = this.readInto(hostPath, SCRATCH, SCRATCH.length);
+    return n === undefined ? undefined : { value: use(SCRATCH.subarray(0, n)), size: n };
   }
 
   readText(hostPath: string): string {
@@ -148,9 +172,8 @@ export class HostRoot {
 
   /** First line of a sysfs attribute, trimmed; undefined when absent. */
   tryReadAttr(hostPath: string): string | undefined {
-    const b = this.tryReadSmall(hostPath, 4096);
-    if (b === undefined) return undefined;
-    const s = b.toString('latin1');
+    const s = this.tryReadSmallText(hostPath);
+    if (s === undefined) return undefined;
     const nl = s.indexOf('\n');
     return (nl >= 0 ? s.slice(0, nl) : s).trim();
   }

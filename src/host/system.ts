@@ -134,12 +134,13 @@ export function readIommu(root: HostRoot, cmdline: string | null, warnings: Snap
   for (const id of ids ?? []) {
     if (!/^\d+$/.test(id)) continue;
     const base = `${SYS_IOMMU_GROUPS}/${id}`;
-    if (root.tryReadAttr(`${base}/name`) === 'vfio-noiommu') {
+    if (root.has(`${base}/name`) && root.tryReadAttr(`${base}/name`) === 'vfio-noiommu') {
       noiommu++;
       continue;
     }
     const devices = (root.tryList(`${base}/devices`) ?? []).sort();
-    const regions = root.tryReadText(`${base}/reserved_regions`);
+    // A sysfs show attribute: at most one page.
+    const regions = root.tryReadSmallText(`${base}/reserved_regions`);
     groups.push({
       id: Number(id),
       devices,

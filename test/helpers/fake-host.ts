@@ -293,11 +293,13 @@ function buildConfig(d: FakePci, pcie: PcieType | null, isBridge: boolean, mf: b
     const link = d.link ?? { speed: '8.0 GT/s PCIe', width: 16 };
     b.writeUInt32LE(speedCode(link.maxSpeed ?? link.speed) | ((link.maxWidth ?? link.width) << 4), 0x5c);
     b.writeUInt16LE(speedCode(link.speed) | (link.width << 4), 0x62);
-    // Extended capabilities from 0x100: AER, then ACS, then DSN.
+    // Extended capabilities from 0x100: AER, then ACS, DSN and SR-IOV.
     const ext: { id: number; body: (o: number) => void }[] = [{ id: 0x0001, body: () => {} }];
     const acs = d.acs === 'full' ? { cap: 0x5f, ctrl: 0x1d } : d.acs === 'off' ? { cap: 0x5f, ctrl: 0 } : d.acs ?? null;
     if (acs) ext.push({ id: 0x000d, body: (o) => { b.writeUInt16LE(acs.cap, o + 4); b.writeUInt16LE(acs.ctrl, o + 6); } });
     if (d.dsn !== undefined) ext.push({ id: 0x0003, body: (o) => b.writeBigUInt64LE(d.dsn!, o + 4) });
+    // A PF carries the SR-IOV capability (TotalVFs at +0x0e).
+    if (d.sriovTotal !== undefined) ext.push({ id: 0x0010, body: (o) => b.writeUInt16LE(d.sriovTotal!, o + 0x0e) });
     let off = 0x100;
     ext.forEach((e, i) => {
       const next = i + 1 < ext.length ? off + 0x40 : 0;
