@@ -69,12 +69,18 @@ async function main(): Promise<number> {
   const resultsDir = path.join(repoRoot(), 'lab-results');
   mkdirSync(resultsDir, { recursive: true });
   const t0 = Date.now();
-  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time; cache ${cacheRoot()}; results ${resultsDir}`);
-  const results = await pool(tests, jobs, async (def) => {
+  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time, ${process.env.VFIOKIT_LAB_SMP ?? Math.max(1, Math.floor(os.cpus().length / jobs))} vCPU(s) per guest; cache ${cacheRoot()}; results ${resultsDir}`);
+  // Guests get the cores the jobs leave them: two-vCPU guests, two at a time
+  // on two cores, preempt each other's vCPUs inside guest spinlocks.
+  process.env.VFIOKIT_LAB_SMP ||= String(Math.max(1, Math.floor(os.cpus().length / jobs)));
+  // Longest first (the table keeps the listed order).
+  const order = [...tests].sort((a, b) => b.cost - a.cost);
+  const byId = new Map((await pool(order, jobs, async (def) => {
     const r = await runTest(def, resultsDir);
     log(`${r.status.toUpperCase()} ${r.id} (${fmtDuration(r.durationMs)}) ${r.title}${r.reason ? ` — ${r.reason}` : ''}`);
     return r;
-  });
+  })).map((r) => [r.id, r]));
+  const results = tests.map((t) => byId.get(t.id)!);
   const totalMs = Date.now() - t0;
   const counts = { pass: 0, fail: 0, skip: 0 };
   for (const r of results) counts[r.status]++;

@@ -12,6 +12,7 @@ import { cached } from './cache.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
 import { findGuestKernel, moduleLoadOrder, readBuiltinModules, readModulesDep, type GuestKernel } from './kernel.js';
 import { GUEST_LIB } from './guest-script.js';
+import { GUEST_KERNEL_ARGS, GUEST_SILENCE_MS } from './full-guest.js';
 import { boot, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
 import { repoRoot, shq, which } from './util.js';
 
@@ -131,9 +132,9 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
       { tag: 'host', hostPath: '/', readonly: true },
       { tag: 'lab', hostPath: o.workDir, readonly: false },
     ],
-    kernel: { vmlinuz: img.kernel.vmlinuz, initrd: img.initrd, append: `console=ttyS0,115200 panic=-1 loglevel=4 ${o.append ?? ''}`.trim() },
+    kernel: { vmlinuz: img.kernel.vmlinuz, initrd: img.initrd, append: `console=ttyS0,115200 loglevel=4 ${GUEST_KERNEL_ARGS} ${o.append ?? ''}`.trim() },
   });
-  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 5 * 60_000 });
+  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 20 * 60_000, silenceMs: GUEST_SILENCE_MS });
   const outDir = path.join(o.workDir, 'out');
   const read = (name: string) => {
     const f = path.join(outDir, name);

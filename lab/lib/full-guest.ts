@@ -10,6 +10,25 @@ import { GUEST_LIB } from './guest-script.js';
 import { boot, qemuArgv, type BootResult, type MachineSpec, type BootOptions } from './qemu.js';
 import { repoRoot, runOk, shq } from './util.js';
 
+/**
+ * Kernel arguments for every lab guest (fast and full). Under software
+ * emulation on a loaded machine a vCPU can stall long enough for the
+ * kernel's IO-APIC timer check to fail ("timer doesn't work through
+ * Interrupt-remapped IO-APIC", a panic seen in the lab): no_timer_check skips
+ * that check, as cloud images do. panic=-1 turns any panic into an immediate
+ * power-off (QEMU runs with -no-reboot) instead of a hang until the timeout.
+ * mitigations=off: the emulated CPU is not the attack surface here, and page
+ * table isolation makes every guest syscall slower under TCG.
+ */
+export const GUEST_KERNEL_ARGS = 'no_timer_check panic=-1 mitigations=off';
+
+/**
+ * A test boot whose console is silent this long is hung (lab_run prints a
+ * heartbeat every minute; boots print as they go), so it is killed then; the
+ * overall limits are generous, for a machine slowed by other work.
+ */
+export const GUEST_SILENCE_MS = 6 * 60_000;
+
 /** Installed into images as /usr/local/sbin/vfiokit-lab-driver, run by vfiokit-lab.service. */
 export const GUEST_DRIVER = `#!/bin/sh
 # vfiokit lab: run the per-boot script from the lab share, if there is one.
@@ -101,7 +120,7 @@ export async function runFull(o: FullRunOptions): Promise<FullRun> {
       { tag: 'lab', hostPath: o.workDir, readonly: false },
     ],
   });
-  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 10 * 60_000, onLine: o.onLine });
+  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 30 * 60_000, silenceMs: GUEST_SILENCE_MS, onLine: o.onLine });
   const outDir = path.join(o.workDir, 'out');
   const read = (name: string) => {
     const f = path.join(outDir, name);

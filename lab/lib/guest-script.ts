@@ -7,7 +7,8 @@
 export const GUEST_LIB = `
 LAB_OUT=/lab/out
 mkdir -p "$LAB_OUT"
-lab_say() { echo "LAB: $*"; }
+# Seconds since the guest kernel started, so a slow step shows in the log.
+lab_say() { read -r _up _idle </proc/uptime; echo "LAB: [$_up] $*"; }
 lab_now() { date +%s.%N; }
 
 # lab_run NAME CMD...: runs CMD, saving NAME.out, NAME.err, NAME.rc, NAME.secs
@@ -15,8 +16,13 @@ lab_run() {
   _n=$1; shift
   lab_say "run $_n: $*"
   _t0=$(lab_now)
+  # A heartbeat on the console while CMD runs: the host tells a slow guest
+  # from a hung one by the console going quiet.
+  ( while sleep 60; do lab_say "$_n still running"; done ) &
+  _hb=$!
   "$@" >"$LAB_OUT/$_n.out" 2>"$LAB_OUT/$_n.err" </dev/null
   _rc=$?
+  kill "$_hb" 2>/dev/null
   _t1=$(lab_now)
   echo "$_rc" >"$LAB_OUT/$_n.rc"
   echo "$_t0 $_t1" | awk '{print $2-$1}' >"$LAB_OUT/$_n.secs"
@@ -29,7 +35,8 @@ lab_run() {
 
 vfiokit() { $LAB_VFIOKIT "$@"; }
 
-# lab_listing NAME: the kernel's view, read with nothing but the shell.
+# lab_listing NAME: the kernel's view, read with nothing but shell builtins
+# (no process per device: under TCG every exec costs tens of milliseconds).
 #   NAME.groups:  "<group> <address>" per /sys/kernel/iommu_groups/*/devices/* link
 #   NAME.devices: "<address> <vendor> <device> <class> <driver|-> <group|-> <driver_override|->"
 lab_listing() {
@@ -40,12 +47,16 @@ lab_listing() {
     echo "$_g \${_d##*/}" >>"$LAB_OUT/$1.groups"
   done
   : >"$LAB_OUT/$1.devices"
+  _cwd=$PWD
   for _d in /sys/bus/pci/devices/*; do
-    _drv=-; [ -e "$_d/driver" ] && _drv=$(basename "$(readlink "$_d/driver")")
-    _grp=-; [ -e "$_d/iommu_group" ] && _grp=$(basename "$(readlink "$_d/iommu_group")")
-    _ovr=$(cat "$_d/driver_override" 2>/dev/null); [ -n "$_ovr" ] && [ "$_ovr" != "(null)" ] || _ovr=-
-    echo "\${_d##*/} $(cat "$_d/vendor") $(cat "$_d/device") $(cat "$_d/class") $_drv $_grp $_ovr" >>"$LAB_OUT/$1.devices"
+    # cd -P resolves the driver and iommu_group links as readlink would.
+    _drv=-; cd -P "$_d/driver" 2>/dev/null && _drv=\${PWD##*/}
+    _grp=-; cd -P "$_d/iommu_group" 2>/dev/null && _grp=\${PWD##*/}
+    _ovr=; read -r _ovr 2>/dev/null <"$_d/driver_override"; [ -n "$_ovr" ] && [ "$_ovr" != "(null)" ] || _ovr=-
+    read -r _ven <"$_d/vendor"; read -r _dev <"$_d/device"; read -r _cls <"$_d/class"
+    echo "\${_d##*/} $_ven $_dev $_cls $_drv $_grp $_ovr" >>"$LAB_OUT/$1.devices"
   done
+  cd "$_cwd" || cd /
   lab_say "listing $1: $(wc -l <"$LAB_OUT/$1.devices") devices, $(wc -l <"$LAB_OUT/$1.groups") group links"
 }
 

@@ -68,7 +68,7 @@ export class TestContext {
   }
 
   recordBoot(label: string, b: BootResult): void {
-    const outcome = b.timedOut ? 'timed out' : b.killed ? 'power cut by the lab' : b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
+    const outcome = b.timedOut ? (b.timeoutReason ?? 'timed out') : b.killed ? 'power cut by the lab' : b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
     this.boots.push({ label, serialLog: b.serialLog, durationMs: b.durationMs, outcome });
   }
 }
@@ -80,6 +80,8 @@ export interface TestDef {
   title: string;
   /** vfiokit commands this test needs; missing ones make it a skip. */
   needs: string[];
+  /** Rough minutes on an idle 2-core machine: the longest tests start first, so parallel jobs end together. */
+  cost: number;
   run: (t: TestContext) => Promise<void>;
 }
 

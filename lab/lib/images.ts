@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import path from 'node:path';
 import { cached, cacheRoot } from './cache.js';
 import { buildGpt, buildMbr, GPT_ESP, GPT_LINUX, SECTOR_SIZE, writeTable } from './disk.js';
-import { GUEST_DRIVER, GUEST_UNIT, runFull } from './full-guest.js';
+import { GUEST_DRIVER, GUEST_KERNEL_ARGS, GUEST_UNIT, runFull } from './full-guest.js';
 import { boot, qemuArgv } from './qemu.js';
 import { GUEST_LIB } from './guest-script.js';
 import { fullRunScript } from './full-guest.js';
@@ -38,8 +38,12 @@ export interface Image {
 const SUITE = 'bookworm';
 const MIRROR = process.env.VFIOKIT_LAB_MIRROR || 'http://deb.debian.org/debian';
 const DISK_BYTES = 4 * 1024 ** 3;
-/** The kernel command line every image boots with: serial console, IOMMU on (as `vfiokit check` asks). */
-const BASE_CMDLINE = 'console=ttyS0,115200 intel_iommu=on';
+/**
+ * The kernel command line every image boots with: serial console, IOMMU on
+ * (as `vfiokit check` asks), and three settings for emulated CPUs on a busy
+ * machine (see GUEST_KERNEL_ARGS).
+ */
+const BASE_CMDLINE = `console=ttyS0,115200 intel_iommu=on ${GUEST_KERNEL_ARGS}`;
 
 interface Recipe {
   v: number;
@@ -56,7 +60,6 @@ interface Recipe {
   verify: string;
   driver: string;
   unit: string;
-  lib: string;
   cmdline: string;
 }
 
@@ -100,7 +103,8 @@ lab_listing setup
 
 function recipeFor(name: ImageName, rootUuid: string, espUuid: string): Recipe {
   const files = commonFiles(name, rootUuid);
-  const base = { v: 3, name, driver: GUEST_DRIVER, unit: GUEST_UNIT, lib: GUEST_LIB, cmdline: BASE_CMDLINE };
+  // lib.sh is written per boot (not into the image), so it is not part of the recipe.
+  const base = { v: 4, name, driver: GUEST_DRIVER, unit: GUEST_UNIT, cmdline: BASE_CMDLINE };
   switch (name) {
     case 'grub-itools':
       return {

@@ -100,7 +100,7 @@ export function qemuArgv(m: MachineSpec): string[] {
   // Under KVM the guest sees the real CPU (its vendor cannot be chosen).
   if ((process.env.VFIOKIT_LAB_ACCEL || 'tcg').startsWith('kvm')) a.push('-cpu', 'host');
   else a.push('-cpu', m.cpuVendor ? `max,vendor=${m.cpuVendor}` : 'max');
-  a.push('-m', String(m.memMb ?? 1536), '-smp', String(m.smp ?? 2));
+  a.push('-m', String(m.memMb ?? 1536), '-smp', String(m.smp ?? (Number(process.env.VFIOKIT_LAB_SMP) || 2)));
   // The IOMMU must be created before the PCI devices it translates for.
   if (m.iommu === 'intel') a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
   if (m.iommu === 'amd') a.push('-device', 'amd-iommu,intremap=on');
@@ -127,6 +127,8 @@ export interface BootResult {
   /** QEMU's exit code (null when killed). */
   code: number | null;
   timedOut: boolean;
+  /** Why it was killed for taking too long (overall limit or a silent console); null otherwise. */
+  timeoutReason: string | null;
   /** Killed on purpose by the caller (`kill()` from onLine). */
   killed: boolean;
   durationMs: number;
@@ -139,6 +141,13 @@ export interface BootOptions {
   label: string;
   serialLog: string;
   timeoutMs: number;
+  /**
+   * Also kill the machine when its console stays silent this long. Guests
+   * print a heartbeat while a lab command runs, so silence means a hang,
+   * whereas a slow machine only takes longer: the overall limit can then be
+   * generous without a hung guest blocking the lab for that long.
+   */
+  silenceMs?: number;
   /** Called for each console line; may kill the machine (power cut). */
   onLine?: (line: string, ctl: { kill: () => void }) => void;
 }
@@ -155,7 +164,9 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
     let partial = '';
     let lastLine = '';
     let timedOut = false;
+    let timeoutReason: string | null = null;
     let killed = false;
+    let lastOutput = Date.now();
     const ctl = {
       kill: () => {
         killed = true;
@@ -163,6 +174,7 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
       },
     };
     const onData = (chunk: Buffer) => {
+      lastOutput = Date.now();
       const s = chunk.toString('utf8');
       serial += s;
       logStream.write(chunk);
@@ -187,16 +199,26 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
       const l = lastLine.length > 110 ? lastLine.slice(0, 107) + '...' : lastLine;
       log(`  … ${o.label}: ${fmtDuration(Date.now() - t0)}${l ? ` | ${l}` : ''}`);
     }, 20_000);
-    const timer = setTimeout(() => {
+    const stop = (reason: string) => {
+      if (timedOut || killed) return;
       timedOut = true;
+      timeoutReason = reason;
       child.kill('SIGKILL');
-    }, o.timeoutMs);
+    };
+    const timer = setTimeout(() => stop(`killed after the ${fmtDuration(o.timeoutMs)} timeout`), o.timeoutMs);
+    const silenceMs = o.silenceMs;
+    const watchdog = silenceMs
+      ? setInterval(() => {
+          if (Date.now() - lastOutput > silenceMs) stop(`killed: the console was silent for ${fmtDuration(silenceMs)}`);
+        }, 5_000)
+      : undefined;
     child.on('close', (code) => {
       clearTimeout(timer);
       clearInterval(progress);
+      if (watchdog) clearInterval(watchdog);
       const durationMs = Date.now() - t0;
-      logStream.end(`\n# qemu exited: ${timedOut ? `killed after the ${fmtDuration(o.timeoutMs)} timeout` : killed ? 'powered off by the lab (simulated power cut)' : `code ${code}`} after ${fmtDuration(durationMs)}\n`);
-      logStream.on('finish', () => resolve({ code, timedOut, killed, durationMs, serialLog: o.serialLog, serial }));
+      logStream.end(`\n# qemu exited: ${timedOut ? timeoutReason : killed ? 'powered off by the lab (simulated power cut)' : `code ${code}`} after ${fmtDuration(durationMs)}\n`);
+      logStream.on('finish', () => resolve({ code, timedOut, timeoutReason, killed, durationMs, serialLog: o.serialLog, serial }));
     });
     child.stdin!.end();
   });

@@ -13,7 +13,8 @@ export const BOOT_HELPERS = `
 # lab_find VENDOR:DEVICE → addresses (0000:bb:dd.f), one per line
 lab_find() {
   for _d in /sys/bus/pci/devices/*; do
-    [ "$(cat "$_d/vendor"):$(cat "$_d/device")" = "$1" ] && echo "\${_d##*/}"
+    read -r _ven <"$_d/vendor"; read -r _dev <"$_d/device"
+    [ "$_ven:$_dev" = "$1" ] && echo "\${_d##*/}"
   done
   return 0
 }
@@ -65,12 +66,12 @@ export class GuestSession {
       },
       disk: this.disk,
       script: BOOT_HELPERS + script,
-      timeoutMs: o.timeoutMs ?? 12 * 60_000,
+      timeoutMs: o.timeoutMs ?? 30 * 60_000,
       onLine: o.onLine,
     });
     this.t.recordBoot(label, r.boot);
     if (!o.allowUnfinished)
-      this.t.require(`boot ${this.n} (${name}) came up and ran its script`, r.finished === 'ok', r.boot.timedOut ? 'timed out' : `the lab service ${r.finished ? `finished "${r.finished}"` : 'never finished'}`);
+      this.t.require(`boot ${this.n} (${name}) came up and ran its script`, r.finished === 'ok', r.boot.timedOut ? (r.boot.timeoutReason ?? 'timed out') : `the lab service ${r.finished ? `finished "${r.finished}"` : 'never finished'}`);
     return r;
   }
 }

@@ -73,7 +73,7 @@ lab_run status-json vfiokit status --json
 `;
 
 async function applyBoot(t: TestContext, s: GuestSession, pick: 'head' | 'tail'): Promise<{ gpu: string; before: GuestListing; r1: FullRun }> {
-  const r1 = await s.boot('apply', APPLY_SCRIPT(pick), { timeoutMs: 15 * 60_000 });
+  const r1 = await s.boot('apply', APPLY_SCRIPT(pick), { timeoutMs: 40 * 60_000 });
   const before = listingOf(r1, 'before');
   const all = gpus(before);
   t.require('the guest has the GPU-like device(s)', all.length >= 1, `found ${all.join(', ') || 'none'}`);
@@ -108,7 +108,7 @@ async function bootPassthrough(t: TestContext, imageName: ImageName): Promise<vo
   const s = new GuestSession(t, image, { topology: 'gpu' });
   await s.init();
   const { gpu, before, r1 } = await applyBoot(t, s, 'head');
-  const r2 = await s.boot('applied', APPLIED_SCRIPT, { timeoutMs: 15 * 60_000 });
+  const r2 = await s.boot('applied', APPLIED_SCRIPT, { timeoutMs: 40 * 60_000 });
   checkApplied(t, r2, gpu, before);
   t.require('`vfiokit undo --yes` exits 0', rcOf(r2, 'undo') === 0, `exit ${rcOf(r2, 'undo')}\n${outputOf(r2, 'undo')}`);
   const r3 = await s.boot('undone', UNDONE_SCRIPT);
@@ -126,7 +126,7 @@ async function twin(t: TestContext): Promise<void> {
   const all = gpus(before);
   t.require('the guest has two identical GPU-like devices', all.length === 2, all.join(', '));
   const other = all.find((a) => a !== gpu)!;
-  const r2 = await s.boot('applied', APPLIED_SCRIPT, { timeoutMs: 15 * 60_000 });
+  const r2 = await s.boot('applied', APPLIED_SCRIPT, { timeoutMs: 40 * 60_000 });
   checkApplied(t, r2, gpu, before);
   const l = listingOf(r2, 'boot');
   t.check(`the other, identical GPU (${other}) stays on its host drivers`, onHostDrivers(l, other), driversOf(l, functionsOf(other)));
@@ -136,9 +136,9 @@ async function twin(t: TestContext): Promise<void> {
 const BOOT_CMDS = ['apply', 'status', 'undo'];
 
 export const scenario2: TestDef[] = [
-  { id: '2.grub-itools', title: 'boot-time passthrough: GRUB + initramfs-tools (BIOS)', needs: BOOT_CMDS, run: (t) => bootPassthrough(t, 'grub-itools') },
-  { id: '2.grub-dracut', title: 'boot-time passthrough: GRUB + dracut (BIOS)', needs: BOOT_CMDS, run: (t) => bootPassthrough(t, 'grub-dracut') },
-  { id: '2.uefi-sdboot', title: 'boot-time passthrough: systemd-boot + /etc/kernel/cmdline (UEFI)', needs: BOOT_CMDS, run: (t) => bootPassthrough(t, 'uefi-sdboot') },
+  { id: '2.grub-itools', title: 'boot-time passthrough: GRUB + initramfs-tools (BIOS)', needs: BOOT_CMDS, cost: 6, run: (t) => bootPassthrough(t, 'grub-itools') },
+  { id: '2.grub-dracut', title: 'boot-time passthrough: GRUB + dracut (BIOS)', needs: BOOT_CMDS, cost: 9, run: (t) => bootPassthrough(t, 'grub-dracut') },
+  { id: '2.uefi-sdboot', title: 'boot-time passthrough: systemd-boot + /etc/kernel/cmdline (UEFI)', needs: BOOT_CMDS, cost: 4, run: (t) => bootPassthrough(t, 'uefi-sdboot') },
 ];
 
-export const scenario3: TestDef[] = [{ id: '3.twin-gpu', title: 'twin identical GPUs: only the selected one moves to vfio-pci', needs: BOOT_CMDS, run: twin }];
+export const scenario3: TestDef[] = [{ id: '3.twin-gpu', title: 'twin identical GPUs: only the selected one moves to vfio-pci', needs: BOOT_CMDS, cost: 6, run: twin }];

@@ -18,20 +18,23 @@ interface CutPoint {
   condition: string;
   /** Polls to wait after the condition first holds (lets a regeneration get half-way). */
   delayPolls: number;
+  /** Rough minutes (TestDef.cost). */
+  cost: number;
 }
 
 const running = (names: string) => `grep -qsxE '${names}' /proc/[0-9]*/comm`;
 
 export const CUT_POINTS: CutPoint[] = [
-  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0 },
+  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0, cost: 3 },
   {
     id: 'config-written',
     what: 'right after the first boot-configuration file is replaced',
     condition: 'find /etc/default /etc/kernel /etc/modprobe.d /etc/modules-load.d /etc/initramfs-tools /etc/dracut.conf.d -newer "$LAB_OUT/apply.marker" -type f 2>/dev/null | grep -q .',
     delayPolls: 0,
+    cost: 3,
   },
-  { id: 'initramfs', what: 'half-way through regenerating the initramfs', condition: running('mkinitramfs|update-initramf|dracut'), delayPolls: 40 },
-  { id: 'bootloader', what: 'while the bootloader configuration is regenerated', condition: running('grub-mkconfig|update-grub|kernel-install|bootctl'), delayPolls: 5 },
+  { id: 'initramfs', what: 'half-way through regenerating the initramfs', condition: running('mkinitramfs|update-initramf|dracut'), delayPolls: 40, cost: 5 },
+  { id: 'bootloader', what: 'while the bootloader configuration is regenerated', condition: running('grub-mkconfig|update-grub|kernel-install|bootctl'), delayPolls: 5, cost: 6 },
 ];
 
 function applyWithCut(p: CutPoint): string {
@@ -83,7 +86,7 @@ async function crash(t: TestContext, p: CutPoint): Promise<void> {
   const image = await getImage('grub-itools');
   const s = new GuestSession(t, image, { topology: 'gpu' });
   await s.init();
-  const r1 = await s.boot(`apply-cut-${p.id}`, applyWithCut(p), { timeoutMs: 15 * 60_000, allowUnfinished: true });
+  const r1 = await s.boot(`apply-cut-${p.id}`, applyWithCut(p), { timeoutMs: 40 * 60_000, allowUnfinished: true });
   const before = listingOf(r1, 'before');
   const gpu = gpus(before)[0];
   t.require('the guest has the GPU-like device', !!gpu);
@@ -93,7 +96,7 @@ async function crash(t: TestContext, p: CutPoint): Promise<void> {
   t.require(`the power was cut ${p.what}`, r1.read('cut')?.trim() === p.id && !r1.finished, `cut=${r1.read('cut')?.trim() ?? 'none'}, finished=${r1.finished ?? 'no'}`);
   t.log(`power cut at ${p.id}; booting again`);
 
-  const r2 = await s.boot('after-cut', AFTER_CUT, { timeoutMs: 15 * 60_000 });
+  const r2 = await s.boot('after-cut', AFTER_CUT, { timeoutMs: 40 * 60_000 });
   t.check('the guest boots after the power cut', r2.finished === 'ok');
   const said = `${outputOf(r2, 'status-first')}\n${outputOf(r2, 'recover')}`;
   t.check(
@@ -123,5 +126,6 @@ export const scenario4: TestDef[] = CUT_POINTS.map((p) => ({
   id: `4.${p.id}`,
   title: `crash safety: power cut ${p.what}`,
   needs: ['apply', 'status', 'recover'],
+  cost: p.cost,
   run: (t) => crash(t, p),
 }));

@@ -34,10 +34,10 @@ lab_listing after
     machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1536 },
     append: 'intel_iommu=on',
     script,
-    timeoutMs: 10 * 60_000,
+    timeoutMs: 30 * 60_000,
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? 'timed out' : `finished=${r.finished ?? 'never'}`);
+  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? (r.boot.timeoutReason ?? 'timed out') : `finished=${r.finished ?? 'never'}`);
   const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
   const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
   const listing = (n: string) => parseListing(r.read(`${n}.groups`) ?? '', r.read(`${n}.devices`) ?? '');
@@ -72,5 +72,5 @@ lab_listing after
 }
 
 export const scenario5: TestDef[] = [
-  { id: '5.bind-vm', title: 'runtime bind, nested QEMU from `vm qemu` opens the device, unbind restores drivers', needs: ['bind', 'unbind', 'vm'], run: runtime },
+  { id: '5.bind-vm', title: 'runtime bind, nested QEMU from `vm qemu` opens the device, unbind restores drivers', needs: ['bind', 'unbind', 'vm'], cost: 2, run: runtime },
 ];
