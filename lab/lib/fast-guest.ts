@@ -134,7 +134,7 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
     ],
     kernel: { vmlinuz: img.kernel.vmlinuz, initrd: img.initrd, append: `console=ttyS0,115200 loglevel=4 ${GUEST_KERNEL_ARGS} ${o.append ?? ''}`.trim() },
   });
-  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 20 * 60_000, silenceMs: GUEST_SILENCE_MS });
+  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 20 * 60_000, silenceMs: GUEST_SILENCE_MS, finishedFile: path.join(o.workDir, 'out', 'finished') });
   const outDir = path.join(o.workDir, 'out');
   const read = (name: string) => {
     const f = path.join(outDir, name);

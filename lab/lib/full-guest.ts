@@ -120,7 +120,7 @@ export async function runFull(o: FullRunOptions): Promise<FullRun> {
       { tag: 'lab', hostPath: o.workDir, readonly: false },
     ],
   });
-  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 30 * 60_000, silenceMs: GUEST_SILENCE_MS, onLine: o.onLine });
+  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 30 * 60_000, silenceMs: GUEST_SILENCE_MS, finishedFile: path.join(o.workDir, 'out', 'finished'), onLine: o.onLine });
   const outDir = path.join(o.workDir, 'out');
   const read = (name: string) => {
     const f = path.join(outDir, name);

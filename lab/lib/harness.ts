@@ -68,7 +68,7 @@ export class TestContext {
   }
 
   recordBoot(label: string, b: BootResult): void {
-    const outcome = b.timedOut ? (b.timeoutReason ?? 'timed out') : b.killed ? 'power cut by the lab' : b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
+    const outcome = b.timedOut ? (b.timeoutReason ?? 'timed out') : b.stoppedAfterFinish ? 'script finished; no power-off, stopped by the lab' : b.killed ? 'power cut by the lab' : b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
     this.boots.push({ label, serialLog: b.serialLog, durationMs: b.durationMs, outcome });
   }
 }

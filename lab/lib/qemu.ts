@@ -2,7 +2,7 @@
 // topology, shares, disk) and a runner that captures the serial console to a
 // log file, enforces a timeout and reports progress from the console.
 
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fmtDuration, log } from './util.js';
@@ -131,6 +131,11 @@ export interface BootResult {
   timeoutReason: string | null;
   /** Killed on purpose by the caller (`kill()` from onLine). */
   killed: boolean;
+  /**
+   * The guest's script had finished (its results were written) but the guest
+   * did not power off in time, so the lab stopped it; the boot's results stand.
+   */
+  stoppedAfterFinish: boolean;
   durationMs: number;
   serialLog: string;
   serial: string;
@@ -148,6 +153,15 @@ export interface BootOptions {
    * generous without a hung guest blocking the lab for that long.
    */
   silenceMs?: number;
+  /**
+   * A file the guest writes (through its 9p share) when its script has
+   * finished. If the guest has not powered off `afterFinishMs` (default 90 s)
+   * later, QEMU is stopped gracefully: the results are in, and waiting for
+   * the silence watchdog would only waste minutes. (Seen under emulation: the
+   * serial console stalls and systemd's shutdown waits on it.)
+   */
+  finishedFile?: string;
+  afterFinishMs?: number;
   /** Called for each console line; may kill the machine (power cut). */
   onLine?: (line: string, ctl: { kill: () => void }) => void;
 }
@@ -199,12 +213,33 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
       const l = lastLine.length > 110 ? lastLine.slice(0, 107) + '...' : lastLine;
       log(`  … ${o.label}: ${fmtDuration(Date.now() - t0)}${l ? ` | ${l}` : ''}`);
     }, 20_000);
+    // SIGTERM first: QEMU then closes its disks cleanly (qcow2 metadata
+    // written), so the next boot of the same disk sees what the guest synced.
+    let exited = false;
+    const terminate = () => {
+      child.kill('SIGTERM');
+      setTimeout(() => {
+        if (!exited) child.kill('SIGKILL');
+      }, 15_000).unref();
+    };
     const stop = (reason: string) => {
-      if (timedOut || killed) return;
+      if (timedOut || killed || stoppedAfterFinish) return;
       timedOut = true;
       timeoutReason = reason;
-      child.kill('SIGKILL');
+      terminate();
     };
+    let stoppedAfterFinish = false;
+    let finishedAt: number | null = null;
+    const finishWatch = o.finishedFile
+      ? setInterval(() => {
+          if (finishedAt === null) {
+            if (existsSync(o.finishedFile!)) finishedAt = Date.now();
+          } else if (Date.now() - finishedAt > (o.afterFinishMs ?? 90_000) && !timedOut && !killed && !stoppedAfterFinish) {
+            stoppedAfterFinish = true;
+            terminate();
+          }
+        }, 2_000)
+      : undefined;
     const timer = setTimeout(() => stop(`killed after the ${fmtDuration(o.timeoutMs)} timeout`), o.timeoutMs);
     const silenceMs = o.silenceMs;
     const watchdog = silenceMs
@@ -213,12 +248,21 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
         }, 5_000)
       : undefined;
     child.on('close', (code) => {
+      exited = true;
       clearTimeout(timer);
       clearInterval(progress);
       if (watchdog) clearInterval(watchdog);
+      if (finishWatch) clearInterval(finishWatch);
       const durationMs = Date.now() - t0;
-      logStream.end(`\n# qemu exited: ${timedOut ? timeoutReason : killed ? 'powered off by the lab (simulated power cut)' : `code ${code}`} after ${fmtDuration(durationMs)}\n`);
-      logStream.on('finish', () => resolve({ code, timedOut, timeoutReason, killed, durationMs, serialLog: o.serialLog, serial }));
+      const how = timedOut
+        ? timeoutReason
+        : killed
+          ? 'powered off by the lab (simulated power cut)'
+          : stoppedAfterFinish
+            ? `stopped by the lab: the script had finished but the guest did not power off within ${fmtDuration(o.afterFinishMs ?? 90_000)}`
+            : `code ${code}`;
+      logStream.end(`\n# qemu exited: ${how} after ${fmtDuration(durationMs)}\n`);
+      logStream.on('finish', () => resolve({ code, timedOut, timeoutReason, killed, stoppedAfterFinish, durationMs, serialLog: o.serialLog, serial }));
     });
     child.stdin!.end();
   });

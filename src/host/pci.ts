@@ -10,7 +10,7 @@ import { parseConfigSpace } from '../model/config-space.js';
 import { parsePciAddress, slotOf } from '../model/pci-address.js';
 import type { PciDevice, SnapshotWarning } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
-import { SYS_PCI_DEVICES } from './sysfs-paths.js';
+import { SYS_PCI_DEVICES, SYS_PCI_DRIVERS } from './sysfs-paths.js';
 
 const BDF_COMPONENT = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 const HOST_BRIDGE_COMPONENT = /^pci[0-9a-f]{4,8}:[0-9a-f]{2}$/;
@@ -42,6 +42,26 @@ function intAttr(value: string | undefined): number | null {
 
 const hex = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
+/**
+ * Which driver each function is bound to, from the drivers' own directories
+ * (the kernel links drivers/<d>/<BDF> on every bind): one listing per driver
+ * instead of one readlink per function. Null when the listings cannot be
+ * trusted — no drivers directory, or a driver directory without the
+ * `uevent` file every driver has (a partial capture) — and the caller reads
+ * each function's `driver` link instead.
+ */
+function readDriverBindings(root: HostRoot): Map<string, string> | null {
+  const drivers = root.tryList(SYS_PCI_DRIVERS);
+  if (!drivers) return null;
+  const bound = new Map<string, string>();
+  for (const d of drivers) {
+    const entries = root.tryList(`${SYS_PCI_DRIVERS}/${d}`);
+    if (!entries || !entries.includes('uevent')) return null;
+    for (const e of entries) if (BDF_COMPONENT.test(e)) bound.set(e, d);
+  }
+  return bound;
+}
+
 export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts: { groupLinks?: boolean; numa?: boolean } = {}): { devices: PciDevice[]; configReadable: boolean } {
   const names = root.tryList(SYS_PCI_DEVICES);
   if (names === undefined) {
@@ -57,11 +77,12 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
   const moduleOf = new Map<string, string | null>();
   const driverModule = (drv: string): string | null => {
     if (!moduleOf.has(drv)) {
-      const l = root.tryReadLink(`/sys/bus/pci/drivers/${drv}/module`);
+      const l = root.tryReadLink(`${SYS_PCI_DRIVERS}/${drv}/module`);
       moduleOf.set(drv, l ? path.posix.basename(l) : null);
     }
     return moduleOf.get(drv)!;
   };
+  const bindings = readDriverBindings(root);
   const fn0Multi = new Map<string, boolean>();
   let configReadable = false;
   for (const name of names.sort()) {
@@ -131,7 +152,10 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     let hostIdx = -1;
     for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
     const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
-    const driverLink = root.tryReadLink(`${dir}/driver`);
+    const driverName = bindings ? (bindings.get(addr) ?? null) : (() => {
+      const l = root.tryReadLink(`${dir}/driver`);
+      return l ? path.posix.basename(l) : null;
+    })();
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
@@ -162,8 +186,8 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       revision,
       vendorName: null,
       deviceName: null,
-      driver: driverLink ? path.posix.basename(driverLink) : null,
-      driverModule: driverLink ? driverModule(path.posix.basename(driverLink)) : null,
+      driver: driverName,
+      driverModule: driverName ? driverModule(driverName) : null,
       driverOverride: override === undefined || override === '(null)' || override === '' ? null : override,
       iommuGroup: iommuLink !== undefined ? intAttr(path.posix.basename(iommuLink)) : null,
       bootVga: cls.startsWith('0300') && has.has('boot_vga') && attr('boot_vga') === '1',

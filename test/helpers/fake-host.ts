@@ -257,6 +257,13 @@ const DRIVER_MODULES: Record<string, string | null> = {
 
 const hexs = (n: number, w: number) => n.toString(16).padStart(w, '0');
 
+/** A PCI driver's sysfs directory with the write-only files every driver has. */
+export function driverDir(root: string, name: string): void {
+  const d = path.join(root, `/sys/bus/pci/drivers/${name}`);
+  fs.mkdirSync(d, { recursive: true });
+  for (const f of ['bind', 'unbind', 'new_id', 'remove_id', 'uevent']) if (!fs.existsSync(path.join(d, f))) fs.writeFileSync(path.join(d, f), '', { mode: 0o200 });
+}
+
 function buildConfig(d: FakePci, pcie: PcieType | null, isBridge: boolean, mf: boolean, secondary: number | null, subordinate: number | null, primary: number): Buffer {
   const size = pcie ? 4096 : 256;
   const b = Buffer.alloc(size);
@@ -407,7 +414,7 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
     if (d.rom) write(dir, `${p}/rom`, '', 0o600);
     link(dir, `/sys/bus/pci/devices/${d.addr}`, p);
     if (d.driver) {
-      fs.mkdirSync(path.join(dir, `/sys/bus/pci/drivers/${d.driver}`), { recursive: true });
+      driverDir(dir, d.driver);
       const mod = DRIVER_MODULES[d.driver] === undefined ? d.driver.replace(/-/g, '_') : DRIVER_MODULES[d.driver];
       if (mod && !fs.existsSync(path.join(dir, `/sys/bus/pci/drivers/${d.driver}/module`))) {
         fs.mkdirSync(path.join(dir, `/sys/module/${mod}`), { recursive: true });

@@ -26,6 +26,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SysfsWriter } from '../../src/runtime/sysfs-writer.js';
+import { driverDir } from './fake-host.js';
 
 export interface KernelFakeOptions {
   /** Default driver per device address (what matching binds without an override). */
@@ -104,7 +105,7 @@ export class KernelFake implements SysfsWriter {
 
   /** What `modprobe <name>` does for a PCI driver: register it. */
   loadModule(name: string): void {
-    fs.mkdirSync(this.p(`/sys/bus/pci/drivers/${name}`), { recursive: true });
+    driverDir(this.rootDir, name);
   }
 
   private devVfio(group: number, present: boolean): void {

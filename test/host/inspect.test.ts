@@ -240,6 +240,18 @@ describe('broken input gives a report, never a stack trace', () => {
     const s = inspect(root);
     expect(s.warnings.find((w) => w.code === 'W_UNUSUAL_ENTRY')?.subject).toBe('README');
   });
+  it('drivers come from the drivers\' own directories, or from each device\'s link when those are incomplete', () => {
+    const root = build('desktop-nvidia');
+    const drivers = (r: string) => Object.fromEntries(inspect(r).pci.map((d) => [d.address, d.driver]));
+    const want = drivers(root);
+    expect(want['0000:01:00.0']).toBe('nvidia');
+    // The kernel's back-link decides: a function missing from its driver's directory reads as unbound.
+    fs.rmSync(path.join(root, 'sys/bus/pci/drivers/nvidia/0000:01:00.0'));
+    expect(drivers(root)['0000:01:00.0']).toBeNull();
+    // A driver directory without its uevent file is a partial capture: the device links are read instead.
+    fs.rmSync(path.join(root, 'sys/bus/pci/drivers/nvidia/uevent'));
+    expect(drivers(root)).toEqual(want);
+  });
   it('no pci.ids: IDs are printed and the report says why', async () => {
     const root = buildFakeHost({ ...base, pciIds: false });
     roots.push(root);

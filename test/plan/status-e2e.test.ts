@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFakeHost } from '../helpers/fake-host.js';
+import { buildFakeHost, driverDir } from '../helpers/fake-host.js';
 import { debianGrub } from '../helpers/distros.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -27,11 +27,16 @@ function simulateReboot(root: string, opts: { args: string[]; bindVfio: boolean 
   fs.writeFileSync(cmdline, fs.readFileSync(cmdline, 'utf8').trim() + ' ' + opts.args.join(' ') + '\n');
   fs.writeFileSync(path.join(root, 'proc/stat'), `cpu 1 2 3 4\nbtime ${Math.floor(Date.now() / 1000) + 60}\n`);
   if (!opts.bindVfio) return;
-  fs.mkdirSync(path.join(root, 'sys/bus/pci/drivers/vfio-pci'), { recursive: true });
+  driverDir(root, 'vfio-pci');
   for (const fn of ['0', '1', '2', '3']) {
-    const dev = path.join(root, `sys/devices/pci0000:00/0000:00:01.0/0000:01:00.${fn}`);
+    const addr = `0000:01:00.${fn}`;
+    const dev = path.join(root, `sys/devices/pci0000:00/0000:00:01.0/${addr}`);
+    // Both links the kernel keeps: the device's driver link and the driver's link back.
+    const old = path.basename(fs.readlinkSync(path.join(dev, 'driver')));
     fs.rmSync(path.join(dev, 'driver'), { force: true });
+    fs.rmSync(path.join(root, `sys/bus/pci/drivers/${old}/${addr}`), { force: true });
     fs.symlinkSync('../../../../bus/pci/drivers/vfio-pci', path.join(dev, 'driver'));
+    fs.symlinkSync(`../../../../devices/pci0000:00/0000:00:01.0/${addr}`, path.join(root, `sys/bus/pci/drivers/vfio-pci/${addr}`));
   }
   fs.mkdirSync(path.join(root, 'dev/vfio'), { recursive: true });
   fs.writeFileSync(path.join(root, 'dev/vfio/1'), '');
