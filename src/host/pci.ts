@@ -1,9 +1,11 @@
 // Reads every PCI function from sysfs into PciDevice records, reading only
-// what the snapshot needs: one listing of the device directory tells which
-// optional attributes exist (one path lookup instead of one per attribute;
-// lookups dominate the cost), then config space (IDs, class, capabilities
-// and link in one read) and a few attributes. Odd entries and unparsable
-// attributes become warnings, never exceptions.
+// what the snapshot needs, with as few path lookups as possible (lookups
+// dominate the cost on hosts with thousands of functions): config space
+// first (IDs, class, capabilities and link in one read, parsed in place),
+// drivers from one listing per driver directory, optional attributes checked
+// with lstat only where config space cannot rule them out, VF→PF links from
+// the PFs' virtfnN links. Odd entries and unparsable attributes become
+// warnings, never exceptions.
 
 import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
