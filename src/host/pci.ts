@@ -101,8 +101,8 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     // fallback when config is missing or short.
     const config = root.withSmall(`${dir}/config`, parseConfigSpace);
     const parsed = config?.value ?? null;
-    // Optional attributes (rom, reset_method, sriov_totalvfs, physfn,
-    // boot_vga…) are checked one by one with lstat, which costs no exception
+    // Optional attributes (rom, reset_method, sriov_totalvfs, boot_vga…)
+    // are checked one by one with lstat, which costs no exception
     // when absent and is much cheaper than listing the directory. Without a
     // readable config the directory is listed instead, which also tells a
     // dangling device link apart.
