@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.help) {
-    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
+    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_SMP (vCPUs per guest), VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
     return 0;
   }
   let tests: TestDef[];
@@ -66,13 +66,19 @@ async function main(): Promise<number> {
     process.stderr.write('lab: --jobs must be a positive integer\n');
     return 2;
   }
+  // Guests get the cores the jobs leave them: two-vCPU guests, two at a time
+  // on two cores, preempt each other's vCPUs inside guest spinlocks.
+  // At most 2: more vCPUs only make TCG guests boot slower.
+  process.env.VFIOKIT_LAB_SMP ||= String(Math.min(2, Math.max(1, Math.floor(os.cpus().length / jobs))));
+  const smp = Number(process.env.VFIOKIT_LAB_SMP);
+  if (!Number.isInteger(smp) || smp < 1) {
+    process.stderr.write(`lab: VFIOKIT_LAB_SMP must be a positive integer (got ${JSON.stringify(process.env.VFIOKIT_LAB_SMP)})\n`);
+    return 2;
+  }
   const resultsDir = path.join(repoRoot(), 'lab-results');
   mkdirSync(resultsDir, { recursive: true });
   const t0 = Date.now();
-  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time, ${process.env.VFIOKIT_LAB_SMP ?? Math.max(1, Math.floor(os.cpus().length / jobs))} vCPU(s) per guest; cache ${cacheRoot()}; results ${resultsDir}`);
-  // Guests get the cores the jobs leave them: two-vCPU guests, two at a time
-  // on two cores, preempt each other's vCPUs inside guest spinlocks.
-  process.env.VFIOKIT_LAB_SMP ||= String(Math.max(1, Math.floor(os.cpus().length / jobs)));
+  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time, ${smp} vCPU(s) per guest; cache ${cacheRoot()}; results ${resultsDir}`);
   // Longest first (the table keeps the listed order).
   const order = [...tests].sort((a, b) => b.cost - a.cost);
   const byId = new Map((await pool(order, jobs, async (def) => {

@@ -16,9 +16,13 @@ lab_run() {
   _n=$1; shift
   lab_say "run $_n: $*"
   _t0=$(lab_now)
-  # A heartbeat on the console while CMD runs: the host tells a slow guest
-  # from a hung one by the console going quiet.
-  ( while sleep 60; do lab_say "$_n still running"; done ) &
+  # A heartbeat on the console while CMD runs, so the host tells a slow guest
+  # from a hung one by the console going quiet. It stops after 15 minutes
+  # (longer than any lab command takes): a command hung that long then goes
+  # quiet too. Killing it also kills its sleep, so nothing lingers.
+  ( trap 'kill "$_s" 2>/dev/null; exit 0' TERM
+    _i=0
+    while [ "$_i" -lt 15 ]; do sleep 60 & _s=$!; wait "$_s"; _i=$((_i + 1)); lab_say "$_n still running ($_i min)"; done ) &
   _hb=$!
   "$@" >"$LAB_OUT/$_n.out" 2>"$LAB_OUT/$_n.err" </dev/null
   _rc=$?

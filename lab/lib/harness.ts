@@ -80,7 +80,7 @@ export interface TestDef {
   title: string;
   /** vfiokit commands this test needs; missing ones make it a skip. */
   needs: string[];
-  /** Rough minutes on an idle 2-core machine: the longest tests start first, so parallel jobs end together. */
+  /** Minutes measured with warm caches (2 jobs, 2 cores): the longest tests start first, so parallel jobs end together. */
   cost: number;
   run: (t: TestContext) => Promise<void>;
 }

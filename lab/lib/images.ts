@@ -352,7 +352,7 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
       { tag: 'host', hostPath: '/', readonly: true },
       { tag: 'lab', hostPath: setupDir, readonly: false },
     ],
-    kernel: { vmlinuz: path.join(dir, 'setup-vmlinuz'), initrd: path.join(dir, 'setup-initrd'), append: `root=UUID=${rootUuid} rw ${BASE_CMDLINE} panic=-1` },
+    kernel: { vmlinuz: path.join(dir, 'setup-vmlinuz'), initrd: path.join(dir, 'setup-initrd'), append: `root=UUID=${rootUuid} rw ${BASE_CMDLINE}` },
     ...(fw ? { uefi: { code: fw.code, vars: path.join(dir, 'efivars.fd') } } : {}),
   });
   const setup = await withProgress(`[image ${name}] first boot: install the bootloader`, () =>

@@ -124,7 +124,7 @@ export function qemuArgv(m: MachineSpec): string[] {
 }
 
 export interface BootResult {
-  /** QEMU's exit code (null when killed). */
+  /** QEMU's exit code (null after SIGKILL; after the lab's SIGTERM it is QEMU's own, so read the flags below first). */
   code: number | null;
   timedOut: boolean;
   /** Why it was killed for taking too long (overall limit or a silent console); null otherwise. */

@@ -136,9 +136,9 @@ async function twin(t: TestContext): Promise<void> {
 const BOOT_CMDS = ['apply', 'status', 'undo'];
 
 export const scenario2: TestDef[] = [
-  { id: '2.grub-itools', title: 'boot-time passthrough: GRUB + initramfs-tools (BIOS)', needs: BOOT_CMDS, cost: 6, run: (t) => bootPassthrough(t, 'grub-itools') },
-  { id: '2.grub-dracut', title: 'boot-time passthrough: GRUB + dracut (BIOS)', needs: BOOT_CMDS, cost: 9, run: (t) => bootPassthrough(t, 'grub-dracut') },
-  { id: '2.uefi-sdboot', title: 'boot-time passthrough: systemd-boot + /etc/kernel/cmdline (UEFI)', needs: BOOT_CMDS, cost: 4, run: (t) => bootPassthrough(t, 'uefi-sdboot') },
+  { id: '2.grub-itools', title: 'boot-time passthrough: GRUB + initramfs-tools (BIOS)', needs: BOOT_CMDS, cost: 4, run: (t) => bootPassthrough(t, 'grub-itools') },
+  { id: '2.grub-dracut', title: 'boot-time passthrough: GRUB + dracut (BIOS)', needs: BOOT_CMDS, cost: 7.5, run: (t) => bootPassthrough(t, 'grub-dracut') },
+  { id: '2.uefi-sdboot', title: 'boot-time passthrough: systemd-boot + /etc/kernel/cmdline (UEFI)', needs: BOOT_CMDS, cost: 4.5, run: (t) => bootPassthrough(t, 'uefi-sdboot') },
 ];
 
-export const scenario3: TestDef[] = [{ id: '3.twin-gpu', title: 'twin identical GPUs: only the selected one moves to vfio-pci', needs: BOOT_CMDS, cost: 6, run: twin }];
+export const scenario3: TestDef[] = [{ id: '3.twin-gpu', title: 'twin identical GPUs: only the selected one moves to vfio-pci', needs: BOOT_CMDS, cost: 3.5, run: twin }];

@@ -25,16 +25,16 @@ interface CutPoint {
 const running = (names: string) => `grep -qsxE '${names}' /proc/[0-9]*/comm`;
 
 export const CUT_POINTS: CutPoint[] = [
-  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0, cost: 3 },
+  { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0, cost: 2 },
   {
     id: 'config-written',
     what: 'right after the first boot-configuration file is replaced',
     condition: 'find /etc/default /etc/kernel /etc/modprobe.d /etc/modules-load.d /etc/initramfs-tools /etc/dracut.conf.d -newer "$LAB_OUT/apply.marker" -type f 2>/dev/null | grep -q .',
     delayPolls: 0,
-    cost: 3,
+    cost: 2.8,
   },
-  { id: 'initramfs', what: 'half-way through regenerating the initramfs', condition: running('mkinitramfs|update-initramf|dracut'), delayPolls: 40, cost: 5 },
-  { id: 'bootloader', what: 'while the bootloader configuration is regenerated', condition: running('grub-mkconfig|update-grub|kernel-install|bootctl'), delayPolls: 5, cost: 6 },
+  { id: 'initramfs', what: 'half-way through regenerating the initramfs', condition: running('mkinitramfs|update-initramf|dracut'), delayPolls: 40, cost: 2.9 },
+  { id: 'bootloader', what: 'while the bootloader configuration is regenerated', condition: running('grub-mkconfig|update-grub|kernel-install|bootctl'), delayPolls: 5, cost: 4.6 },
 ];
 
 function applyWithCut(p: CutPoint): string {

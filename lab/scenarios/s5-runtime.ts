@@ -72,5 +72,5 @@ lab_listing after
 }
 
 export const scenario5: TestDef[] = [
-  { id: '5.bind-vm', title: 'runtime bind, nested QEMU from `vm qemu` opens the device, unbind restores drivers', needs: ['bind', 'unbind', 'vm'], cost: 2, run: runtime },
+  { id: '5.bind-vm', title: 'runtime bind, nested QEMU from `vm qemu` opens the device, unbind restores drivers', needs: ['bind', 'unbind', 'vm'], cost: 0.7, run: runtime },
 ];

@@ -154,17 +154,25 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     let hostIdx = -1;
     for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
     const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
-    const driverName = bindings ? (bindings.get(addr) ?? null) : (() => {
-      const l = root.tryReadLink(`${dir}/driver`);
-      return l ? path.posix.basename(l) : null;
-    })();
+    const driverName =
+      bindings && !root.isRecording
+        ? (bindings.get(addr) ?? null)
+        : (() => {
+            // Read the device's own link when there are no usable driver
+            // listings, and while capturing a snapshot: runtime binding reads
+            // `<dev>/driver`, so the archive must hold it.
+            const l = root.tryReadLink(`${dir}/driver`);
+            return l ? path.posix.basename(l) : bindings ? (bindings.get(addr) ?? null) : null;
+          })();
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
     // Only a PCIe function with the SR-IOV extended capability (0x10) can be
     // a PF: with full config space in hand, others need no lookup.
     const caps = parsed?.caps;
-    const notPf = caps ? !caps.pcie || (parsed!.size >= 0x1000 && caps.extCapIds.length > 0 && !caps.extCapIds.includes(0x10)) : false;
+    // (Config space reading all ones, e.g. a device in D3cold, is no evidence.)
+    const allOnes = h !== undefined && h.vendor === 0xffff && h.classCode === 0xffffff;
+    const notPf = caps && !allOnes ? !caps.pcie || (parsed!.size >= 0x1000 && caps.extCapIds.length > 0 && !caps.extCapIds.includes(0x10)) : false;
     const totalVfs = !isBridge && !notPf && has.has('sriov_totalvfs') ? intAttr(attr('sriov_totalvfs')) : null;
     const virtfns = totalVfs !== null ? (entries ?? root.tryList(dir) ?? []).filter((e) => /^virtfn\d+$/.test(e)).sort((a, b) => parseInt(a.slice(6)) - parseInt(b.slice(6))) : [];
     const reset = has.has('reset_method') ? attr('reset_method') : undefined;
@@ -208,7 +216,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
           : null,
       // Set below from the PFs' virtfnN links (no lookup per function), or
       // from the listing when config space was unreadable.
-      physfn: entries && !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
+      physfn: (entries || root.isRecording) && !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
       parent: upstream.length ? upstream[upstream.length - 1] : null,
       upstream,
       hostBridge: hostIdx >= 0 ? parts[hostIdx] : null,

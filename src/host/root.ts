@@ -12,10 +12,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** How a path was touched: read as a file, listed, read as a link, or only checked for (executables, device nodes). */
-/** Reused read buffer for small sysfs files (copied out before returning). */
+/** Reused read buffer for small sysfs files: text is decoded out of it, and `withSmall` callers must not keep it. */
 const SCRATCH = Buffer.allocUnsafe(4096);
 
+/** How a path was touched: read as a file, listed, read as a link, or only checked for (executables, device nodes). */
 export type Touched = 'file' | 'dir' | 'link' | 'marker';
 
 export class HostRoot {
@@ -24,6 +24,11 @@ export class HostRoot {
 
   constructor(dir: string) {
     this.dir = path.resolve(dir);
+  }
+
+  /** Whether reads are being recorded for a snapshot (readers then also touch what later commands read). */
+  get isRecording(): boolean {
+    return this.recorder !== null;
   }
 
   get isLive(): boolean {
@@ -140,13 +145,6 @@ export class HostRoot {
     } finally {
       fs.closeSync(fd);
     }
-  }
-
-  /** At most `max` bytes of a small file (see readInto); undefined when absent. */
-  tryReadSmall(hostPath: string, max = 4096): Buffer | undefined {
-    const buf = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
-    const n = this.readInto(hostPath, buf, max);
-    return n === undefined ? undefined : Buffer.from(buf.subarray(0, n));
   }
 
   /** A small file (at most 4096 bytes: one sysfs page) as latin1 text; undefined when absent. */

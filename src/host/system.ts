@@ -139,8 +139,10 @@ export function readIommu(root: HostRoot, cmdline: string | null, warnings: Snap
       continue;
     }
     const devices = (root.tryList(`${base}/devices`) ?? []).sort();
-    // A sysfs show attribute: at most one page.
-    const regions = root.tryReadSmallText(`${base}/reserved_regions`);
+    // A sysfs show attribute: one page, so one small read on 4 KiB-page
+    // kernels; a full buffer may mean a larger page, read whole then.
+    const small = root.tryReadSmallText(`${base}/reserved_regions`);
+    const regions = small !== undefined && small.length >= 4096 ? root.tryReadText(`${base}/reserved_regions`) : small;
     groups.push({
       id: Number(id),
       devices,

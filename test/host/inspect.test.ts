@@ -252,6 +252,17 @@ describe('broken input gives a report, never a stack trace', () => {
     fs.rmSync(path.join(root, 'sys/bus/pci/drivers/nvidia/uevent'));
     expect(drivers(root)).toEqual(want);
   });
+  it('SR-IOV: full config space without the SR-IOV capability rules a PF out; a 256-byte config does not', () => {
+    const root = build('desktop-nvidia');
+    const dev = fs.realpathSync(path.join(root, 'sys/bus/pci/devices/0000:01:00.0'));
+    // A stray attribute the kernel would never create without the capability.
+    fs.writeFileSync(path.join(dev, 'sriov_totalvfs'), '8\n');
+    fs.writeFileSync(path.join(dev, 'sriov_numvfs'), '0\n');
+    expect(inspect(root).pci.find((d) => d.address === '0000:01:00.0')!.sriov).toBeNull();
+    // Without the extended config space (256 bytes), the attribute is what tells.
+    fs.writeFileSync(path.join(dev, 'config'), fs.readFileSync(path.join(dev, 'config')).subarray(0, 256));
+    expect(inspect(root).pci.find((d) => d.address === '0000:01:00.0')!.sriov).toEqual({ totalVfs: 8, numVfs: 0, vfs: [] });
+  });
   it('no pci.ids: IDs are printed and the report says why', async () => {
     const root = buildFakeHost({ ...base, pciIds: false });
     roots.push(root);

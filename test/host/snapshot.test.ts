@@ -93,6 +93,10 @@ describe('vfiokit snapshot', () => {
     expect(link).toBe('../../../devices/pci0000:00/0000:00:03.2/0000:0b:00.0');
     expect(fs.readlinkSync(path.join(back, 'sys/kernel/iommu_groups/4/devices/0000:0b:00.1'))).toMatch(/^\.\.\/.*0000:0b:00\.1$/);
     expect(fs.existsSync(path.join(back, 'sys/devices/pci0000:00/0000:00:03.2/0000:0b:00.0/rom'))).toBe(true);
+    // Both driver links: the device's own (runtime binding reads it) and the driver's link back (inspect lists those).
+    expect(fs.readlinkSync(path.join(back, 'sys/devices/pci0000:00/0000:00:03.2/0000:0b:00.0/driver'))).toMatch(/bus\/pci\/drivers\/[^/]+$/);
+    const drv = path.basename(fs.readlinkSync(path.join(root, 'sys/devices/pci0000:00/0000:00:03.2/0000:0b:00.0/driver')));
+    expect(fs.readlinkSync(path.join(back, `sys/bus/pci/drivers/${drv}/0000:0b:00.0`))).toMatch(/0000:0b:00\.0$/);
   });
 
   it('rejects a bad archive name with a usage error and writes nothing', async () => {
