@@ -15,8 +15,9 @@ import * as mk from '../../src/formats/mkinitcpio-conf.js';
 import * as modprobe from '../../src/formats/modprobe-d.js';
 import { expectExactGolden, FIXTURES } from './golden-exact.js';
 import { OPS, runOp } from './ops.js';
+import { CORPUS_DIR } from '../corpus/fixtures.js';
 
-const CORPUS = '/work/shared/corpus';
+const CORPUS = CORPUS_DIR;
 const DIR = path.join(CORPUS, 'D_configs');
 const present = fs.existsSync(DIR) && fs.existsSync(path.join(CORPUS, 'SOURCES.tsv'));
 if (!present) console.log(`skipping corpus tests: ${DIR} or SOURCES.tsv is absent`);

@@ -7,12 +7,14 @@ import { inspect } from '../../src/host/inspect.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { attachHostdevs } from '../../src/vm/attach.js';
 import { planDevices } from '../../src/vm/plan.js';
+import { CORPUS_DIR } from '../corpus/fixtures.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 import { dualXeonServer } from './hosts.js';
 import { defineInTestDriver, printSkip, validateSchema, virshTest, virtXmlValidate } from './validate.js';
 
 // Real users' passthrough domains (read only, outside the repository).
-const CORPUS = path.resolve(__dirname, '../../../shared/corpus/E_libvirt');
+// The shared corpus, wherever the repository is checked out (VFIOKIT_CORPUS overrides).
+const CORPUS = path.join(CORPUS_DIR, 'E_libvirt');
 const corpus = fs.existsSync(CORPUS) ? fs.readdirSync(CORPUS).filter((f) => f.endsWith('.xml')).sort() : [];
 const q35 = corpus.filter((f) => /machine=["'][^"']*q35/.test(fs.readFileSync(path.join(CORPUS, f), 'utf8')));
 
