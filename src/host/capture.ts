@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
 import { inspect } from './inspect.js';
 import { HostRoot, type Touched } from './root.js';
+import { pciDevice } from './sysfs-paths.js';
 
 export const REDACTED_MACHINE_ID = '00000000000000000000000000000000';
 export const REDACTED_HOSTNAME = 'redacted-hostname';
@@ -71,7 +72,15 @@ function makeRedactor(root: HostRoot): Redactor {
 /** Run every reader against `root`, recording what was touched. */
 export function recordReads(root: HostRoot): Map<string, Touched> {
   const rec = root.record();
-  inspect(root);
+  const snap = inspect(root);
+  // inspect takes drivers from the drivers' directories; runtime binding
+  // (src/runtime/state.ts) reads each device's own `driver` link, so the
+  // archive holds those too (recorded under the device's real directory, as
+  // the archive lays it out).
+  for (const d of snap.pci) {
+    const dir = root.tryResolveLink(pciDevice(d.address));
+    if (dir) root.tryReadLink(`${dir}/driver`);
+  }
   for (const r of extraReaders) r(root);
   return rec;
 }

@@ -154,16 +154,10 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     let hostIdx = -1;
     for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
     const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
-    const driverName =
-      bindings && !root.isRecording
-        ? (bindings.get(addr) ?? null)
-        : (() => {
-            // Read the device's own link when there are no usable driver
-            // listings, and while capturing a snapshot: runtime binding reads
-            // `<dev>/driver`, so the archive must hold it.
-            const l = root.tryReadLink(`${dir}/driver`);
-            return l ? path.posix.basename(l) : bindings ? (bindings.get(addr) ?? null) : null;
-          })();
+    const driverName = bindings ? (bindings.get(addr) ?? null) : (() => {
+      const l = root.tryReadLink(`${dir}/driver`);
+      return l ? path.posix.basename(l) : null;
+    })();
     const isBridge = cls.startsWith('0604') || cls.startsWith('0609') || h?.headerType === 1;
     // Bridges are never rebound, so their override is not needed.
     const override = isBridge ? undefined : attr('driver_override');
@@ -216,7 +210,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
           : null,
       // Set below from the PFs' virtfnN links (no lookup per function), or
       // from the listing when config space was unreadable.
-      physfn: (entries || root.isRecording) && !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
+      physfn: entries && !isBridge && has.has('physfn') ? path.posix.basename(root.tryReadLink(`${dir}/physfn`) ?? '') || null : null,
       parent: upstream.length ? upstream[upstream.length - 1] : null,
       upstream,
       hostBridge: hostIdx >= 0 ? parts[hostIdx] : null,

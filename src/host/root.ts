@@ -26,11 +26,6 @@ export class HostRoot {
     this.dir = path.resolve(dir);
   }
 
-  /** Whether reads are being recorded for a snapshot (readers then also touch what later commands read). */
-  get isRecording(): boolean {
-    return this.recorder !== null;
-  }
-
   get isLive(): boolean {
     return this.dir === '/';
   }
