@@ -18,7 +18,7 @@ import { cacheRoot } from './lib/cache.js';
 import { imageStats } from './lib/images.js';
 import { fmtDuration, log, repoRoot } from './lib/util.js';
 import { ALL_TESTS } from './scenarios/index.js';
-import { selectTests, summaryTable } from './lib/select.js';
+import { longestFirst, selectTests, summaryTable } from './lib/select.js';
 
 async function pool<T, R>(items: T[], jobs: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -80,8 +80,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time, ${smp} vCPU(s) per guest; cache ${cacheRoot()}; results ${resultsDir}`);
   // Longest first (the table keeps the listed order).
-  const order = [...tests].sort((a, b) => b.cost - a.cost);
-  const byId = new Map((await pool(order, jobs, async (def) => {
+  const byId = new Map((await pool(longestFirst(tests), jobs, async (def) => {
     const r = await runTest(def, resultsDir);
     log(`${r.status.toUpperCase()} ${r.id} (${fmtDuration(r.durationMs)}) ${r.title}${r.reason ? ` — ${r.reason}` : ''}`);
     return r;

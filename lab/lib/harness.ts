@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { run as runProc, repoRoot, log, tail } from './util.js';
-import type { BootResult } from './qemu.js';
+import { bootOutcome, type BootResult } from './qemu.js';
 
 export type Status = 'pass' | 'fail' | 'skip';
 
@@ -68,7 +68,7 @@ export class TestContext {
   }
 
   recordBoot(label: string, b: BootResult): void {
-    const outcome = b.timedOut ? (b.timeoutReason ?? 'timed out') : b.stoppedAfterFinish ? 'script finished; no power-off, stopped by the lab' : b.killed ? 'power cut by the lab' : b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
+    const outcome = bootOutcome(b);
     this.boots.push({ label, serialLog: b.serialLog, durationMs: b.durationMs, outcome });
   }
 }

@@ -141,6 +141,14 @@ export interface BootResult {
   serial: string;
 }
 
+/** How a boot ended, in a few words (results, failure messages). */
+export function bootOutcome(b: BootResult): string {
+  if (b.timedOut) return b.timeoutReason ?? 'timed out';
+  if (b.stoppedAfterFinish) return 'script finished; no power-off, stopped by the lab';
+  if (b.killed) return 'power cut by the lab';
+  return b.code === 0 ? 'powered off' : `qemu exit ${b.code}`;
+}
+
 export interface BootOptions {
   /** Log label, e.g. `s2/grub-itools/boot1`. */
   label: string;
@@ -238,14 +246,14 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
             stoppedAfterFinish = true;
             terminate();
           }
-        }, 2_000)
+        }, Math.min(2_000, (o.afterFinishMs ?? 90_000) / 4))
       : undefined;
     const timer = setTimeout(() => stop(`killed after the ${fmtDuration(o.timeoutMs)} timeout`), o.timeoutMs);
     const silenceMs = o.silenceMs;
     const watchdog = silenceMs
       ? setInterval(() => {
           if (Date.now() - lastOutput > silenceMs) stop(`killed: the console was silent for ${fmtDuration(silenceMs)}`);
-        }, 5_000)
+        }, Math.min(5_000, silenceMs / 4))
       : undefined;
     child.on('close', (code) => {
       exited = true;
@@ -254,13 +262,7 @@ export function boot(argv: string[], o: BootOptions): Promise<BootResult> {
       if (watchdog) clearInterval(watchdog);
       if (finishWatch) clearInterval(finishWatch);
       const durationMs = Date.now() - t0;
-      const how = timedOut
-        ? timeoutReason
-        : killed
-          ? 'powered off by the lab (simulated power cut)'
-          : stoppedAfterFinish
-            ? `stopped by the lab: the script had finished but the guest did not power off within ${fmtDuration(o.afterFinishMs ?? 90_000)}`
-            : `code ${code}`;
+      const how = timedOut ? timeoutReason : killed ? 'powered off by the lab (simulated power cut)' : stoppedAfterFinish ? `stopped by the lab: the script had finished but the guest did not power off within ${fmtDuration(o.afterFinishMs ?? 90_000)}` : `code ${code}`;
       logStream.end(`\n# qemu exited: ${how} after ${fmtDuration(durationMs)}\n`);
       logStream.on('finish', () => resolve({ code, timedOut, timeoutReason, killed, stoppedAfterFinish, durationMs, serialLog: o.serialLog, serial }));
     });

@@ -15,6 +15,11 @@ export function selectTests(all: TestDef[], only: string | undefined): TestDef[]
   return picked;
 }
 
+/** The order tests start in: longest first (by measured cost), so parallel jobs end together. */
+export function longestFirst(tests: TestDef[]): TestDef[] {
+  return [...tests].sort((a, b) => b.cost - a.cost);
+}
+
 export function summaryTable(results: TestResult[]): string {
   const rows = results.map((r) => [r.status.toUpperCase(), r.id, fmtDuration(r.durationMs), r.title + (r.reason ? ` — ${r.reason}` : '')]);
   const w0 = 6;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { copyVars, overlayDisk, runFull, type FullRun } from './full-guest.js';
 import type { TestContext } from './harness.js';
 import type { Image } from './images.js';
-import type { BootOptions, IommuKind, TopologyName } from './qemu.js';
+import { bootOutcome, type BootOptions, type IommuKind, type TopologyName } from './qemu.js';
 
 /** Guest shell helpers for the boot-configuration tests (appended to each boot's script). */
 export const BOOT_HELPERS = `
@@ -71,7 +71,7 @@ export class GuestSession {
     });
     this.t.recordBoot(label, r.boot);
     if (!o.allowUnfinished)
-      this.t.require(`boot ${this.n} (${name}) came up and ran its script`, r.finished === 'ok', r.boot.timedOut ? (r.boot.timeoutReason ?? 'timed out') : `the lab service ${r.finished ? `finished "${r.finished}"` : 'never finished'}`);
+      this.t.require(`boot ${this.n} (${name}) came up and ran its script`, r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `the lab service ${r.finished ? `finished "${r.finished}"` : 'never finished'}`);
     return r;
   }
 }

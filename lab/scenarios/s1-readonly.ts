@@ -9,7 +9,7 @@ import { runFast, type FastRun } from '../lib/fast-guest.js';
 import { compareGroups, compareInspect, richTopologyFacts } from '../lib/compare.js';
 import { parseListing } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
-import type { IommuKind } from '../lib/qemu.js';
+import { bootOutcome, type IommuKind } from '../lib/qemu.js';
 
 const SCRIPT = `
 lab_coldplug
@@ -43,7 +43,7 @@ async function bootAndRead(t: TestContext, iommu: IommuKind): Promise<FastRun> {
     script: SCRIPT,
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? (r.boot.timeoutReason ?? 'timed out') : `finished=${r.finished ?? 'never'}`);
+  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   return r;
 }
 

@@ -6,6 +6,7 @@
 
 import path from 'node:path';
 import { runFast } from '../lib/fast-guest.js';
+import { bootOutcome } from '../lib/qemu.js';
 import { parseListing } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
@@ -37,7 +38,7 @@ lab_listing after
     timeoutMs: 30 * 60_000,
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? (r.boot.timeoutReason ?? 'timed out') : `finished=${r.finished ?? 'never'}`);
+  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
   const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
   const listing = (n: string) => parseListing(r.read(`${n}.groups`) ?? '', r.read(`${n}.devices`) ?? '');

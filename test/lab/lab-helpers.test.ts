@@ -2,12 +2,16 @@
 // partition tables, the listing parser and comparisons, test selection, and
 // the adaptation of `vfiokit vm qemu` output for a nested guest.
 
-import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cpioNewc } from '../../lab/lib/cpio.js';
 import { buildGpt, buildMbr, crc32, guidBytes, GPT_ESP } from '../../lab/lib/disk.js';
 import { parseListing } from '../../lab/lib/guest-script.js';
 import { compareGroups, compareInspect, richTopologyFacts } from '../../lab/lib/compare.js';
-import { selectTests, summaryTable } from '../../lab/lib/select.js';
+import { longestFirst, selectTests, summaryTable } from '../../lab/lib/select.js';
+import { boot, bootOutcome } from '../../lab/lib/qemu.js';
 import { adaptArgv, shellWords } from '../../lab/guest/nested-vm.js';
 import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
 import { moduleLoadOrder } from '../../lab/lib/kernel.js';
@@ -177,5 +181,39 @@ qemu-system-x86_64 \\
     expect(s).toContain('-accel tcg -display none');
     expect(s).toContain('-qmp unix:/run/q.sock,server=on,wait=off');
     expect(notes.length).toBeGreaterThan(2);
+  });
+});
+
+describe('boot(): how a guest run ends (a shell stands in for QEMU)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-boot-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // `exec` makes the stand-in one process, as QEMU is (a child would hold the console pipe open).
+  const sh = (script: string) => ['sh', '-c', script];
+
+  it('a console silent for silenceMs is a hang: stopped, with the reason', async () => {
+    const r = await boot(sh('echo up; exec sleep 30'), { label: 't', serialLog: path.join(dir, 'a.log'), timeoutMs: 60_000, silenceMs: 400 });
+    expect(r.timedOut).toBe(true);
+    expect(bootOutcome(r)).toMatch(/silent/);
+    expect(r.durationMs).toBeLessThan(10_000);
+  });
+  it('output keeps a slow guest alive until the overall limit', async () => {
+    const r = await boot(sh('for i in 1 2 3 4 5 6; do echo beat; sleep 0.2; done'), { label: 't', serialLog: path.join(dir, 'b.log'), timeoutMs: 60_000, silenceMs: 600 });
+    expect(r.timedOut).toBe(false);
+    expect(bootOutcome(r)).toBe('powered off');
+  });
+  it('a guest that finished its script but does not power off is stopped, and counts as finished', async () => {
+    const done = path.join(dir, 'finished');
+    const r = await boot(sh(`echo ok > ${done}; exec sleep 30`), { label: 't', serialLog: path.join(dir, 'c.log'), timeoutMs: 60_000, finishedFile: done, afterFinishMs: 300 });
+    expect(r.stoppedAfterFinish).toBe(true);
+    expect(r.timedOut).toBe(false);
+    expect(bootOutcome(r)).toMatch(/stopped by the lab/);
+    expect(fs.readFileSync(r.serialLog, 'utf8')).toMatch(/did not power off/);
+  });
+});
+
+describe('test order', () => {
+  it('longest first, the listed order among equals', () => {
+    const def = (id: string, cost: number) => ({ id, title: id, needs: [], cost, run: async () => {} }) as TestDef;
+    expect(longestFirst([def('a', 1), def('b', 5), def('c', 1), def('d', 7)]).map((t) => t.id)).toEqual(['d', 'b', 'a', 'c']);
   });
 });
