@@ -1,12 +1,26 @@
 #!/usr/bin/env node
 // Layering rules from ARCHITECTURE.md, checked on the source text:
-//  - pure layers (model, plan, formats, vm, render) import no node: modules;
+//  - pure layers (model, formats, analysis, plan, vm, render) import no node: modules;
+//  - each layer imports only the layers below it (ALLOWED);
 //  - only src/cli/main.ts may end the process.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const PURE = ['src/model', 'src/plan', 'src/formats', 'src/vm', 'src/render'];
+const PURE = ['src/model', 'src/formats', 'src/analysis', 'src/plan', 'src/vm', 'src/render'];
+// layer → the layers it may import (besides itself and src/errors.ts).
+const ALLOWED = {
+  model: [],
+  formats: ['model'],
+  analysis: ['model', 'formats'],
+  plan: ['model', 'formats', 'analysis', 'vm'],
+  vm: ['model', 'formats', 'analysis', 'plan'],
+  render: ['model', 'formats', 'analysis', 'plan', 'vm'],
+  host: ['model', 'formats', 'analysis'],
+  apply: ['model', 'formats', 'host'],
+  runtime: ['model', 'formats', 'analysis', 'plan', 'host', 'apply'],
+  cli: null, // the top: anything
+};
 const problems = [];
 const walk = (dir) =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
@@ -16,6 +30,15 @@ for (const file of walk(path.join(root, 'src'))) {
   text.split('\n').forEach((line, i) => {
     if (PURE.some((p) => rel.startsWith(p + '/')) && /(from\s+['"]node:|require\(['"]node:|import\(['"]node:)/.test(line))
       problems.push(`${rel}:${i + 1}: pure layer imports a node: module (move the I/O to src/host, src/apply or the command)`);
+    const layer = rel.split('/')[1];
+    const allowed = ALLOWED[layer];
+    const imp = /(?:from\s+|import\()['"](\.{1,2}\/[^'"]+)['"]/.exec(line);
+    if (imp && allowed !== null && rel.split('/').length > 2) {
+      const target = path.relative(path.join(root, 'src'), path.resolve(path.dirname(file), imp[1])).split(path.sep);
+      const to = target.length > 1 ? target[0] : null; // null: src/errors.ts and other top-level files
+      if (allowed === undefined) problems.push(`${rel}: layer '${layer}' is not in ALLOWED (scripts/check-layers.mjs); add it`);
+      else if (to !== null && to !== layer && !allowed.includes(to)) problems.push(`${rel}:${i + 1}: '${layer}' may not import '${to}' (allowed: ${allowed.join(', ') || 'nothing'}); move the shared piece down a layer`);
+    }
     if (rel !== 'src/cli/main.ts' && /\bprocess\.exit\s*\(/.test(line)) problems.push(`${rel}:${i + 1}: only src/cli/main.ts may call process.exit`);
   });
 }

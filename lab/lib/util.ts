@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { singleQuote } from '../../src/formats/shell-quote.js';
 
 /** The project root (the directory holding package.json), found from this file. */
 export function repoRoot(): string {
@@ -139,9 +140,7 @@ export function which(cmd: string): string | null {
 }
 
 /** Single-quotes a string for POSIX sh. */
-export function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+export const shq = singleQuote;
 
 /** Last `n` lines of a text. */
 export function tail(text: string, n: number): string {

@@ -20,7 +20,7 @@ import { acquireLock, type Lock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import { formatArgv, type Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { doFileStep, matchesBefore, refreshAfterHashes, summarizeRollback, unwind } from './_steps.js';
+import { doFileStep, matchesBefore, refreshAfterHashes, summarizeRollback, unwind } from './file-steps.js';
 
 /**
  * Fault injection (tests): fail at plan step `step` (0-based), before its

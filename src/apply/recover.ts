@@ -13,7 +13,7 @@ import { INTERRUPTED_STATES, Journal, listJournals, type JournalDoc, type TxStat
 import { acquireLock, type LockOptions } from './lock.js';
 import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { summarizeRollback, unwind } from './_steps.js';
+import { summarizeRollback, unwind } from './file-steps.js';
 
 export interface RecoveryReport {
   txid: string;

@@ -44,10 +44,8 @@ export interface Runner {
   preflight?(argv: string[]): void;
 }
 
-/** Display form of an argv (quotes arguments with spaces or shell characters). */
-export function formatArgv(argv: string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
+import { formatArgv } from '../formats/shell-quote.js';
+export { formatArgv };
 
 const EXIT_MEANING: Record<number, string> = {
   1: 'general error',

@@ -17,7 +17,7 @@ import { acquireLock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { readCurrent, resolveHostPath, summarizeRollback, unwind } from './_steps.js';
+import { readCurrent, resolveHostPath, summarizeRollback, unwind } from './file-steps.js';
 import { sha256 } from './atomic-write.js';
 
 export interface UndoOptions {

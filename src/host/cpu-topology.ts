@@ -15,7 +15,7 @@
 //   /proc/meminfo
 
 import type { CpuTopology, LogicalCpu, MemoryInfo, SnapshotWarning } from '../model/snapshot.js';
-import { parseCpuList } from '../vm/cpulist.js';
+import { parseCpuList } from '../formats/cpu-list.js';
 import type { HostRoot } from './root.js';
 import { SYS_CPU } from './sysfs-paths.js';
 

@@ -61,3 +61,16 @@ export interface Plan {
 export function emptyPlan(kind: string, intent: Record<string, unknown>): Plan {
   return { kind, intent, steps: [], problems: [], warnings: [], summary: [] };
 }
+
+export type BootloaderKind = 'grub' | 'grubby-bls' | 'systemd-boot' | 'kernelstub' | 'proxmox-boot-tool' | 'refind' | 'limine' | 'unknown';
+export type InitramfsKind = 'initramfs-tools' | 'dracut' | 'mkinitcpio' | 'booster' | 'unknown';
+
+/** What `status` needs to verify after reboot; stored as the journal's intent. */
+export interface BootTransactionIntent {
+  selectors: string[];
+  devices: { address: string; vendor: string; device: string; iommuGroup: number | null; hostDriver: string | null }[];
+  strategy: 'ids' | 'address';
+  kernelArgs: string[];
+  bootloader: BootloaderKind;
+  initramfs: InitramfsKind;
+}

@@ -31,8 +31,10 @@ import * as modprobe from '../formats/modprobe-d.js';
 import * as refind from '../formats/refind-linux-conf.js';
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type FileState, type Plan, type RunCommandStep, type Step } from '../model/plan.js';
+import type { BootTransactionIntent } from '../model/plan.js';
+export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from './boot-detect.js';
+import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -43,15 +45,6 @@ export interface BootIntent {
   allowDefaultNic?: boolean;
 }
 
-/** What `status` needs to verify after reboot; stored as the journal's intent. */
-export interface BootTransactionIntent {
-  selectors: string[];
-  devices: { address: string; vendor: string; device: string; iommuGroup: number | null; hostDriver: string | null }[];
-  strategy: 'ids' | 'address';
-  kernelArgs: string[];
-  bootloader: BootloaderKind;
-  initramfs: InitramfsKind;
-}
 
 export const INITRAMFS_HOOK_PATH = '/etc/initramfs-tools/hooks/vfiokit';
 const REGEN_TIMEOUT_MS = 30 * 60 * 1000;

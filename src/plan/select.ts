@@ -8,8 +8,8 @@
 import { UsageError, type Problem } from '../errors.js';
 import { parsePciAddress, shortAddress, slotOf } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { iommuFix } from './check.js';
-import { analyzeGroups, isBridgeRole, type GroupReport } from './groups.js';
+import { iommuFix } from '../analysis/check.js';
+import { analyzeGroups, isBridgeRole, type GroupReport } from '../analysis/groups.js';
 
 export interface SelectOptions {
   /** Addresses the user agreed to take along (`--with`). */

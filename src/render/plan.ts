@@ -2,7 +2,7 @@
 
 import { createTwoFilesPatch } from 'diff';
 import type { Plan } from '../model/plan.js';
-import type { StatusReport } from '../plan/status.js';
+import type { StatusReport } from '../analysis/status.js';
 
 export function renderProblems(plan: Plan): string {
   const out = ['vfiokit cannot plan this:'];

@@ -2,9 +2,9 @@
 
 import { shortAddress } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { detectBootloader, detectInitramfs } from '../plan/boot-detect.js';
-import type { CheckReport } from '../plan/check.js';
-import type { GroupsReport } from '../plan/groups.js';
+import { detectBootloader, detectInitramfs } from '../analysis/boot-detect.js';
+import type { CheckReport } from '../analysis/check.js';
+import type { GroupsReport } from '../analysis/groups.js';
 
 export function deviceLabel(d: Pick<PciDevice, 'vendor' | 'device' | 'class' | 'vendorName' | 'deviceName'>): string {
   const ids = `[${d.vendor}:${d.device}]`;

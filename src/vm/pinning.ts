@@ -11,7 +11,7 @@
 
 import type { Problem } from '../errors.js';
 import type { CpuTopology, LogicalCpu } from '../model/snapshot.js';
-import { formatCpuList } from './cpulist.js';
+import { formatCpuList } from '../formats/cpu-list.js';
 
 export interface GuestTopology {
   sockets: number;

@@ -8,11 +8,11 @@ import { UsageError, type Problem } from '../errors.js';
 import { pciAddressParts, shortAddress, slotOf, type PciAddress } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { resolveSelection } from '../plan/select.js';
-import { parseCpuList } from './cpulist.js';
+import { parseCpuList } from '../formats/cpu-list.js';
 import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
 import { planPinning, type GuestTopology, type PinPlan } from './pinning.js';
-import { describeRom, parseOptionRom, type RomReport } from './rom.js';
+import { describeRom, parseOptionRom, type RomReport } from '../formats/option-rom.js';
 
 export type PinMode = 'auto' | 'none';
 

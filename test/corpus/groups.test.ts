@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inspect } from '../../src/host/inspect.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
-import { analyzeGroups, type GroupsReport } from '../../src/plan/groups.js';
+import { analyzeGroups, type GroupsReport } from '../../src/analysis/groups.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 import { FIXTURE_DUMPS, loadFixture, type FixtureName } from './fixtures.js';
 

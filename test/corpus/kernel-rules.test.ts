@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inspect } from '../../src/host/inspect.js';
 import type { PciDevice } from '../../src/model/snapshot.js';
-import { acsQuirk, dmaAliases } from '../../src/plan/acs-quirks.js';
-import { analyzeGroups } from '../../src/plan/groups.js';
+import { acsQuirk, dmaAliases } from '../../src/analysis/acs-quirks.js';
+import { analyzeGroups } from '../../src/analysis/groups.js';
 import { buildFakeHost, type FakeHost } from '../helpers/fake-host.js';
 
 const dirs: string[] = [];

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inspect } from '../../src/host/inspect.js';
-import { analyzeGroups } from '../../src/plan/groups.js';
+import { analyzeGroups } from '../../src/analysis/groups.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 import { expectGolden, stableRoot } from '../helpers/golden.js';
 import { FIXTURE_HOSTS } from '../helpers/hosts.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreconditionError } from '../../src/errors.js';
 import { inspect } from '../../src/host/inspect.js';
 import type { HostSnapshot } from '../../src/model/snapshot.js';
-import { attachHostdevs } from '../../src/vm/attach.js';
+import { attachHostdevs } from '../../src/render/domain-attach.js';
 import { planDevices } from '../../src/vm/plan.js';
 import { CORPUS_DIR } from '../corpus/fixtures.js';
 import { buildFakeHost } from '../helpers/fake-host.js';

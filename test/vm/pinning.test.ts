@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from '../../src/host/inspect.js';
 import type { CpuTopology } from '../../src/model/snapshot.js';
-import { formatCpuList } from '../../src/vm/cpulist.js';
+import { formatCpuList } from '../../src/formats/cpu-list.js';
 import { guestTopology, planPinning } from '../../src/vm/pinning.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 import { alderLakeDesktop, dualXeonServer, ryzenDesktop } from './hosts.js';

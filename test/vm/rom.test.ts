@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeRom, findRomStart, parseOptionRom } from '../../src/vm/rom.js';
+import { describeRom, findRomStart, parseOptionRom } from '../../src/formats/option-rom.js';
 import { buildRom, gpuRom, type RomImageSpec } from './rom-builder.js';
 
 describe('option ROM parser', () => {

@@ -5,7 +5,7 @@ import { readCpuTopology, readMemory } from '../../src/host/cpu-topology.js';
 import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
 import type { SnapshotWarning } from '../../src/model/snapshot.js';
-import { formatCpuList, parseCpuList } from '../../src/vm/cpulist.js';
+import { formatCpuList, parseCpuList } from '../../src/formats/cpu-list.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 import { alderLakeDesktop, dualXeonServer, ryzenDesktop } from './hosts.js';
 

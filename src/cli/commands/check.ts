@@ -1,7 +1,7 @@
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
-import { assembleCheck } from '../../plan/check.js';
-import { analyzeGroups } from '../../plan/groups.js';
+import { assembleCheck } from '../../analysis/check.js';
+import { analyzeGroups } from '../../analysis/groups.js';
 import { renderCheck } from '../../render/text.js';
 import { out, printJson, type CommandContext } from '../context.js';
 

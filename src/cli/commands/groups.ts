@@ -1,5 +1,5 @@
 import { inspect } from '../../host/inspect.js';
-import { analyzeGroups } from '../../plan/groups.js';
+import { analyzeGroups } from '../../analysis/groups.js';
 import { renderGroups } from '../../render/text.js';
 import { out, printJson, type CommandContext } from '../context.js';
 

@@ -3,8 +3,8 @@
 import { findInterrupted, latestJournal, recoverInterrupted, realRunner } from '../../apply/index.js';
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
-import type { BootTransactionIntent } from '../../plan/boot-plan.js';
-import { assembleStatus } from '../../plan/status.js';
+import type { BootTransactionIntent } from '../../model/plan.js';
+import { assembleStatus } from '../../analysis/status.js';
 import { renderStatus } from '../../render/plan.js';
 import { out, printJson, type CommandContext } from '../context.js';
 

@@ -9,10 +9,10 @@ import { realRunner, type Runner } from '../../apply/runner.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { shortAddress } from '../../model/pci-address.js';
-import { attachHostdevs } from '../../vm/attach.js';
+import { attachHostdevs } from '../../render/domain-attach.js';
 import { planDevices, planVm, type VmIntent, type VmPlan } from '../../vm/plan.js';
-import { buildQemuCommand, formatCommandLines } from '../../vm/qemu.js';
-import { renderDomainXml } from '../../vm/xml.js';
+import { buildQemuCommand, formatCommandLines } from '../../render/qemu-argv.js';
+import { renderDomainXml } from '../../render/domain-xml.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
 /** The subset of src/apply/runner.ts's Runner this command needs (tests pass a stand-in). */

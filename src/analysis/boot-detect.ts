@@ -3,8 +3,8 @@
 
 import type { HostSnapshot } from '../model/snapshot.js';
 
-export type BootloaderKind = 'grub' | 'grubby-bls' | 'systemd-boot' | 'kernelstub' | 'proxmox-boot-tool' | 'refind' | 'limine' | 'unknown';
-export type InitramfsKind = 'initramfs-tools' | 'dracut' | 'mkinitcpio' | 'booster' | 'unknown';
+import type { BootloaderKind, InitramfsKind } from '../model/plan.js';
+export type { BootloaderKind, InitramfsKind };
 
 export interface Detected<K> {
   kind: K;

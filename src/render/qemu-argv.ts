@@ -3,9 +3,10 @@
 // per-VM copy of the VARS template), one pcie-root-port per passed device
 // with vfio-pci functions at the host's function numbers.
 
-import { formatCpuList } from './cpulist.js';
-import { describeMemory, formatMemorySize } from './memory.js';
-import { HYPERV_VENDOR_ID, type VmSpec } from './plan.js';
+import { formatCpuList } from '../formats/cpu-list.js';
+import { shellQuote } from '../formats/shell-quote.js';
+import { describeMemory, formatMemorySize } from '../vm/memory.js';
+import { HYPERV_VENDOR_ID, type VmSpec } from '../vm/plan.js';
 
 export interface QemuCommand {
   argv: string[];
@@ -90,13 +91,6 @@ export function buildQemuCommand(s: VmSpec): QemuCommand {
   return { argv: a, notes, warnings };
 }
 
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/** Quote one argument for a POSIX shell. */
-export function shellQuote(arg: string): string {
-  if (arg !== '' && SAFE.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
 
 /** One option (with its value) per line, joined with backslash continuations: pastes into any POSIX shell. */
 export function formatCommandLines(argv: string[]): string {

@@ -5,7 +5,7 @@
 
 import { shortAddress } from '../model/pci-address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import type { BootTransactionIntent } from './boot-plan.js';
+import type { BootTransactionIntent } from '../model/plan.js';
 
 export interface StatusLine {
   subject: string;

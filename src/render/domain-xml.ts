@@ -5,9 +5,9 @@
 // no memory balloon (VFIO pins guest memory; ballooning cannot work).
 
 import { pciAddressParts } from '../model/pci-address.js';
-import { formatCpuList } from './cpulist.js';
-import { HYPERV_VENDOR_ID, type GuestHostdev, type VmSpec } from './plan.js';
-import { el, renderXml, type XmlElement } from './xmlwriter.js';
+import { formatCpuList } from '../formats/cpu-list.js';
+import { HYPERV_VENDOR_ID, type GuestHostdev, type VmSpec } from '../vm/plan.js';
+import { el, renderXml, type XmlElement } from '../formats/xml-tree.js';
 
 const hx = (n: number, w: number) => `0x${n.toString(16).padStart(w, '0')}`;
 
