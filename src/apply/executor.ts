@@ -83,6 +83,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         opts.runner.preflight?.(s.argv); // e.g. E_RUN_OUTSIDE_ROOT: refuse now rather than roll back later
         continue;
       }
+      if (s.kind !== 'write-file' && s.kind !== 'remove-file') throw new PreconditionError('E_BAD_PLAN', `step kind ${s.kind} is not supported by this executor yet`, 'this is a bug in the planner');
       if (!s.path.startsWith('/')) throw new PreconditionError('E_BAD_PLAN', `step path ${s.path} is not absolute`, 'this is a bug in the planner');
       const m = matchesBefore(root, s);
       if (!m.ok) changed.push({ code: 'E_FILE_CHANGED_SINCE_PLAN', subject: s.path, message: `${s.path} changed since the plan was made (${m.now})`, hint: 'plan again so the diff shows the current file' });
@@ -132,7 +133,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
           js.finishedAt = journal.now();
           journal.save();
           log(`  ran ${s.label || formatArgv(s.argv)}`);
-        } else {
+        } else if (s.kind === 'write-file' || s.kind === 'remove-file') {
           const t = doFileStep(root, journal, js, s, hook(i));
           if (!touched.includes(t)) touched.push(t);
           log(`  ${s.kind === 'write-file' ? 'wrote' : 'removed'} ${t}`);

@@ -89,7 +89,7 @@ const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$
 function stepRecord(s: Step, index: number): JournalStep {
   const base = { index, kind: s.kind, reason: s.reason, state: 'pending' as StepState };
   if (s.kind === 'run-command') return { ...base, argv: [...s.argv], label: s.label, regenerate: s.regenerate, ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}) };
-  return { ...base, path: s.path };
+  return { ...base, path: 'path' in s ? s.path : undefined };
 }
 
 export class Journal {
@@ -201,5 +201,5 @@ export function latestJournal(rootArg: HostRoot | string, pred: (d: JournalDoc) 
 /** One line per step, for messages and `status`. */
 export function describeStep(s: JournalStep | Step): string {
   if (s.kind === 'run-command') return `run ${'label' in s && s.label ? s.label : (s.argv ?? []).join(' ')}`;
-  return `${s.kind === 'write-file' ? 'write' : 'remove'} ${s.path}`;
+  return `${s.kind === 'write-file' ? 'write' : 'remove'} ${"path" in s ? s.path : s.kind}`;
 }

@@ -41,12 +41,120 @@ export interface RunCommandStep {
    */
   regenerate: boolean;
   timeoutMs?: number;
+  /** argv that reverses this command (systemctl start ↔ stop); run by undo and rollback. */
+  undoArgv?: string[];
+  /** The command changes only the running system (systemctl --runtime, start/stop): void after a reboot. */
+  volatile?: boolean;
 }
 
-export type Step = WriteFileStep | RemoveFileStep | RunCommandStep;
+/**
+ * Write one kernel attribute (sysfs, procfs or cgroupfs) the way `echo -n`
+ * does. `before` is what it read when planned (checked again before the first
+ * change; null when the plan could not read it); `restore` is how undo and
+ * rollback put it back: write a value (usually `before`), or nothing for a
+ * one-shot trigger (drivers_probe, compact_memory).
+ */
+export interface WriteAttrStep {
+  kind: 'write-attr';
+  path: string;
+  value: string;
+  before: string | null;
+  restore: { value: string } | null;
+  /** When set, the attribute must read this after the write (trimmed), else the step fails. */
+  expect?: string;
+  reason: string;
+}
+
+/**
+ * Move a PCI function to `driver` (null: leave it unbound) with the kernel's
+ * sequence: driver_override ← driver, unbind from the current driver,
+ * drivers_probe. The driver and override found at execution are journaled;
+ * undo and rollback put exactly those back.
+ */
+export interface BindDriverStep {
+  kind: 'bind-driver';
+  address: string;
+  driver: string | null;
+  /** Observed when planned; execution re-reads and journals the live state. */
+  before: { driver: string | null; override: string | null };
+  reason: string;
+}
+
+/** modprobe / modprobe -r. Undo reverses only what this step changed (`before` = loaded when planned). */
+export interface ModuleStep {
+  kind: 'module';
+  action: 'load' | 'unload';
+  module: string;
+  /** Modules `modprobe -r` takes along (dependency order), reloaded by undo. */
+  also?: string[];
+  /** Undo of a load leaves the module loaded (vfio-pci harms nothing loaded). */
+  keepOnUndo?: boolean;
+  reason: string;
+}
+
+/** virsh define / undefine. `before` is the domain's inactive XML before (null: not defined); undo restores it. */
+export interface DomainStep {
+  kind: 'domain';
+  action: 'define' | 'undefine';
+  name: string;
+  /** For define: the new XML. */
+  xml?: string;
+  before: string | null;
+  /** libvirt connection URI (virsh -c); default: virsh's own default. */
+  connect?: string;
+  reason: string;
+}
+
+/**
+ * Install a file that is not configuration (a libvirt hook executable, a ROM
+ * image) from bytes: like write-file, but the content is binary (base64 in
+ * JSON) and the file must not exist unless `before` says what it holds.
+ */
+export interface InstallFileStep {
+  kind: 'install-file';
+  path: string;
+  /** base64 of the bytes to install. */
+  contentBase64: string;
+  mode: number;
+  /** sha256 of what is there now (null: absent); undo puts that back. */
+  beforeSha256: string | null;
+  reason: string;
+}
+
+/**
+ * Read a (binary) kernel attribute whole and keep it as a new file — a
+ * device's option ROM (`rom`, enabled by a write-attr step before and disabled
+ * after). Undo removes the file.
+ */
+export interface CopyAttrStep {
+  kind: 'copy-attr';
+  from: string;
+  path: string;
+  /** Refuse (fail the step) when the attribute yields more than this. */
+  maxBytes: number;
+  mode: number;
+  reason: string;
+}
+
+/** Wait (with a timeout) until a condition holds; fails the step (and rolls back) when it does not. Undo does nothing. */
+export interface WaitStep {
+  kind: 'wait';
+  condition:
+    | { type: 'path-exists'; path: string }
+    | { type: 'path-absent'; path: string }
+    | { type: 'no-open-files'; paths: string[] }
+    | { type: 'group-viable'; group: number };
+  timeoutMs: number;
+  reason: string;
+}
+
+/** Steps that change the running kernel: they do not survive a reboot. */
+export const VOLATILE_STEP_KINDS = ['write-attr', 'bind-driver', 'module', 'wait'] as const;
+
+export type Step = WriteFileStep | RemoveFileStep | RunCommandStep | WriteAttrStep | BindDriverStep | ModuleStep | DomainStep | InstallFileStep | CopyAttrStep | WaitStep;
 
 export interface Plan {
-  /** What kind of transaction (journal and undo use it). */
+  /** What kind of transaction (journal, history and undo use it). */
   kind: 'boot-passthrough' | 'boot-undo' | string;
   /** What the user asked for, recorded in the journal. */
   intent: Record<string, unknown>;
