@@ -1,26 +1,33 @@
-// applyPlan: the only code that carries out a Plan. A numbered transaction
-// with a reverse unwind (libvirt virHostdevPreparePCIDevicesImpl):
+// applyPlan: the only code that carries out a Plan, for every step kind. A
+// numbered transaction with a reverse unwind (libvirt virHostdevPreparePCIDevicesImpl):
 //   0. refuse a plan with problems; an empty plan does nothing
-//   1. take the root's lock; recover interrupted transactions first
-//   2. check every file step's `before` against the disk — all of them,
-//      before anything changes (E_FILE_CHANGED_SINCE_PLAN, nothing written)
-//   3. open a journal (state "applying")
-//   4. for each step: journal "started" (with the file's backup) → do it →
-//      journal "done"
-//   5. on any failure: unwind steps 4 did, newest first — restore files byte
-//      for byte with mode and owner, then re-run regenerate commands once —
+//   1. take the root's lock (unless the caller holds it); recover interrupted
+//      transactions first; refuse while one is left half undone
+//   2. check every step against the host — files still as planned and
+//      writable, attributes and drivers still as planned, a kernel to write to —
+//      all of them, before anything changes (exit 3, nothing written)
+//   3. open a journal (state "applying", the boot id recorded)
+//   4. for each step: journal "started" (with the file's backup or what the
+//      kernel showed) → do it → journal "done"
+//   5. on any failure: unwind the steps 4 started, newest first — files back
+//      byte for byte, drivers and attributes as found, modules and domains as
+//      they were, undo commands run — then re-run regenerate commands once,
 //      and throw ApplyError (exit 4; 5 when the unwind was incomplete)
 //   6. mark the journal "applied"; return the touched paths and the txid
 
 import { ApplyError, PreconditionError, type Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
-import type { Plan, RunCommandStep } from '../model/plan.js';
+import { PROC_BOOT_ID } from '../host/sysfs-paths.js';
+import type { Plan } from '../model/plan.js';
+import { refreshAfterHashes } from './file-steps.js';
 import { describeStep, Journal } from './journal.js';
 import { acquireLock, type Lock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
-import { formatArgv, type Runner } from './runner.js';
+import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { doFileStep, matchesBefore, refreshAfterHashes, summarizeRollback, unwind } from './file-steps.js';
+import { checkStep, doStep, summarizeRollback, unwind } from './steps.js';
+import type { KernelContext } from './kernel-steps.js';
+import type { SysfsWriter } from './sysfs-writer.js';
 
 /**
  * Fault injection (tests): fail at plan step `step` (0-based), before its
@@ -32,11 +39,17 @@ export type FailAt = number | { step: number; after?: boolean; crash?: boolean }
 export interface ApplyOptions {
   root: HostRoot | string;
   runner: Runner;
+  /** Writes kernel attributes; needed by plans with write-attr, bind-driver or copy-attr steps. */
+  sysfs?: SysfsWriter | null;
   clock?: () => Date;
   failAt?: FailAt;
   /** Progress lines ("  wrote /etc/default/grub"); default: silent. */
   log?: (line: string) => void;
   lock?: LockOptions;
+  /** The caller already holds the lock and has recovered (see withWriteLock). */
+  locked?: boolean;
+  /** Test hook for wait steps. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ApplyResult {
@@ -59,6 +72,10 @@ export class SimulatedCrash extends Error {
 
 class InjectedFault extends Error {}
 
+export const currentBootId = (root: HostRoot): string | null => root.tryReadAttr(PROC_BOOT_ID)?.trim() || null;
+
+const KERNEL_KINDS = new Set(['write-attr', 'bind-driver', 'copy-attr']);
+
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyResult> {
   const root = asRoot(opts.root);
   const log = opts.log ?? (() => {});
@@ -69,37 +86,40 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
   if (!plan.steps.length) return { txid: null, touched: [], commands: [], recovered: [] };
 
   // 1. Lock, then recover what an earlier run left half done.
-  const lock: Lock = acquireLock(root, { onStale: log, ...opts.lock });
+  const lock: Lock | null = opts.locked ? null : acquireLock(root, { onStale: log, ...opts.lock });
   let crashed = false;
   try {
-    const recovered = await recoverLocked(root, opts.runner, { clock: opts.clock, log });
-    assertRecovered(recovered);
+    const recovered = opts.locked ? [] : await recoverLocked(root, opts.runner, { clock: opts.clock, log, sysfs: opts.sysfs });
+    if (!opts.locked) assertRecovered(root, recovered);
 
     // 2. Validate everything before the first change.
-    const changed: Problem[] = [];
+    const ctx: KernelContext = { root, runner: opts.runner, sysfs: opts.sysfs ?? null, log, txDir: '', sleep: opts.sleep };
+    if (plan.steps.some((s) => KERNEL_KINDS.has(s.kind)) && !ctx.sysfs) {
+      throw new PreconditionError('E_NOT_LIVE', `this plan changes the running kernel, but --root ${root.dir} is a directory tree with no kernel behind it; nothing was changed`, 'run the command on the host itself, without --root');
+    }
+    const problems: Problem[] = [];
     for (const s of plan.steps) {
       if (s.kind === 'run-command') {
         if (!s.argv.length || !s.argv[0]) throw new PreconditionError('E_BAD_PLAN', `step "${s.reason}" has an empty command`, 'this is a bug in the planner');
         opts.runner.preflight?.(s.argv); // e.g. E_RUN_OUTSIDE_ROOT: refuse now rather than roll back later
+        if (s.undoArgv?.length) opts.runner.preflight?.(s.undoArgv);
         continue;
       }
-      if (s.kind !== 'write-file' && s.kind !== 'remove-file') throw new PreconditionError('E_BAD_PLAN', `step kind ${s.kind} is not supported by this executor yet`, 'this is a bug in the planner');
-      if (!s.path.startsWith('/')) throw new PreconditionError('E_BAD_PLAN', `step path ${s.path} is not absolute`, 'this is a bug in the planner');
-      const m = matchesBefore(root, s);
-      if (!m.ok) changed.push({ code: 'E_FILE_CHANGED_SINCE_PLAN', subject: s.path, message: `${s.path} changed since the plan was made (${m.now})`, hint: 'plan again so the diff shows the current file' });
+      if (s.kind === 'module') opts.runner.preflight?.(['modprobe', s.module]);
+      if (s.kind === 'domain') opts.runner.preflight?.(['virsh', 'define', '/dev/null']);
+      if ('path' in s && !s.path.startsWith('/')) throw new PreconditionError('E_BAD_PLAN', `step path ${s.path} is not absolute`, 'this is a bug in the planner');
+      const p = checkStep(ctx, s);
+      if (p) problems.push(p);
     }
-    if (changed.length) {
-      throw new PreconditionError(
-        'E_FILE_CHANGED_SINCE_PLAN',
-        `${changed.length} file(s) changed since the plan was made; nothing was written`,
-        'run the plan again (vfiokit plan …) and review the new diff',
-        changed[0].subject,
-        changed,
-      );
+    if (problems.length) {
+      const code = problems.every((p) => p.code === problems[0].code) ? problems[0].code : 'E_CHANGED_SINCE_PLAN';
+      const what = code === 'E_NOT_WRITABLE' ? `${problems.length} file(s) cannot be written` : code === 'E_FILE_CHANGED_SINCE_PLAN' ? `${problems.length} file(s) changed since the plan was made` : `${problems.length} problem(s) found before the first change`;
+      throw new PreconditionError(code, `${what}; nothing was written`, code === 'E_NOT_WRITABLE' ? problems[0].hint : 'run the plan again (vfiokit plan …) and review it', problems[0].subject, problems);
     }
 
     // 3. The journal, synced before the first step.
-    const journal = Journal.create(root, plan, opts.clock);
+    const journal = Journal.create(root, plan, opts.clock, currentBootId(root));
+    ctx.txDir = journal.dir;
     log(`transaction ${journal.doc.txid}: ${plan.steps.length} step(s)`);
     const fa = opts.failAt === undefined ? null : typeof opts.failAt === 'number' ? { step: opts.failAt } : opts.failAt;
     const hook = (i: number) => (phase: 'before' | 'after') => {
@@ -118,26 +138,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     // 4. The steps.
     for (let i = 0; i < plan.steps.length; i++) {
       const s = plan.steps[i];
-      const js = journal.doc.steps[i];
       try {
-        if (s.kind === 'run-command') {
-          js.state = 'started';
-          js.startedAt = journal.now();
-          journal.save();
-          hook(i)('before');
-          const r = await opts.runner.run(s.argv, { label: s.label, timeoutMs: s.timeoutMs });
-          commands.push(s.argv);
-          js.result = { code: r.code, signal: r.signal, durationMs: r.durationMs };
-          hook(i)('after');
-          js.state = 'done';
-          js.finishedAt = journal.now();
-          journal.save();
-          log(`  ran ${s.label || formatArgv(s.argv)}`);
-        } else if (s.kind === 'write-file' || s.kind === 'remove-file') {
-          const t = doFileStep(root, journal, js, s, hook(i));
-          if (!touched.includes(t)) touched.push(t);
-          log(`  ${s.kind === 'write-file' ? 'wrote' : 'removed'} ${t}`);
-        }
+        const t = await doStep(ctx, journal, journal.doc.steps[i], s, hook(i));
+        if (t && !touched.includes(t)) touched.push(t);
+        if (s.kind === 'run-command') commands.push(s.argv);
       } catch (e) {
         if (e instanceof SimulatedCrash) throw e;
         failed = i;
@@ -152,33 +156,18 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       js.error = (failure as Error)?.message ?? String(failure);
       journal.setState('rolling-back', `step ${failed + 1} failed: ${js.error.split('\n')[0]}`);
       log(`step ${failed + 1} failed; rolling back`);
-      const done = (k: number) => journal.doc.steps[k].state === 'started' || journal.doc.steps[k].state === 'done';
-      const fileSteps: number[] = [];
-      const regenerate: number[] = [];
-      for (let k = failed; k >= 0; k--) if (plan.steps[k].kind !== 'run-command' && done(k)) fileSteps.push(k);
-      for (let k = 0; k <= failed; k++) {
-        const s = plan.steps[k];
-        if (s.kind === 'run-command' && (s as RunCommandStep).regenerate && done(k)) regenerate.push(k);
-      }
-      // Commands that ran and do not regenerate anything have nothing to undo.
-      for (let k = 0; k <= failed; k++) if (plan.steps[k].kind === 'run-command' && done(k) && !regenerate.includes(k)) journal.doc.steps[k].state = 'rolled-back';
-      const rep = await unwind(root, journal, { fileSteps, regenerate: fileSteps.length ? regenerate : [], failedStep: failed, markAs: 'rolled-back', runner: opts.runner, log });
-      for (const k of regenerate) if (!rep.failures.length) journal.doc.steps[k].state = 'rolled-back';
+      const rep = await unwind(ctx, journal, rollbackOrder(journal, failed));
       const ok = rep.failures.length === 0;
       journal.setState(ok ? 'rolled-back' : 'rollback-failed', summarizeRollback(rep));
       const stepText = `step ${failed + 1}/${plan.steps.length} (${describeStep(plan.steps[failed])})`;
       const cause = (failure as Error)?.message ?? String(failure);
       throw new ApplyError(
-        [
-          `apply failed at ${stepText}: ${cause}`,
-          `rollback: ${summarizeRollback(rep)}`,
-          `journal: ${journal.doc.txid}${root.isLive ? '' : ` (under ${root.dir})`}`,
-        ].join('\n'),
+        [`apply failed at ${stepText}: ${cause}`, `rollback: ${summarizeRollback(rep)}`, `journal: ${journal.doc.txid}${root.isLive ? '' : ` (under ${root.dir})`}`].join('\n'),
         journal.doc.txid,
         stepText,
         rep,
         failure,
-        ok ? 'nothing remains changed; fix the cause above and apply again' : `finish the rollback by hand: the original files are in ${journal.dir}`,
+        ok ? 'nothing remains changed; fix the cause above and apply again' : `run \`vfiokit recover\` once the cause is fixed (it retries the rollback); the original files are in ${journal.dir}`,
       );
     }
 
@@ -187,6 +176,25 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     journal.setState('applied', `applied ${plan.steps.length} step(s)`);
     return { txid: journal.doc.txid, touched, commands, recovered };
   } finally {
-    if (!crashed) lock.release();
+    if (!crashed) lock?.release();
   }
+}
+
+/** Which steps a rollback undoes (started or done up to `last`, newest first) and which regenerate commands it re-runs. */
+export function rollbackOrder(journal: Journal, last: number): { steps: number[]; regenerate: number[]; failedStep: number; markAs: 'rolled-back' } {
+  const touched = (k: number) => ['started', 'done'].includes(journal.doc.steps[k].state);
+  const steps: number[] = [];
+  const regenerate: number[] = [];
+  for (let k = last; k >= 0; k--) {
+    const s = journal.doc.steps[k];
+    if (!touched(k)) continue;
+    if (s.kind === 'run-command' && s.regenerate) continue;
+    if (s.kind === 'run-command' && !s.undoArgv?.length) {
+      s.state = 'rolled-back'; // ran, and has nothing to undo
+      continue;
+    }
+    steps.push(k);
+  }
+  for (let k = 0; k <= last; k++) if (journal.doc.steps[k].kind === 'run-command' && journal.doc.steps[k].regenerate && touched(k)) regenerate.push(k);
+  return { steps, regenerate, failedStep: last, markAs: 'rolled-back' };
 }

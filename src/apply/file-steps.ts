@@ -7,12 +7,11 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RollbackReport } from '../errors.js';
+import type { Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import type { RemoveFileStep, WriteFileStep } from '../model/plan.js';
 import { encodeContent, fsyncDir, sha256, tmpPrefix, writeFileAtomic } from './atomic-write.js';
-import { describeStep, type FileBackup, type Journal, type JournalStep } from './journal.js';
-import { formatArgv, type Runner } from './runner.js';
+import type { FileBackup, Journal, JournalStep } from './journal.js';
 
 export interface Resolved {
   /** Real path of the host path as given. */
@@ -95,6 +94,32 @@ export function matchesBefore(root: HostRoot, step: WriteFileStep | RemoveFileSt
   if (step.before === null) return { ok: cur === null, now: cur === null ? 'absent' : 'now exists' };
   if (cur === null) return { ok: false, now: 'has been removed' };
   return { ok: cur.equals(encodeContent(step.before.content)), now: 'content differs' };
+}
+
+/**
+ * Can the file be replaced? Checked before the first change of a transaction,
+ * so an immutable file (chattr +i), a read-only mount or a directory that
+ * does not accept the temporary file is refused with nothing written.
+ */
+export function writableProblem(root: HostRoot, hostPath: string): Problem | null {
+  const { realTarget, target } = resolveUnder(root, hostPath);
+  let dir = path.dirname(realTarget);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  for (const p of fs.existsSync(realTarget) ? [realTarget, dir] : [dir]) {
+    try {
+      fs.accessSync(p, fs.constants.W_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'EPERM' ? 'it is immutable (chattr +i) or the system forbids writing it' : code === 'EROFS' ? 'its file system is mounted read-only' : code === 'EACCES' ? 'permission denied (run as root)' : code;
+      return {
+        code: 'E_NOT_WRITABLE',
+        subject: target,
+        message: `${p === realTarget ? target : hostOf(root, p)} cannot be written: ${why}`,
+        hint: code === 'EPERM' ? `remove the flag (chattr -i ${target}) if you set it on purpose, then try again` : code === 'EROFS' ? 'remount it read-write (mount -o remount,rw …) and try again' : 'run vfiokit as root',
+      };
+    }
+  }
+  return null;
 }
 
 function missingDirs(dir: string): string[] {
@@ -195,6 +220,13 @@ export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): vo
   }
   if (b.existed) {
     if (!b.file) throw new Error(`journal has no backup of ${b.target}`);
+    const orig = journal.readBackup(b.file);
+    const now = readCurrent(resolveHostPath(root, b.target));
+    // Untouched (the step failed before its effect, or undone before a crash): nothing to write.
+    if (now && now.equals(orig)) {
+      const st = fs.statSync(resolveHostPath(root, b.target));
+      if ((b.mode === null || (st.mode & 0o7777) === b.mode) && (b.uid === null || st.uid === b.uid) && (b.gid === null || st.gid === b.gid)) return;
+    }
     writeFileAtomic(resolveHostPath(root, b.target), journal.readBackup(b.file), { mode: b.mode ?? undefined, uid: b.uid ?? undefined, gid: b.gid ?? undefined, mapAbsolute: (t) => root.path(t) });
     return;
   }
@@ -211,72 +243,6 @@ export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): vo
       break; // not empty (someone put something there) or gone: keep the rest
     }
   }
-}
-
-export interface UnwindOptions {
-  /** Steps (by index) whose file effects are undone, in this order. */
-  fileSteps: number[];
-  /** Regenerate commands to re-run afterwards (step indices, in plan order). */
-  regenerate: number[];
-  /**
-   * The step that failed, when it is among `regenerate`: it is re-run on the
-   * restored files, but if it fails again the failure is not vfiokit's (the
-   * original configuration fails too) and the files are fully restored, so it
-   * is a note, not an incomplete rollback.
-   */
-  failedStep?: number;
-  markAs: 'rolled-back' | 'undone';
-  runner: Runner;
-  log?: (line: string) => void;
-}
-
-/** Restore files in the given order, then re-run regenerate commands once each. Never throws. */
-export async function unwind(root: HostRoot, journal: Journal, o: UnwindOptions): Promise<RollbackReport> {
-  const rep: RollbackReport = { restored: [], reran: [], failures: [] };
-  for (const i of o.fileSteps) {
-    const js = journal.doc.steps[i];
-    if (!js.backup) {
-      js.state = o.markAs; // started without a backup never happens; pending steps did nothing
-      continue;
-    }
-    try {
-      restoreFile(root, journal, js.backup);
-      js.state = o.markAs;
-      if (!rep.restored.includes(js.backup.target)) rep.restored.push(js.backup.target);
-      o.log?.(`  restored ${js.backup.target}`);
-    } catch (e) {
-      rep.failures.push(`could not restore ${js.backup.target} (step ${i + 1}): ${(e as Error).message}; its original is kept in ${journal.dir}/${js.backup.file ?? ''}`);
-    }
-    journal.save();
-  }
-  const seen = new Set<string>();
-  for (const i of o.regenerate) {
-    const js = journal.doc.steps[i];
-    const argv = js.argv ?? [];
-    const key = JSON.stringify(argv);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    try {
-      await o.runner.run(argv, { label: js.label, timeoutMs: js.timeoutMs });
-      rep.reran.push(js.label ?? formatArgv(argv));
-      journal.event(`re-ran ${formatArgv(argv)}`);
-    } catch (e) {
-      const first = (e as Error).message.split('\n')[0];
-      if (i === o.failedStep) (rep.notes ??= []).push(`${formatArgv(argv)} fails on the original files too (${first}): the failure is not caused by vfiokit's changes; fix it, then run it by hand`);
-      else rep.failures.push(`re-running ${describeStep(js)} failed: ${first}; run \`${formatArgv(argv)}\` by hand`);
-    }
-    journal.save();
-  }
-  return rep;
-}
-
-export function summarizeRollback(rep: RollbackReport): string {
-  const parts: string[] = [];
-  parts.push(rep.restored.length ? `restored ${rep.restored.join(', ')}` : 'no file had been changed');
-  if (rep.reran.length) parts.push(`re-ran ${rep.reran.join(', ')}`);
-  if (rep.notes?.length) parts.push(`note: ${rep.notes.join('; ')}`);
-  if (rep.failures.length) parts.push(`INCOMPLETE: ${rep.failures.join('; ')}`);
-  return parts.join('; ');
 }
 
 /**

@@ -1,10 +1,11 @@
-// The apply layer's public API (the only code that changes files). See
-// executor.ts (applyPlan), undo.ts (undoLatest), recover.ts
-// (recoverInterrupted), runner.ts (Runner, realRunner, recordingRunner).
+// The apply layer's public API: the one engine that changes a host. See
+// executor.ts (applyPlan), steps.ts (every step kind), undo.ts
+// (undoTransaction), recover.ts (recoverInterrupted, withWriteLock),
+// runner.ts (Runner, realRunner, recordingRunner).
 
-export { applyPlan, SimulatedCrash, type ApplyOptions, type ApplyResult, type FailAt } from './executor.js';
-export { undoLatest, type UndoOptions, type UndoResult } from './undo.js';
-export { assertRecovered, findInterrupted, recoverInterrupted, recoverLocked, type RecoverOptions, type RecoveryReport } from './recover.js';
+export { applyPlan, currentBootId, SimulatedCrash, type ApplyOptions, type ApplyResult, type FailAt } from './executor.js';
+export { chooseUndo, dependents, undoLatest, undoTransaction, type UndoOptions, type UndoResult } from './undo.js';
+export { assertRecovered, findInterrupted, findUnfinished, recoverInterrupted, recoverLocked, withWriteLock, UNFINISHED, type RecoverOptions, type RecoveryReport } from './recover.js';
 export {
   commandFailure,
   formatArgv,
@@ -18,7 +19,8 @@ export {
   type RunResult,
   type Runner,
 } from './runner.js';
-export { describeStep, Journal, latestJournal, listJournals, type JournalDoc, type JournalStep, type TxState, type StepState } from './journal.js';
+export { describeStep, Journal, latestJournal, listJournals, scanJournals, type CorruptJournal, type JournalDoc, type JournalStep, type TxState, type StepState } from './journal.js';
 export { acquireLock, withLock, type Lock, type LockOptions } from './lock.js';
 export { encodeContent, followLinks, sha256, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
-export { JOURNAL_DIR, LOCK_FILE, RUNTIME_JOURNAL, STATE_DIR } from './state-dir.js';
+export { realSysfsWriter, describeWriteError, type SysfsWriter } from './sysfs-writer.js';
+export { JOURNAL_DIR, LOCK_FILE, STATE_DIR } from './state-dir.js';

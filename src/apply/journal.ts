@@ -18,6 +18,8 @@ import * as path from 'node:path';
 import type { HostRoot } from '../host/root.js';
 import type { Plan, Step } from '../model/plan.js';
 import { fsyncDir, writeFileAtomic } from './atomic-write.js';
+import { PreconditionError } from '../errors.js';
+import { describeIssues, journalSchema } from './journal-schema.js';
 import { asRoot, JOURNAL_DIR } from './state-dir.js';
 
 export type TxState = 'applying' | 'applied' | 'rolling-back' | 'rolled-back' | 'rollback-failed' | 'undoing' | 'undone' | 'undo-failed';
@@ -50,6 +52,13 @@ export interface JournalStep {
   label?: string;
   regenerate?: boolean;
   timeoutMs?: number;
+  /** run-command: the argv that reverses it; volatile: void after a reboot. */
+  undoArgv?: string[];
+  volatile?: boolean;
+  /** Kernel, libvirt and install steps: the step as planned (install-file without its bytes). */
+  spec?: Step;
+  /** What the step found when it ran (previous driver, attribute value, loaded modules…), journaled before its effect. */
+  live?: Record<string, unknown>;
   backup?: FileBackup;
   /** What the step left: sha256 of the bytes written (null = removed) and the mode. */
   after?: { sha256: string | null; mode: number | null };
@@ -72,6 +81,8 @@ export interface JournalDoc {
   kind: string;
   intent: Record<string, unknown>;
   summary: string[];
+  /** Boot the transaction ran in (/proc/sys/kernel/random/boot_id): kernel changes of another boot are void. */
+  bootId?: string | null;
   /** The root the transaction ran under ("/" for the live host). */
   root: string;
   pid: number;
@@ -88,8 +99,19 @@ const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$
 
 function stepRecord(s: Step, index: number): JournalStep {
   const base = { index, kind: s.kind, reason: s.reason, state: 'pending' as StepState };
-  if (s.kind === 'run-command') return { ...base, argv: [...s.argv], label: s.label, regenerate: s.regenerate, ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}) };
-  return { ...base, path: 'path' in s ? s.path : undefined };
+  if (s.kind === 'run-command')
+    return {
+      ...base,
+      argv: [...s.argv],
+      label: s.label,
+      regenerate: s.regenerate,
+      ...(s.timeoutMs ? { timeoutMs: s.timeoutMs } : {}),
+      ...(s.undoArgv ? { undoArgv: [...s.undoArgv] } : {}),
+      ...(s.volatile ? { volatile: true } : {}),
+    };
+  if (s.kind === 'write-file' || s.kind === 'remove-file') return { ...base, path: s.path };
+  const spec: Step = s.kind === 'install-file' ? { ...s, contentBase64: '' } : s;
+  return { ...base, ...('path' in s ? { path: s.path } : {}), spec };
 }
 
 export class Journal {
@@ -102,7 +124,7 @@ export class Journal {
   ) {}
 
   /** Create a transaction for `plan` in state "applying" and sync it to disk. */
-  static create(rootArg: HostRoot | string, plan: Plan, clock: () => Date = () => new Date()): Journal {
+  static create(rootArg: HostRoot | string, plan: Plan, clock: () => Date = () => new Date(), bootId: string | null = null): Journal {
     const root = asRoot(rootArg);
     const base = root.path(JOURNAL_DIR);
     fs.mkdirSync(base, { recursive: true, mode: 0o700 });
@@ -119,6 +141,7 @@ export class Journal {
       kind: plan.kind,
       intent: plan.intent,
       summary: plan.summary,
+      bootId,
       root: root.dir,
       pid: process.pid,
       state: 'applying',
@@ -134,10 +157,13 @@ export class Journal {
 
   static open(rootArg: HostRoot | string, txid: string, clock: () => Date = () => new Date()): Journal {
     const root = asRoot(rootArg);
-    if (!/^[\w.-]+$/.test(txid)) throw new Error(`bad transaction id ${txid}`);
+    if (!/^[\w.-]+$/.test(txid) || !fs.existsSync(path.join(root.path(JOURNAL_DIR), txid))) {
+      throw new PreconditionError('E_NO_TRANSACTION', `there is no transaction ${txid}${root.isLive ? '' : ` under ${root.dir}`}`, 'see `vfiokit history` for the transaction ids');
+    }
     const dir = path.join(root.path(JOURNAL_DIR), txid);
-    const doc = JSON.parse(fs.readFileSync(path.join(dir, 'journal.json'), 'utf8')) as JournalDoc;
-    return new Journal(root, dir, doc, clock);
+    const d = parseJournal(path.join(dir, 'journal.json'), `${JOURNAL_DIR}/${txid}/journal.json`);
+    if ('problem' in d) throw corruptJournalError([{ txid, file: `${JOURNAL_DIR}/${txid}/journal.json`, problem: d.problem }], root);
+    return new Journal(root, dir, d, clock);
   }
 
   now(): string {
@@ -172,24 +198,89 @@ export class Journal {
   }
 }
 
-/** Every transaction under the root, oldest first. Unreadable entries are skipped. */
-export function listJournals(rootArg: HostRoot | string): JournalDoc[] {
+/** A transaction directory whose journal.json cannot be trusted. */
+export interface CorruptJournal {
+  txid: string;
+  /** Host path of the file. */
+  file: string;
+  problem: string;
+}
+
+/** Read and validate one journal.json (host path for messages). */
+function parseJournal(real: string, hostFile: string): JournalDoc | { problem: string } {
+  let text: string;
+  try {
+    text = fs.readFileSync(real, 'utf8');
+  } catch (e) {
+    return { problem: `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { problem: text.trim() === '' ? 'is empty' : `is not valid JSON (${(e as Error).message}${text.length ? `; ${text.length} bytes, truncated?` : ''})` };
+  }
+  const r = journalSchema.safeParse(raw);
+  if (!r.success) return { problem: `does not have the shape of a vfiokit journal: ${describeIssues(r.error)}` };
+  void hostFile;
+  return r.data as unknown as JournalDoc;
+}
+
+/**
+ * Every transaction under the root, oldest first, and the directories whose
+ * journal is unreadable or wrongly shaped. A directory with no journal.json
+ * and nothing else in it was torn before its first sync (no step ran) and is
+ * ignored.
+ */
+export function scanJournals(rootArg: HostRoot | string): { docs: JournalDoc[]; corrupt: CorruptJournal[] } {
   const root = asRoot(rootArg);
+  const base = root.path(JOURNAL_DIR);
   let names: string[];
   try {
-    names = fs.readdirSync(root.path(JOURNAL_DIR));
+    names = fs.readdirSync(base);
   } catch {
-    return [];
+    return { docs: [], corrupt: [] };
   }
   const docs: JournalDoc[] = [];
-  for (const n of names) {
+  const corrupt: CorruptJournal[] = [];
+  for (const n of names.sort()) {
+    const dir = path.join(base, n);
+    let entries: string[];
     try {
-      docs.push(JSON.parse(fs.readFileSync(path.join(root.path(JOURNAL_DIR), n, 'journal.json'), 'utf8')) as JournalDoc);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      entries = fs.readdirSync(dir);
     } catch {
-      /* not a transaction directory (or torn before its first sync) */
+      continue;
     }
+    const hostFile = `${JOURNAL_DIR}/${n}/journal.json`;
+    if (!entries.includes('journal.json')) {
+      if (entries.some((e) => !e.endsWith('.tmp'))) corrupt.push({ txid: n, file: hostFile, problem: 'is missing (the directory still holds backups)' });
+      continue;
+    }
+    const d = parseJournal(path.join(dir, 'journal.json'), hostFile);
+    if ('problem' in d) corrupt.push({ txid: n, file: hostFile, problem: d.problem });
+    else docs.push(d);
   }
-  return docs.sort((a, b) => a.seq - b.seq);
+  return { docs: docs.sort((a, b) => a.seq - b.seq), corrupt };
+}
+
+/** The error for unreadable journals: vfiokit cannot know what they changed, so it changes nothing. */
+export function corruptJournalError(c: CorruptJournal[], root: HostRoot): PreconditionError {
+  return new PreconditionError(
+    'E_JOURNAL_CORRUPT',
+    `${c.length === 1 ? `the journal ${c[0].file}` : `${c.length} journals`}${root.isLive ? '' : ` under ${root.dir}`} ${c.length === 1 ? c[0].problem : 'cannot be read'}; vfiokit cannot tell what ${c.length === 1 ? 'that transaction' : 'those transactions'} changed, so nothing was changed`,
+    `look at the backups next to it (${JOURNAL_DIR}/${c[0].txid}/) and restore what it changed by hand, then move the directory out of ${JOURNAL_DIR}`,
+    c[0].file,
+    c.map((x) => ({ code: 'E_JOURNAL_CORRUPT', subject: x.file, message: `${x.file} ${x.problem}` })),
+  );
+}
+
+/** Every transaction under the root, oldest first; throws E_JOURNAL_CORRUPT when one cannot be read. */
+export function listJournals(rootArg: HostRoot | string): JournalDoc[] {
+  const root = asRoot(rootArg);
+  const { docs, corrupt } = scanJournals(root);
+  if (corrupt.length) throw corruptJournalError(corrupt, root);
+  return docs;
 }
 
 /** The newest transaction (optionally the newest matching `pred`), or null. */
@@ -198,8 +289,27 @@ export function latestJournal(rootArg: HostRoot | string, pred: (d: JournalDoc) 
   return all.length ? all[all.length - 1] : null;
 }
 
-/** One line per step, for messages and `status`. */
+/** One line per step, for messages, `history` and `status`. */
 export function describeStep(s: JournalStep | Step): string {
   if (s.kind === 'run-command') return `run ${'label' in s && s.label ? s.label : (s.argv ?? []).join(' ')}`;
-  return `${s.kind === 'write-file' ? 'write' : 'remove'} ${"path" in s ? s.path : s.kind}`;
+  if (s.kind === 'write-file' || s.kind === 'remove-file') return `${s.kind === 'write-file' ? 'write' : 'remove'} ${s.path}`;
+  const p: Step = 'spec' in s && s.spec ? s.spec : (s as Step);
+  switch (p.kind) {
+    case 'write-attr':
+      return `write ${JSON.stringify(p.value)} to ${p.path}`;
+    case 'bind-driver':
+      return `bind ${p.address} to ${p.driver ?? 'its default driver'}`;
+    case 'module':
+      return `${p.action === 'load' ? 'load' : 'unload'} module ${[...(p.also ?? []), p.module].join(', ')}`;
+    case 'domain':
+      return `${p.action} libvirt domain ${p.name}`;
+    case 'install-file':
+      return `install ${p.path}`;
+    case 'copy-attr':
+      return `copy ${p.from} to ${p.path}`;
+    case 'wait':
+      return `wait: ${p.reason}`;
+    default:
+      return p.kind;
+  }
 }

@@ -1,19 +1,29 @@
-// Crash recovery: a transaction left in "applying", "rolling-back" or
-// "undoing" was interrupted (power cut, kill -9). Because the journal is
-// synced before every step, its steps say exactly what may have happened:
-//   applying / rolling-back → roll back every started or done step (restoring
-//                             a backup is idempotent), re-run regenerate commands;
-//   undoing                 → finish the undo (restore all file steps), re-run
-//                             regenerate commands.
-// Runs under the root's lock; apply, undo and `vfiokit recover` call it first.
+// Crash recovery, and retrying what could not be finished. A transaction left
+// in "applying", "rolling-back" or "undoing" was interrupted (power cut,
+// kill -9); one in "rollback-failed" or "undo-failed" could not be unwound
+// (a file that could not be written, a driver that would not take a device
+// back). Because the journal is synced before every step, its steps say
+// exactly what may have happened:
+//   applying / rolling-back / rollback-failed → roll back every started or
+//       done step not yet rolled back (every undo is idempotent), re-run
+//       regenerate commands;
+//   undoing / undo-failed → finish the undo.
+// Kernel changes made in an earlier boot are void (the reboot undid them) and
+// are skipped with a note. Runs under the root's lock; every writing command
+// calls it first (withWriteLock), and `vfiokit recover` on its own.
 
 import { PreconditionError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
-import { INTERRUPTED_STATES, Journal, listJournals, type JournalDoc, type TxState } from './journal.js';
+import { corruptJournalError, Journal, scanJournals, type JournalDoc, type TxState } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { summarizeRollback, unwind } from './file-steps.js';
+import { summarizeRollback, unwind } from './steps.js';
+import type { SysfsWriter } from './sysfs-writer.js';
+import { PROC_BOOT_ID } from '../host/sysfs-paths.js';
+
+export const INTERRUPTED: TxState[] = ['applying', 'rolling-back', 'undoing'];
+export const UNFINISHED: TxState[] = [...INTERRUPTED, 'rollback-failed', 'undo-failed'];
 
 export interface RecoveryReport {
   txid: string;
@@ -24,6 +34,7 @@ export interface RecoveryReport {
   restored: string[];
   reran: string[];
   failures: string[];
+  notes?: string[];
   /** One line for the user. */
   message: string;
 }
@@ -32,51 +43,74 @@ export interface RecoverOptions {
   clock?: () => Date;
   log?: (line: string) => void;
   lock?: LockOptions;
+  /** Needed to put kernel state back (drivers, attributes); null under a --root without a kernel fake. */
+  sysfs?: SysfsWriter | null;
 }
 
-/** Interrupted transactions, read only (for `status` without taking the lock). */
+/** Transactions that are not finished (interrupted, or failed to unwind), read only (for `status`). */
+export function findUnfinished(root: HostRoot | string): JournalDoc[] {
+  return scanJournals(root).docs.filter((d) => UNFINISHED.includes(d.state));
+}
+
+/** Interrupted transactions only (kept for callers that distinguish them). */
 export function findInterrupted(root: HostRoot | string): JournalDoc[] {
-  return listJournals(root).filter((d) => INTERRUPTED_STATES.includes(d.state));
+  return scanJournals(root).docs.filter((d) => INTERRUPTED.includes(d.state));
 }
 
-/** Recover every interrupted transaction; caller holds the lock. */
+/** Recover every unfinished transaction, newest first; caller holds the lock. Throws E_JOURNAL_CORRUPT on an unreadable journal. */
 export async function recoverLocked(rootArg: HostRoot | string, runner: Runner, opts: RecoverOptions = {}): Promise<RecoveryReport[]> {
   const root = asRoot(rootArg);
+  const { docs, corrupt } = scanJournals(root);
+  if (corrupt.length) throw corruptJournalError(corrupt, root);
+  const bootNow = root.tryReadAttr(PROC_BOOT_ID)?.trim() || null;
   const reports: RecoveryReport[] = [];
-  for (const doc of findInterrupted(root).reverse()) {
+  for (const doc of docs.filter((d) => UNFINISHED.includes(d.state)).reverse()) {
     const j = Journal.open(root, doc.txid, opts.clock);
     const from = j.doc.state;
-    const undoing = from === 'undoing';
-    const touched = (s: (typeof j.doc.steps)[number]) => (undoing ? s.state !== 'pending' : s.state === 'started' || s.state === 'done' || s.state === 'rolled-back');
-    const fileSteps = j.doc.steps.filter((s) => s.kind !== 'run-command' && touched(s)).map((s) => s.index).reverse();
-    const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate && touched(s)).map((s) => s.index);
-    j.setState(undoing ? 'undoing' : 'rolling-back', `recovering a transaction interrupted in state ${from}`);
-    opts.log?.(`vfiokit: transaction ${j.doc.txid} (${j.doc.kind}) was interrupted while ${from}; ${undoing ? 'finishing the undo' : 'rolling it back'}`);
-    const rep = await unwind(root, j, { fileSteps, regenerate: fileSteps.length ? regenerate : [], markAs: undoing ? 'undone' : 'rolled-back', runner, log: opts.log });
+    const undoing = from === 'undoing' || from === 'undo-failed';
+    const markAs = undoing ? 'undone' : 'rolled-back';
+    // Everything that may have happened, including steps already put back (every undo is idempotent).
+    const pending = (s: (typeof j.doc.steps)[number]) => (undoing ? s.state !== 'pending' : s.state === 'started' || s.state === 'done' || s.state === 'rolled-back');
+    const steps = j.doc.steps.filter((s) => pending(s) && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse();
+    for (const s of j.doc.steps) if (pending(s) && s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length) s.state = markAs;
+    const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate && s.state !== 'pending').map((s) => s.index);
+    const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
+    j.setState(undoing ? 'undoing' : 'rolling-back', `recovering a transaction left in state ${from}`);
+    const what = INTERRUPTED.includes(from) ? `was interrupted while ${from}` : `was left ${from}`;
+    opts.log?.(`vfiokit: transaction ${j.doc.txid} (${j.doc.kind}) ${what}; ${undoing ? 'finishing the undo' : 'rolling it back'}`);
+    const rep = await unwind({ root, runner, sysfs: opts.sysfs ?? null, log: opts.log ?? (() => {}), txDir: j.dir }, j, {
+      steps,
+      // Files restored by an earlier attempt still need the regeneration.
+      regenerate,
+      markAs,
+      skipVolatile: otherBoot,
+      forceRegenerate: from === 'rollback-failed' || from === 'undo-failed',
+    });
     const ok = rep.failures.length === 0;
     const to: TxState = undoing ? (ok ? 'undone' : 'undo-failed') : ok ? 'rolled-back' : 'rollback-failed';
-    const message = `transaction ${j.doc.txid} (${j.doc.kind}) was interrupted while ${from}: ${undoing ? 'undo finished' : 'rolled back'} — ${summarizeRollback(rep)}`;
+    const message = `transaction ${j.doc.txid} (${j.doc.kind}) ${what}: ${ok ? (undoing ? 'undo finished' : 'rolled back') : 'still incomplete'} — ${summarizeRollback(rep)}`;
     j.setState(to, message);
     reports.push({ txid: j.doc.txid, kind: j.doc.kind, fromState: from, toState: to, action: undoing ? 'finished undo' : 'rolled back', ...rep, message });
   }
   return reports;
 }
 
-/** apply/undo: refuse to go on when recovery left a transaction half undone. */
-export function assertRecovered(reports: RecoveryReport[]): void {
-  const bad = reports.filter((r) => r.failures.length);
-  if (!bad.length) return;
+/** Writing commands: refuse to go on while a transaction is left half done (after recovery tried). */
+export function assertRecovered(root: HostRoot | string, reports: RecoveryReport[] = []): void {
+  const left = findUnfinished(root);
+  if (!left.length) return;
+  const byId = new Map(reports.map((r) => [r.txid, r]));
   throw new PreconditionError(
     'E_RECOVERY_INCOMPLETE',
-    `an interrupted transaction could not be fully recovered (${bad.map((r) => r.txid).join(', ')}); nothing new was changed`,
-    'fix what the messages above name, then run `vfiokit recover` again',
-    bad[0].txid,
-    bad.flatMap((r) => r.failures.map((f) => ({ code: 'E_RECOVERY_INCOMPLETE', subject: r.txid, message: f }))),
+    `transaction ${left.map((d) => `${d.txid} (${d.kind}, ${d.state})`).join(', ')} is not finished and could not be recovered; nothing new was changed`,
+    'fix what the messages name, then run `vfiokit recover` again (`vfiokit history` shows every step)',
+    left[0].txid,
+    left.flatMap((d) => (byId.get(d.txid)?.failures ?? [`state ${d.state}`]).map((f) => ({ code: 'E_RECOVERY_INCOMPLETE', subject: d.txid, message: f }))),
   );
 }
 
 /**
- * `vfiokit recover`: take the lock and recover every interrupted transaction.
+ * `vfiokit recover`: take the lock and recover every unfinished transaction.
  * Called as recoverInterrupted(root, runner, opts?) or recoverInterrupted({ root, runner, ...opts }).
  */
 export async function recoverInterrupted(root: HostRoot | string, runner: Runner, opts?: RecoverOptions): Promise<RecoveryReport[]>;
@@ -93,6 +127,23 @@ export async function recoverInterrupted(
   const lock = acquireLock(root, { onStale: opts.log, ...opts.lock });
   try {
     return await recoverLocked(root, runner, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Every writing command: take the lock, recover what is unfinished, refuse
+ * while something stays unfinished, then run `fn` (plan and apply) under the
+ * same lock — so nothing is ever planned over a half-applied host.
+ */
+export async function withWriteLock<T>(root: HostRoot | string, runner: Runner, opts: RecoverOptions, fn: (recovered: RecoveryReport[]) => Promise<T>): Promise<T> {
+  const lock = acquireLock(root, { onStale: opts.log, ...opts.lock });
+  try {
+    const recovered = await recoverLocked(root, runner, opts);
+    for (const r of recovered) opts.log?.(r.message);
+    assertRecovered(root, recovered);
+    return await fn(recovered);
   } finally {
     lock.release();
   }

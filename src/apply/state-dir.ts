@@ -6,6 +6,5 @@ import { HostRoot } from '../host/root.js';
 export const STATE_DIR = '/var/lib/vfiokit';
 export const LOCK_FILE = `${STATE_DIR}/lock`;
 export const JOURNAL_DIR = `${STATE_DIR}/journal`;
-export const RUNTIME_JOURNAL = `${STATE_DIR}/runtime.json`;
 
 export const asRoot = (root: HostRoot | string): HostRoot => (typeof root === 'string' ? new HostRoot(root) : root);

@@ -1,35 +1,44 @@
-// undoLatest: reverse the newest applied transaction (a stack: undo again to
-// reverse the one before). Only files nobody edited since are restored: every
-// file the transaction wrote must still hash to what it wrote (a removed file
-// must still be absent), else refuse and list them — unless `force`, which
-// keeps a copy of each edited file in the journal before restoring.
-// Order: lock → recover interrupted → check → journal "undoing" → restore files
-// newest step first (bytes, mode, owner; files that did not exist are deleted,
-// directories created for them removed when empty) → re-run the transaction's
-// regenerate commands → journal "undone".
+// undo: reverse an applied transaction of any kind — the newest by default,
+// or a named one. Transactions form a stack per resource: a later applied
+// transaction that touches the same file, device, attribute, module or domain
+// must be undone first (refused with the order). Only what nobody changed
+// since is restored: every file the transaction wrote must still hash to what
+// it wrote, every device must still be on the driver it was moved to —
+// unless `force`, which keeps a copy of each edited file in the journal.
+// Order: lock → recover → check → journal "undoing" → undo steps newest first
+// (kernel changes of an earlier boot are void and skipped) → re-run the
+// transaction's regenerate commands → journal "undone".
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplyError, PreconditionError, type Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
-import { Journal, latestJournal } from './journal.js';
+import { sha256 } from './atomic-write.js';
+import { currentBootId } from './executor.js';
+import { readCurrent, resolveHostPath } from './file-steps.js';
+import { Journal, listJournals, type JournalDoc } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
-import { readCurrent, resolveHostPath, summarizeRollback, unwind } from './file-steps.js';
-import { sha256 } from './atomic-write.js';
+import { editedSince, isVolatile, resourcesOf, summarizeRollback, unwind } from './steps.js';
+import type { SysfsWriter } from './sysfs-writer.js';
 
 export interface UndoOptions {
   root: HostRoot | string;
   runner: Runner;
+  sysfs?: SysfsWriter | null;
   /** Restore even files edited since the apply (a copy of each edit is kept in the journal). */
   force?: boolean;
-  /** Must name the newest applied transaction when given. */
+  /** The transaction to undo (default: the newest applied one). */
   txid?: string;
+  /** Only transactions of these kinds are candidates for "the newest" (e.g. unbind undoes runtime binds). */
+  kinds?: string[];
   clock?: () => Date;
   log?: (line: string) => void;
   lock?: LockOptions;
+  /** The caller holds the lock and has recovered (withWriteLock). */
+  locked?: boolean;
 }
 
 export interface UndoResult {
@@ -38,33 +47,70 @@ export interface UndoResult {
   kind: string | null;
   restored: string[];
   reran: string[];
+  notes: string[];
   /** Edited files overwritten because of `force`, with where the edit was saved. */
   overwritten: { path: string; savedAs: string }[];
   recovered: RecoveryReport[];
 }
 
-export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
+/** Resources a transaction still holds now (kernel changes of an earlier boot hold nothing). */
+function liveResources(d: JournalDoc, bootNow: string | null): Set<string> {
+  const otherBoot = Boolean(d.bootId && bootNow && d.bootId !== bootNow);
+  return new Set(d.steps.filter((s) => s.state === 'done' && !(otherBoot && isVolatile(s))).flatMap(resourcesOf));
+}
+
+/** The later applied transactions that depend on `target` (share something it changed), newest first. */
+export function dependents(all: JournalDoc[], target: JournalDoc, bootNow: string | null): JournalDoc[] {
+  const mine = liveResources(target, bootNow);
+  return all
+    .filter((d) => d.state === 'applied' && d.seq > target.seq)
+    .filter((d) => [...liveResources(d, bootNow)].some((r) => mine.has(r)))
+    .sort((a, b) => b.seq - a.seq);
+}
+
+/** Pick the transaction to undo; null when nothing is applied. Read only. */
+export function chooseUndo(root: HostRoot, opts: { txid?: string; kinds?: string[] }): JournalDoc | null {
+  const all = listJournals(root);
+  if (opts.txid) {
+    const d = all.find((x) => x.txid === opts.txid);
+    if (!d) throw new PreconditionError('E_NO_TRANSACTION', `there is no transaction ${opts.txid}${root.isLive ? '' : ` under ${root.dir}`}`, 'see `vfiokit history` for the transaction ids', opts.txid);
+    if (d.state !== 'applied') throw new PreconditionError('E_NOT_APPLIED', `transaction ${d.txid} (${d.kind}) is ${d.state}, not applied: there is nothing of it to undo`, 'see `vfiokit history`', d.txid);
+    return d;
+  }
+  const applied = all.filter((d) => d.state === 'applied' && (!opts.kinds || opts.kinds.includes(d.kind)));
+  return applied.length ? applied[applied.length - 1] : null;
+}
+
+export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
   const root = asRoot(opts.root);
   const log = opts.log ?? (() => {});
-  const lock = acquireLock(root, { onStale: log, ...opts.lock });
+  const lock = opts.locked ? null : acquireLock(root, { onStale: log, ...opts.lock });
   try {
-    const recovered = await recoverLocked(root, opts.runner, { clock: opts.clock, log });
-    assertRecovered(recovered);
-    const latest = latestJournal(root, (d) => d.state === 'applied');
-    if (opts.txid && latest?.txid !== opts.txid) {
+    const recovered = opts.locked ? [] : await recoverLocked(root, opts.runner, { clock: opts.clock, log, sysfs: opts.sysfs });
+    if (!opts.locked) assertRecovered(root, recovered);
+    const target = chooseUndo(root, opts);
+    if (!target) return { txid: null, kind: null, restored: [], reran: [], notes: [], overwritten: [], recovered };
+    const bootNow = currentBootId(root);
+    const later = dependents(listJournals(root), target, bootNow);
+    if (later.length) {
       throw new PreconditionError(
-        'E_NOT_LATEST',
-        latest ? `transaction ${opts.txid} is not the newest applied one (${latest.txid} is)` : `transaction ${opts.txid} is not applied (nothing is)`,
-        'undo transactions newest first: run `vfiokit undo` without an id',
-        opts.txid,
+        'E_UNDO_ORDER',
+        `transaction ${target.txid} (${target.kind}) cannot be undone before ${later.map((d) => `${d.txid} (${d.kind})`).join(', ')}, which changed the same ${later.length > 1 ? 'things' : 'things after it'}; nothing was undone`,
+        `undo in this order: ${[...later.map((d) => `vfiokit undo --id ${d.txid}`), `vfiokit undo --id ${target.txid}`].join('; then ')}`,
+        target.txid,
       );
     }
-    if (!latest) return { txid: null, kind: null, restored: [], reran: [], overwritten: [], recovered };
-    const j = Journal.open(root, latest.txid, opts.clock);
+    const j = Journal.open(root, target.txid, opts.clock);
+    const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
+    const ctx = { root, runner: opts.runner, sysfs: opts.sysfs ?? null, log, txDir: j.dir };
+    const hasKernel = j.doc.steps.some((s) => s.state === 'done' && isVolatile(s) && s.kind !== 'run-command' && s.kind !== 'wait');
+    if (hasKernel && !otherBoot && !ctx.sysfs) {
+      throw new PreconditionError('E_NOT_LIVE', `transaction ${j.doc.txid} changed the running kernel, but --root ${root.dir} has no kernel behind it; nothing was undone`, 'run the undo on the host itself');
+    }
 
-    // Check: the last step touching each file must still describe it.
+    // Check: the last step touching each file must still describe it; devices still where the transaction put them.
     const last = new Map<string, number>();
-    for (const s of j.doc.steps) if (s.kind !== 'run-command' && s.backup && s.state === 'done') last.set(s.backup.target, s.index);
+    for (const s of j.doc.steps) if (s.backup && s.state === 'done') last.set(s.backup.target, s.index);
     const edited: Problem[] = [];
     const editedIdx: number[] = [];
     for (const [target, i] of last) {
@@ -94,8 +140,15 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
         editedIdx.push(i);
       }
     }
+    if (!otherBoot) {
+      for (const s of j.doc.steps) {
+        if (s.state !== 'done') continue;
+        const e = editedSince(ctx, s);
+        if (e) edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
+      }
+    }
     if (edited.length && !opts.force) {
-      throw new PreconditionError('E_EDITED_SINCE_APPLY', `${edited.length} file(s) changed since transaction ${j.doc.txid} was applied; nothing was undone`, 'undo with --force to restore the originals anyway (edits are saved in the journal)', edited[0].subject, edited);
+      throw new PreconditionError('E_EDITED_SINCE_APPLY', `${edited.length} thing(s) changed since transaction ${j.doc.txid} was applied; nothing was undone`, 'undo with --force to restore the originals anyway (edited files are saved in the journal)', edited[0].subject, edited);
     }
     const overwritten: UndoResult['overwritten'] = [];
     for (const i of editedIdx) {
@@ -108,10 +161,10 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
     }
 
     j.setState('undoing', `undo started${overwritten.length ? ` (forced over edits to ${overwritten.map((o) => o.path).join(', ')})` : ''}`);
-    const fileSteps = j.doc.steps.filter((s) => s.kind !== 'run-command' && s.state === 'done').map((s) => s.index).reverse();
+    const steps = j.doc.steps.filter((s) => (s.state === 'done' || s.state === 'started') && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse();
     const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate).map((s) => s.index);
-    for (const s of j.doc.steps) if (s.kind === 'run-command' && !s.regenerate) s.state = 'undone';
-    const rep = await unwind(root, j, { fileSteps, regenerate, markAs: 'undone', runner: opts.runner, log });
+    for (const s of j.doc.steps) if (s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length) s.state = 'undone';
+    const rep = await unwind(ctx, j, { steps, regenerate, markAs: 'undone', skipVolatile: otherBoot });
     if (rep.failures.length) {
       j.setState('undo-failed', summarizeRollback(rep));
       throw new ApplyError(
@@ -120,14 +173,18 @@ export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
         'undo',
         rep,
         undefined,
-        `finish by hand: the original files are in ${j.dir}`,
+        `fix the cause, then run \`vfiokit recover\` (it finishes the undo); the original files are in ${j.dir}`,
         'E_UNDO_INCOMPLETE',
       );
     }
-    for (const i of regenerate) j.doc.steps[i].state = 'undone';
     j.setState('undone', summarizeRollback(rep));
-    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, overwritten, recovered };
+    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, notes: rep.notes ?? [], overwritten, recovered };
   } finally {
-    lock.release();
+    lock?.release();
   }
+}
+
+/** The newest applied transaction (kept name). */
+export async function undoLatest(opts: UndoOptions): Promise<UndoResult> {
+  return undoTransaction(opts);
 }

@@ -26,6 +26,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const json: OptionSpec = { type: 'boolean', description: 'print machine-readable JSON' };
+const dryRun: OptionSpec = { type: 'boolean', description: 'show what would be done; change nothing' };
 const yes: OptionSpec = { type: 'boolean', short: 'y', description: 'do not ask for confirmation (required without a terminal)' };
 
 const bootFlags: Record<string, OptionSpec> = {
@@ -102,9 +103,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes]',
-    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`.',
-    options: { yes, ...bootFlags },
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--dry-run]',
+    description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`.',
+    options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
   },
   {
@@ -117,41 +118,50 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'undo',
-    summary: 'revert the last applied transaction, byte for byte, and regenerate what it regenerated',
-    usage: 'vfiokit undo [--yes] [--force]',
-    description: 'Refuses when a file was edited since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed).',
-    options: { yes, force: { type: 'boolean', description: 'restore even files edited since apply' } },
+    summary: 'revert the newest (or a named) applied transaction of any kind: files byte for byte, drivers, attributes, domains',
+    usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run]',
+    description: 'Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
+    options: { yes, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore even files edited since apply' } },
     load: () => import('./commands/undo.js'),
   },
   {
     name: 'bind',
     summary: 'move the selected devices\' IOMMU groups to vfio-pci now, without a reboot',
-    usage: 'vfiokit bind SELECTOR... [--with ADDR]... [--force] [--yes] [--json]',
+    usage: 'vfiokit bind SELECTOR... [--with ADDR]... [--force] [--yes] [--json] [--dry-run]',
     description:
-      'Every endpoint of each selected device\'s IOMMU group moves (driver_override, unbind, drivers_probe); bridges stay on pcieport. The original drivers are recorded for `vfiokit unbind`. Refused (exit 3, nothing changed) when a VM holds the group, for the boot display while it drives the console (unless --force), for bridges, and for groups shared with other devices unless taken with --with.',
+      'Every endpoint of each selected device\'s IOMMU group moves (driver_override, unbind, drivers_probe); bridges stay on pcieport. One journaled transaction: each device\'s driver and driver_override are recorded before it moves; a failure at any step puts every device back; `vfiokit unbind` or `vfiokit undo` returns them. Refused (exit 3, nothing changed) when a VM holds the group, for the boot display while it drives the console (unless --force), for bridges, and for groups shared with other devices unless taken with --with.',
     options: {
       json,
       yes,
       with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
       force: { type: 'boolean', description: 'take the boot display even while it drives the host console' },
+      'dry-run': dryRun,
     },
     load: () => import('./commands/bind.js'),
   },
   {
     name: 'unbind',
     summary: 'return devices from vfio-pci to the drivers they had before `vfiokit bind`',
-    usage: 'vfiokit unbind SELECTOR... [--yes] [--json]',
-    description: 'Devices vfiokit did not bind go to the kernel\'s default driver. Refused (exit 3) while a VM holds the group.',
-    options: { json, yes },
+    usage: 'vfiokit unbind SELECTOR... [--yes] [--json] [--dry-run]',
+    description: 'Devices a `vfiokit bind` of this boot moved go back by undoing that transaction (exactly the recorded drivers); devices vfiokit did not bind go to the kernel\'s default driver. Refused (exit 3) while a VM holds the group.',
+    options: { json, yes, 'dry-run': dryRun },
     load: () => import('./commands/unbind.js'),
   },
   {
     name: 'recover',
-    summary: 'finish what an interrupted apply or undo left half done (rolls back / completes it)',
+    summary: 'finish what an interrupted apply or undo left half done, and retry rollbacks that could not finish',
     usage: 'vfiokit recover [--json] [--root DIR]',
-    description: 'apply, undo and status do this automatically first. Exit 5 when recovery could not complete.',
+    description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished.',
     options: { json },
     load: () => import('./commands/recover.js'),
+  },
+  {
+    name: 'history',
+    summary: 'every transaction: id, kind, time, what it did and its state; unreadable journals',
+    usage: 'vfiokit history [--json] [--steps] [--root DIR]',
+    description: 'Exit 3 when a transaction is unfinished or a journal cannot be read.',
+    options: { json, steps: { type: 'boolean', description: 'list every step of every transaction' } },
+    load: () => import('./commands/history.js'),
   },
 ];
 

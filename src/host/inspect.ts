@@ -6,7 +6,8 @@ import { readCpuTopology, readMemory } from './cpu-topology.js';
 import { loadPciNames } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
 import { HostRoot } from './root.js';
-import { DEV_KVM } from './sysfs-paths.js';
+import { readRuntimeFacts } from './runtime.js';
+import { DEV_KVM, DEV_VFIO } from './sysfs-paths.js';
 import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
 
 export interface InspectOptions {
@@ -56,7 +57,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     kernel,
     cpu: readCpu(r, warnings),
     kvm: { devKvm: r.probe(DEV_KVM) },
-    devVfio: (r.tryList('/dev/vfio') ?? []).sort(),
+    devVfio: (r.tryList(DEV_VFIO) ?? []).sort(),
     iommu,
     pci: devices,
     firmware: readFirmware(r),
@@ -66,6 +67,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     memory: readMemory(r, warnings),
     boot: readBoot(r, kernel.release),
     configSpaceReadable: configReadable,
+    runtime: readRuntimeFacts(r, devices.filter((d) => d.bootVga)),
     warnings,
   };
 }

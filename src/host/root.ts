@@ -37,6 +37,26 @@ export class HostRoot {
   }
 
   /**
+   * Run `fn` without recording what it touches (scans of /proc/<pid>/fd would
+   * otherwise put every process's open files into a snapshot); the caller
+   * records what it keeps with `keep`.
+   */
+  quietly<T>(fn: () => T): T {
+    const rec = this.recorder;
+    this.recorder = null;
+    try {
+      return fn();
+    } finally {
+      this.recorder = rec;
+    }
+  }
+
+  /** Record a path read while `quietly` (so a snapshot keeps it). */
+  keep(hostPath: string, kind: Touched): void {
+    this.note(hostPath, kind);
+  }
+
+  /**
    * Resolve an absolute host path to the real path under the root. Under a
    * root other than `/`, symlinks with absolute targets outside sysfs and
    * procfs (e.g. /etc/os-release → /usr/lib/os-release) are resolved inside

@@ -33,6 +33,8 @@ export interface HostSnapshot {
   boot: BootInfo;
   /** Whether full config space (capabilities, ACS) could be read. */
   configSpaceReadable: boolean;
+  /** Live kernel state runtime plans depend on (bind, unbind, handoff). */
+  runtime: RuntimeFacts;
   /** Facts that could not be read, with what is missing. */
   warnings: SnapshotWarning[];
 }
@@ -233,4 +235,28 @@ export interface MemoryInfo {
   totalKb: number | null;
   /** Hugepagesize in KiB: the size `<hugepages/>` and hugetlbfs use by default. */
   hugepageDefaultKb: number | null;
+}
+
+/** A process holding /dev/vfio/<group> open: a running VM owns the group. */
+export interface VfioHolder {
+  group: number;
+  pid: number;
+  comm: string | null;
+}
+
+/** A boot VGA device that runs the host console now, and why vfiokit thinks so. */
+export interface ConsoleUse {
+  address: string;
+  why: string;
+}
+
+export interface RuntimeFacts {
+  /** /proc/sys/kernel/random/boot_id: tells a transaction of this boot from one of an earlier boot. */
+  bootId: string | null;
+  /** Registered PCI drivers (/sys/bus/pci/drivers). */
+  pciDrivers: string[];
+  vfioHolders: VfioHolder[];
+  /** Processes whose open files could not be read (not root): holders may be missing. */
+  holdersUnreadable: number;
+  consoles: ConsoleUse[];
 }

@@ -333,9 +333,9 @@ describe('undo', () => {
     expect(treeFingerprint(root)).toEqual(before);
   });
 
-  it('undo refuses a txid that is not the newest applied transaction', async () => {
+  it('undo refuses a txid that names no transaction', async () => {
     const root = makeRoot();
-    await expect(undoLatest({ root, runner: recordingRunner(), txid: 'nope' })).rejects.toMatchObject({ code: 'E_NOT_LATEST' });
+    await expect(undoLatest({ root, runner: recordingRunner(), txid: 'nope' })).rejects.toMatchObject({ code: 'E_NO_TRANSACTION', exitCode: 3 });
   });
 });
 

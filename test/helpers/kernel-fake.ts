@@ -25,7 +25,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SysfsWriter } from '../../src/runtime/sysfs-writer.js';
+import type { SysfsWriter } from '../../src/apply/sysfs-writer.js';
 import { driverDir } from './fake-host.js';
 
 export interface KernelFakeOptions {

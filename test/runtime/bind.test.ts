@@ -1,13 +1,18 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { applyPlan, listJournals, recoverInterrupted, SimulatedCrash, undoTransaction } from '../../src/apply/index.js';
 import { recordingRunner } from '../../src/apply/runner.js';
 import { run as runBind } from '../../src/cli/commands/bind.js';
+import { run as runHistory } from '../../src/cli/commands/history.js';
 import { run as runUnbind } from '../../src/cli/commands/unbind.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { ApplyError, PreconditionError, UsageError } from '../../src/errors.js';
+import { captureTree } from '../../src/host/capture.js';
+import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
-import { executeBind, executeUnbind, planBind, planUnbind, readRuntimeRecord } from '../../src/runtime/index.js';
+import { planBind } from '../../src/plan/runtime-plan.js';
 import { treeFingerprint } from '../apply/_tree.js';
 import { buildFakeHost, type FakeHost } from '../helpers/fake-host.js';
 import { amdNoAcs, desktopNvidia, iommuOff, serverSwitchSriov, twinGpus } from '../helpers/hosts.js';
@@ -27,13 +32,16 @@ function setup(host: FakeHost, opts: KernelFakeOptions & { vfioLoaded?: boolean 
   fs.mkdirSync(path.join(dir, 'var/lib'), { recursive: true });
   const kernel = new KernelFake(dir, opts);
   if (opts.vfioLoaded) kernel.loadModule('vfio-pci');
-  const runner = recordingRunner({ onCall: (argv) => (argv[0] === 'modprobe' ? kernel.loadModule(argv[1]) : undefined) });
-  return { dir, root: new HostRoot(dir), kernel, runner, deps: { root: dir, writer: kernel, runner } };
+  const runner = recordingRunner({ onCall: (argv) => (argv[0] === 'modprobe' && argv[1] !== '-r' ? kernel.loadModule(argv[1]) : undefined) });
+  return { dir, root: new HostRoot(dir), kernel, runner, deps: { root: dir, sysfs: kernel, runner } };
 }
 
+const planFor = (dir: string, selectors: string[], opts: { with?: string[]; force?: boolean } = {}) => planBind(inspect(dir), selectors, opts);
 const drivers = (k: KernelFake, addrs: string[]) => Object.fromEntries(addrs.map((a) => [a, k.driverOf(a)]));
+const overrides = (k: KernelFake, addrs: string[]) => addrs.map((a) => k.overrideOf(a));
 const GPU1 = ['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'];
 const ORIGINAL1 = { '0000:01:00.0': 'nvidia', '0000:01:00.1': 'snd_hda_intel', '0000:01:00.2': 'xhci_hcd', '0000:01:00.3': 'nvidia-gpu' };
+const ON_VFIO = Object.fromEntries(GPU1.map((a) => [a, 'vfio-pci']));
 
 function ctx(root: string, positionals: string[], values: CommandContext['values'] = {}) {
   let stdout = '';
@@ -47,92 +55,106 @@ function ctx(root: string, positionals: string[], values: CommandContext['values
   return { c, out: () => stdout, err: () => stderr };
 }
 
-describe('bind / unbind round trip', () => {
-  it('binds every endpoint of the group with the kernel sequence, leaves the bridge, records originals; unbind restores them exactly', async () => {
+describe('bind as a plan over the snapshot', () => {
+  it('load vfio-pci, one bind-driver step per endpoint (bridges stay), then a viability wait per group', () => {
+    const { dir } = setup(desktopNvidia);
+    const plan = planFor(dir, ['01:00.0']);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.map((s) => (s.kind === 'bind-driver' ? `bind ${s.address} ${s.before.driver}` : s.kind === 'module' ? `module ${s.action} ${s.module}` : s.kind === 'wait' ? `wait ${JSON.stringify(s.condition)}` : s.kind))).toEqual([
+      'module load vfio-pci',
+      ...GPU1.map((a) => `bind ${a} ${ORIGINAL1[a as keyof typeof ORIGINAL1]}`),
+      'wait {"type":"group-viable","group":1}',
+    ]);
+  });
+
+  it('is planned the same from a captured snapshot of the host (`vfiokit snapshot`), including a VM that holds a group', () => {
+    const { dir } = setup(serverSwitchSriov, { vfioLoaded: true });
+    fs.mkdirSync(path.join(dir, 'proc/777/fd'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'proc/777/comm'), 'qemu-system-x86\n');
+    fs.writeFileSync(path.join(dir, 'proc/777/fd/3'), '');
+    fs.symlinkSync('/home/user/secret.txt', path.join(dir, 'proc/777/fd/4'));
+    fs.symlinkSync('/dev/vfio/9', path.join(dir, 'proc/777/fd/5'));
+    const cap = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-cap-'));
+    dirs.push(cap);
+    captureTree(new HostRoot(dir), cap);
+    for (const sel of [['04:02.1'], ['05:00.0'], ['03:00.0']]) {
+      const a = planFor(dir, sel);
+      const b = planFor(cap, sel);
+      expect(b).toEqual(a);
+    }
+    expect(planFor(cap, ['04:02.1']).problems.map((p) => p.code)).toEqual(['E_GROUP_IN_USE']);
+    // Only the link to /dev/vfio/N was kept, not the process's other open files.
+    expect(fs.readdirSync(path.join(cap, 'proc/777/fd'))).toEqual(['5']);
+  });
+});
+
+describe('bind / undo / unbind round trip on the kernel fake', () => {
+  it('binds every endpoint with the kernel sequence, journals the originals; undo puts back exactly what was there', async () => {
     const { dir, kernel, runner, deps } = setup(desktopNvidia);
     const before = treeFingerprint(dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci']);
-    const plan = planBind(dir, ['01:00.0']);
-    expect(plan.problems).toEqual([]);
-    expect(plan.loadModule).toBe(true);
-    expect(plan.devices.map((d) => d.address)).toEqual(GPU1);
-    const res = await executeBind(plan, deps);
+    const res = await applyPlan(planFor(dir, ['01:00.0']), deps);
     expect(runner.log()).toBe('modprobe vfio-pci\n');
-    expect(drivers(kernel, GPU1)).toEqual(Object.fromEntries(GPU1.map((a) => [a, 'vfio-pci'])));
+    expect(drivers(kernel, GPU1)).toEqual(ON_VFIO);
     expect(kernel.driverOf('0000:00:01.0')).toBe('pcieport');
     expect(kernel.driverOf('0000:00:02.0')).toBe('i915');
     expect(fs.existsSync(path.join(dir, 'dev/vfio/1'))).toBe(true);
-    expect(res.groups).toEqual([{ id: 1, viable: true, devVfio: true, blockers: [] }]);
-    // The sequence for the first device, in order.
     expect(kernel.writes.slice(0, 3)).toEqual([
       '/sys/bus/pci/devices/0000:01:00.0/driver_override ← "vfio-pci"',
       '/sys/bus/pci/drivers/nvidia/unbind ← "0000:01:00.0"',
       '/sys/bus/pci/drivers_probe ← "0000:01:00.0"',
     ]);
     expect(kernel.writes).toHaveLength(12);
-    const rec = readRuntimeRecord(new HostRoot(dir));
-    expect(Object.fromEntries(Object.entries(rec.devices).map(([a, e]) => [a, [e.originalDriver, e.originalOverride, e.pending]]))).toEqual(
-      Object.fromEntries(Object.entries(ORIGINAL1).map(([a, d]) => [a, [d, null, false]])),
-    );
+    const j = listJournals(dir).find((d) => d.txid === res.txid)!;
+    expect(j.kind).toBe('runtime-bind');
+    expect(j.steps.filter((s) => s.kind === 'bind-driver').map((s) => s.live)).toEqual(GPU1.map((a) => ({ driver: ORIGINAL1[a as keyof typeof ORIGINAL1], override: null })));
 
-    const un = planUnbind(dir, ['01:00.0']);
-    expect(un.problems).toEqual([]);
-    expect(un.devices.map((d) => [d.address, d.to.driver, d.recorded])).toEqual(GPU1.map((a) => [a, ORIGINAL1[a as keyof typeof ORIGINAL1], true]));
-    await executeUnbind(un, deps);
+    await undoTransaction({ root: dir, runner, sysfs: kernel });
     expect(drivers(kernel, GPU1)).toEqual(ORIGINAL1);
-    expect(GPU1.map((a) => kernel.overrideOf(a))).toEqual([null, null, null, null]);
+    expect(overrides(kernel, GPU1)).toEqual([null, null, null, null]);
     expect(fs.existsSync(path.join(dir, 'dev/vfio/1'))).toBe(false);
-    expect(readRuntimeRecord(new HostRoot(dir)).devices).toEqual({});
     expect(kernel.writes.slice(12, 15)).toEqual([
-      '/sys/bus/pci/devices/0000:01:00.0/driver_override ← "\\n"',
-      '/sys/bus/pci/drivers/vfio-pci/unbind ← "0000:01:00.0"',
-      '/sys/bus/pci/drivers_probe ← "0000:01:00.0"',
+      '/sys/bus/pci/devices/0000:01:00.3/driver_override ← "\\n"',
+      '/sys/bus/pci/drivers/vfio-pci/unbind ← "0000:01:00.3"',
+      '/sys/bus/pci/drivers_probe ← "0000:01:00.3"',
     ]);
+    // vfio-pci stays loaded (keepOnUndo): a loaded vfio-pci harms nothing.
+    expect(runner.log()).toBe('modprobe vfio-pci\n');
     expect(treeFingerprint(dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci'])).toEqual(before);
   });
 
-  it('binding again is a no-op; vfio-pci already loaded means no modprobe', async () => {
+  it('binding again is an empty plan; vfio-pci already loaded means no modprobe', async () => {
     const { dir, kernel, runner, deps } = setup(desktopNvidia, { vfioLoaded: true });
-    await executeBind(planBind(dir, ['01:00.0']), deps);
+    await applyPlan(planFor(dir, ['01:00.0']), deps);
     const n = kernel.writes.length;
-    const again = planBind(dir, ['01:00.0']);
-    expect(again.devices.every((d) => d.skip)).toBe(true);
-    await executeBind(again, deps);
+    expect(planFor(dir, ['01:00.0']).steps).toEqual([]);
     expect(kernel.writes).toHaveLength(n);
     expect(runner.calls).toEqual([]);
   });
 
-  it('twin identical GPUs: only the chosen card (by address) moves', async () => {
+  it('twin identical GPUs: only the chosen card (by address) moves; by IDs the boot display is refused', async () => {
     const { dir, kernel, deps } = setup(twinGpus, { vfioLoaded: true });
-    await executeBind(planBind(dir, ['0b:00.0']), deps);
-    expect(drivers(kernel, ['0000:0a:00.0', '0000:0a:00.1', '0000:0b:00.0', '0000:0b:00.1'])).toEqual({
-      '0000:0a:00.0': 'nvidia',
-      '0000:0a:00.1': 'snd_hda_intel',
-      '0000:0b:00.0': 'vfio-pci',
-      '0000:0b:00.1': 'vfio-pci',
-    });
+    await applyPlan(planFor(dir, ['0b:00.0']), deps);
+    expect(drivers(kernel, ['0000:0a:00.0', '0000:0a:00.1', '0000:0b:00.0', '0000:0b:00.1'])).toEqual({ '0000:0a:00.0': 'nvidia', '0000:0a:00.1': 'snd_hda_intel', '0000:0b:00.0': 'vfio-pci', '0000:0b:00.1': 'vfio-pci' });
     expect(fs.existsSync(path.join(dir, 'dev/vfio/4'))).toBe(true);
-    expect(fs.existsSync(path.join(dir, 'dev/vfio/3'))).toBe(false);
-    // By vendor:device both match, and the host's card is the boot display: refused.
-    const p = planBind(dir, ['10de:2204']);
-    expect(p.problems.map((x) => x.code)).toEqual(['E_BOOT_VGA']);
+    expect(planFor(dir, ['10de:2204']).problems.map((x) => x.code)).toEqual(['E_BOOT_VGA']);
   });
 
-  it('unbind without a record returns the device to the kernel default match', async () => {
-    const { dir, kernel, deps } = setup(serverSwitchSriov, { defaults: { '0000:04:02.1': 'iavf' } });
-    const p = planUnbind(dir, ['04:02.1']);
-    expect(p.devices.map((d) => [d.address, d.recorded, d.to.driver])).toEqual([['0000:04:02.1', false, '(kernel default)']]);
-    await executeUnbind(p, deps);
-    expect(kernel.driverOf('0000:04:02.1')).toBe('iavf');
-    expect(fs.existsSync(path.join(dir, 'dev/vfio/9'))).toBe(false);
-  });
-
-  it('unbind pins the recorded driver when the default match would pick another one', async () => {
-    const { dir, kernel, deps } = setup(desktopNvidia, { vfioLoaded: true, defaults: { '0000:01:00.0': 'nouveau' } });
+  it('undo pins the recorded driver when the default match would pick another one', async () => {
+    const { dir, kernel, runner, deps } = setup(desktopNvidia, { vfioLoaded: true, defaults: { '0000:01:00.0': 'nouveau' } });
     kernel.loadModule('nouveau');
-    await executeBind(planBind(dir, ['01:00.0']), deps);
-    await executeUnbind(planUnbind(dir, ['01:00.0']), deps);
+    await applyPlan(planFor(dir, ['01:00.0']), deps);
+    await undoTransaction({ root: dir, runner, sysfs: kernel });
     expect(kernel.driverOf('0000:01:00.0')).toBe('nvidia');
     expect(kernel.overrideOf('0000:01:00.0')).toBeNull();
+  });
+
+  it('a driver_override the user had set is put back as it was', async () => {
+    const { dir, kernel, runner, deps } = setup(desktopNvidia, { vfioLoaded: true });
+    kernel.write('/sys/bus/pci/devices/0000:01:00.1/driver_override', 'snd_hda_intel');
+    await applyPlan(planFor(dir, ['01:00.0']), deps);
+    await undoTransaction({ root: dir, runner, sysfs: kernel });
+    expect(overrides(kernel, GPU1)).toEqual([null, 'snd_hda_intel', null, null]);
+    expect(drivers(kernel, GPU1)).toEqual(ORIGINAL1);
   });
 });
 
@@ -141,8 +163,8 @@ describe('refusals change nothing (exit 3)', () => {
     const s = setup(host, { vfioLoaded: true });
     prep?.(s.dir);
     const before = treeFingerprint(s.dir);
-    const plan = planBind(s.dir, selectors, opts);
-    const err = (await executeBind(plan, s.deps).catch((e) => e)) as PreconditionError;
+    const plan = planFor(s.dir, selectors, opts);
+    const err = (await applyPlan(plan, s.deps).catch((e) => e)) as PreconditionError;
     expect(err).toBeInstanceOf(PreconditionError);
     expect(err.exitCode).toBe(3);
     expect(err.message).toContain('nothing was changed');
@@ -168,12 +190,11 @@ describe('refusals change nothing (exit 3)', () => {
 
   it('unbind while a VM holds the group', async () => {
     const s = setup(desktopNvidia, { vfioLoaded: true });
-    await executeBind(planBind(s.dir, ['01:00.0']), s.deps);
+    await applyPlan(planFor(s.dir, ['01:00.0']), s.deps);
     qemuHolds(1)(s.dir);
     const n = s.kernel.writes.length;
-    const p = planUnbind(s.dir, ['01:00.0']);
-    expect(p.problems.map((x) => x.code)).toEqual(['E_GROUP_IN_USE']);
-    await expect(executeUnbind(p, s.deps)).rejects.toMatchObject({ exitCode: 3 });
+    const u = ctx(s.dir, ['01:00.0'], { yes: true });
+    await expect(runUnbind(u.c, { writer: s.kernel, runner: s.runner })).rejects.toMatchObject({ exitCode: 3, code: 'E_GROUP_IN_USE' });
     expect(s.kernel.writes).toHaveLength(n);
   });
 
@@ -182,7 +203,7 @@ describe('refusals change nothing (exit 3)', () => {
     expect(codes).toEqual(['E_BOOT_VGA']);
     expect(err.problems[0].message).toContain('i915');
     const s = setup(desktopNvidia, { vfioLoaded: true });
-    await executeBind(planBind(s.dir, ['00:02.0'], { force: true }), s.deps);
+    await applyPlan(planFor(s.dir, ['00:02.0'], { force: true }), s.deps);
     expect(s.kernel.driverOf('0000:00:02.0')).toBe('vfio-pci');
   });
 
@@ -201,7 +222,7 @@ describe('refusals change nothing (exit 3)', () => {
     expect(codes).toEqual(['E_GROUP_NOT_ISOLATED']);
     expect(err.problems[0].hint).toContain('--with 02:00.0');
     const s = setup(amdNoAcs, { vfioLoaded: true });
-    await executeBind(planBind(s.dir, ['01:00.0'], { with: ['02:00.0', '02:00.1'], force: true }), s.deps);
+    await applyPlan(planFor(s.dir, ['01:00.0'], { with: ['02:00.0', '02:00.1'], force: true }), s.deps);
     expect(drivers(s.kernel, ['0000:01:00.0', '0000:02:00.0', '0000:02:00.1', '0000:00:01.1', '0000:00:01.2', '0000:00:01.0'])).toEqual({
       '0000:01:00.0': 'vfio-pci',
       '0000:02:00.0': 'vfio-pci',
@@ -216,65 +237,119 @@ describe('refusals change nothing (exit 3)', () => {
     const { codes } = await refused(iommuOff, ['01:00.1']);
     expect(codes).toEqual(['E_IOMMU_DISABLED']);
   });
+
+  it('a device that changed driver since the plan was made: refused before the first write', async () => {
+    const s = setup(desktopNvidia, { vfioLoaded: true });
+    const plan = planFor(s.dir, ['01:00.0']);
+    s.kernel.write('/sys/bus/pci/drivers/snd_hda_intel/unbind', '0000:01:00.1');
+    const n = s.kernel.writes.length;
+    await expect(applyPlan(plan, s.deps)).rejects.toMatchObject({ code: 'E_CHANGED_SINCE_PLAN', exitCode: 3 });
+    expect(s.kernel.writes).toHaveLength(n);
+  });
 });
 
-describe('failure midway restores the devices already moved', () => {
+describe('fault injection: every step and every sysfs write of a runtime bind', () => {
+  const stepsOf = () => {
+    const s = setup(desktopNvidia);
+    return planFor(s.dir, ['01:00.0']).steps.length;
+  };
+  const nSteps = stepsOf();
+  for (let k = 0; k < nSteps; k++) {
+    for (const after of [false, true]) {
+      it(`step ${k + 1}/${nSteps} fails ${after ? 'after' : 'before'} its effect → every function back on its original driver and override, exit 4`, async () => {
+        const s = setup(desktopNvidia);
+        const before = treeFingerprint(s.dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci']);
+        const err = (await applyPlan(planFor(s.dir, ['01:00.0']), { ...s.deps, failAt: { step: k, after } }).catch((e) => e)) as ApplyError;
+        expect(err).toBeInstanceOf(ApplyError);
+        expect(err.exitCode).toBe(4);
+        expect(drivers(s.kernel, GPU1)).toEqual(ORIGINAL1);
+        expect(overrides(s.kernel, GPU1)).toEqual([null, null, null, null]);
+        expect(treeFingerprint(s.dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci'])).toEqual(before);
+        expect(listJournals(s.dir)[0].state).toBe('rolled-back');
+      });
+    }
+    it(`power cut at step ${k + 1}/${nSteps} → \`recover\` puts every function back`, async () => {
+      const s = setup(desktopNvidia);
+      const before = treeFingerprint(s.dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci']);
+      await expect(applyPlan(planFor(s.dir, ['01:00.0']), { ...s.deps, failAt: { step: k, after: true, crash: true } })).rejects.toBeInstanceOf(SimulatedCrash);
+      expect(listJournals(s.dir)[0].state).toBe('applying');
+      const reps = await recoverInterrupted(s.dir, s.runner, { sysfs: s.kernel, lock: { isAlive: () => false } });
+      expect(reps.map((r) => r.toState)).toEqual(['rolled-back']);
+      expect(drivers(s.kernel, GPU1)).toEqual(ORIGINAL1);
+      expect(treeFingerprint(s.dir, ['var/lib/vfiokit', 'sys/bus/pci/drivers/vfio-pci'])).toEqual(before);
+    });
+  }
   for (const n of [1, 2, 3, 5, 9, 12]) {
-    it(`bind: sysfs write #${n} fails (EIO) → every device back on its original driver, exit 4`, async () => {
+    it(`sysfs write #${n} fails (EIO) → every device back, exit 4, the message names the errno`, async () => {
       const s = setup(desktopNvidia, { vfioLoaded: true, failAtWrite: n });
       const before = treeFingerprint(s.dir, ['var/lib/vfiokit']);
-      const err = (await executeBind(planBind(s.dir, ['01:00.0']), s.deps).catch((e) => e)) as ApplyError;
+      const err = (await applyPlan(planFor(s.dir, ['01:00.0']), s.deps).catch((e) => e)) as ApplyError;
       expect(err).toBeInstanceOf(ApplyError);
       expect(err.exitCode).toBe(4);
       expect(err.message).toContain('EIO');
       expect(drivers(s.kernel, GPU1)).toEqual(ORIGINAL1);
       expect(treeFingerprint(s.dir, ['var/lib/vfiokit'])).toEqual(before);
-      expect(readRuntimeRecord(new HostRoot(s.dir)).devices).toEqual({});
     });
   }
 
-  it('bind: when the restore fails too, exit 5 and the originals stay recorded', async () => {
-    const s = setup(desktopNvidia, { vfioLoaded: true, failWhen: (p, v) => (p.endsWith('/driver_override') && v === '\n' ? 'EACCES' : p.endsWith('drivers/snd_hda_intel/unbind') ? 'EIO' : undefined) });
-    const err = (await executeBind(planBind(s.dir, ['01:00.0']), s.deps).catch((e) => e)) as ApplyError;
+  it('when a restore fails too: exit 5, the journal says rollback-failed, new applies are blocked, and `recover` finishes it once the kernel behaves', async () => {
+    let broken = true;
+    const s = setup(desktopNvidia, { vfioLoaded: true, failWhen: (p, v) => (broken && p.endsWith('/driver_override') && v === '\n' ? 'EACCES' : p.endsWith('drivers/snd_hda_intel/unbind') ? 'EIO' : undefined) });
+    const err = (await applyPlan(planFor(s.dir, ['01:00.0']), s.deps).catch((e) => e)) as ApplyError;
     expect(err.exitCode).toBe(5);
     expect(err.message).toContain('INCOMPLETE');
     expect(err.message).toContain('EACCES');
-    expect(Object.keys(readRuntimeRecord(new HostRoot(s.dir)).devices).sort()).toEqual(['0000:01:00.0', '0000:01:00.1']);
-  });
-
-  it('unbind: a failure midway puts the devices already returned back on vfio-pci, records kept', async () => {
-    const s = setup(desktopNvidia, { vfioLoaded: true });
-    await executeBind(planBind(s.dir, ['01:00.0']), s.deps);
-    const bound = treeFingerprint(s.dir, ['var/lib/vfiokit']);
-    const recBefore = readRuntimeRecord(new HostRoot(s.dir));
-    let failed = false; // one failure, then the kernel behaves again
-    const k2 = new KernelFake(s.dir, { defaults: ORIGINAL1, failWhen: (p, v) => (!failed && p === '/sys/bus/pci/drivers_probe' && v === '0000:01:00.2' ? ((failed = true), 'ENODEV') : undefined) });
-    const err = (await executeUnbind(planUnbind(s.dir, ['01:00.0']), { ...s.deps, writer: k2 }).catch((e) => e)) as ApplyError;
-    expect(err.exitCode).toBe(4);
-    expect(err.message).toContain('unbind failed at 0000:01:00.2');
-    expect(drivers(s.kernel, GPU1)).toEqual(Object.fromEntries(GPU1.map((a) => [a, 'vfio-pci'])));
-    expect(treeFingerprint(s.dir, ['var/lib/vfiokit'])).toEqual(bound);
-    expect(readRuntimeRecord(new HostRoot(s.dir)).devices).toEqual(recBefore.devices);
+    expect(listJournals(s.dir)[0].state).toBe('rollback-failed');
+    expect(s.kernel.driverOf('0000:01:00.0')).toBe('vfio-pci');
+    // Blocked, and never "nothing to do".
+    await expect(applyPlan(planFor(s.dir, ['01:00.0']), { ...s.deps })).rejects.toMatchObject({ code: 'E_RECOVERY_INCOMPLETE', exitCode: 3 });
+    const h = ctx(s.dir, []);
+    expect(await runHistory(h.c)).toBe(3);
+    expect(h.out()).toContain('rollback-failed');
+    broken = false;
+    const reps = await recoverInterrupted(s.dir, s.runner, { sysfs: s.kernel });
+    expect(reps.map((r) => [r.fromState, r.toState])).toEqual([['rollback-failed', 'rolled-back']]);
+    expect(drivers(s.kernel, GPU1)).toEqual(ORIGINAL1);
+    expect(overrides(s.kernel, GPU1)).toEqual([null, null, null, null]);
   });
 });
 
 describe('commands', () => {
-  it('bind --yes --json prints the result; unbind --json restores', async () => {
+  it('bind --yes --json prints the result; unbind undoes the bind transaction and restores; history lists both', async () => {
     const s = setup(desktopNvidia);
     const b = ctx(s.dir, ['01:00.0'], { yes: true, json: true });
     expect(await runBind(b.c, { writer: s.kernel, runner: s.runner })).toBe(0);
     const j = JSON.parse(b.out());
     expect(j).toMatchObject({ action: 'bind', changed: true, loadedModule: true, groups: [{ id: 1, viable: true, devVfio: '/dev/vfio/1', blockers: [] }] });
-    expect(j.devices.map((d: { address: string; from: { driver: string }; after: { driver: string; override: string } }) => [d.address, d.from.driver, d.after.driver, d.after.override])).toEqual(
-      GPU1.map((a) => [a, ORIGINAL1[a as keyof typeof ORIGINAL1], 'vfio-pci', 'vfio-pci']),
-    );
+    expect(j.devices.map((d: { address: string; from: string; after: string }) => [d.address, d.from, d.after])).toEqual(GPU1.map((a) => [a, ORIGINAL1[a as keyof typeof ORIGINAL1], 'vfio-pci']));
     const u = ctx(s.dir, ['01:00.0'], { yes: true, json: true });
     expect(await runUnbind(u.c, { writer: s.kernel, runner: s.runner })).toBe(0);
     const uj = JSON.parse(u.out());
-    expect(uj.devices.map((d: { after: { driver: string } }) => d.after.driver)).toEqual(GPU1.map((a) => ORIGINAL1[a as keyof typeof ORIGINAL1]));
+    expect(uj.undone).toEqual([j.txid]);
+    expect(uj.devices.map((d: { after: string }) => d.after)).toEqual(GPU1.map((a) => ORIGINAL1[a as keyof typeof ORIGINAL1]));
     const again = ctx(s.dir, ['01:00.0'], { yes: true });
     expect(await runUnbind(again.c, { writer: s.kernel, runner: s.runner })).toBe(0);
     expect(again.out()).toContain('nothing to do');
+    const h = ctx(s.dir, [], { json: true });
+    expect(await runHistory(h.c)).toBe(0);
+    expect(JSON.parse(h.out()).transactions.map((t: { kind: string; state: string }) => [t.kind, t.state])).toEqual([['runtime-bind', 'undone']]);
+  });
+
+  it('unbind without a bind transaction returns the device to the kernel default match', async () => {
+    const s = setup(serverSwitchSriov, { defaults: { '0000:04:02.1': 'iavf' } });
+    const u = ctx(s.dir, ['04:02.1'], { yes: true, json: true });
+    expect(await runUnbind(u.c, { writer: s.kernel, runner: s.runner })).toBe(0);
+    expect(JSON.parse(u.out())).toMatchObject({ undone: [], devices: [{ address: '0000:04:02.1', from: 'vfio-pci', after: 'iavf' }] });
+    expect(fs.existsSync(path.join(s.dir, 'dev/vfio/9'))).toBe(false);
+  });
+
+  it('--dry-run plans from the tree and changes nothing, even without a kernel', async () => {
+    const s = setup(desktopNvidia);
+    const before = treeFingerprint(s.dir, []);
+    const b = ctx(s.dir, ['01:00.0'], { 'dry-run': true, json: true });
+    expect(await runBind(b.c, {})).toBe(0);
+    expect(JSON.parse(b.out()).steps.filter((x: { kind: string }) => x.kind === 'bind-driver')).toHaveLength(4);
+    expect(treeFingerprint(s.dir, [])).toEqual(before);
   });
 
   it('without a terminal and without --yes nothing changes (exit 2); a "no" at the prompt changes nothing', async () => {
@@ -293,10 +368,10 @@ describe('commands', () => {
 
   it('through the CLI: a --root tree has no kernel, so bind refuses before any write (exit 3); refusals print their fix', async () => {
     const s = setup(desktopNvidia);
-    const before = treeFingerprint(s.dir);
     const r = await runCli(['bind', '01:00.0', '--root', s.dir, '--yes']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('no kernel behind it');
+    const before = treeFingerprint(s.dir);
     const r2 = await runCli(['bind', '00:01.0', '--root', s.dir, '--yes', '--json']);
     expect(r2.code).toBe(3);
     expect(r2.stderr).toContain('bridge');
@@ -305,6 +380,6 @@ describe('commands', () => {
     expect(r3.code).toBe(2);
     expect(treeFingerprint(s.dir)).toEqual(before);
     const help = await runCli(['--help']);
-    for (const c of ['bind', 'unbind', 'recover']) expect(help.stdout).toContain(`  ${c} `);
+    for (const c of ['bind', 'unbind', 'recover', 'history']) expect(help.stdout).toContain(`  ${c} `);
   });
 });

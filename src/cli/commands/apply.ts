@@ -1,9 +1,11 @@
-// `vfiokit apply SELECTOR... [--yes]`: the plan, shown, confirmed, applied as
-// one transaction (lock, journal, atomic writes, rollback on failure).
+// `vfiokit apply SELECTOR... [--yes] [--dry-run]`: under the lock, after
+// finishing whatever a crash left unfinished, the plan over a fresh snapshot —
+// shown, confirmed, applied as one transaction (journaled, atomic, rolled
+// back on failure).
 
-import { applyPlan, realRunner, type Runner } from '../../apply/index.js';
+import { applyPlan, realRunner, withWriteLock, type Runner } from '../../apply/index.js';
 import { renderPlan } from '../../render/plan.js';
-import { out, type CommandContext } from '../context.js';
+import { out, printJson, type CommandContext } from '../context.js';
 import { confirm } from '../confirm.js';
 import { planOrThrow } from './plan.js';
 
@@ -13,17 +15,25 @@ export interface ApplyDeps {
 }
 
 export async function run(ctx: CommandContext, deps: ApplyDeps = {}): Promise<number> {
-  const plan = planOrThrow(ctx);
-  out(ctx, renderPlan(plan));
-  if (!plan.steps.length) return 0;
-  if (!(await confirm(ctx, '\nApply these changes? [y/N] ', deps))) {
-    out(ctx, 'Nothing was changed.');
+  if (ctx.values['dry-run']) {
+    const plan = planOrThrow(ctx);
+    if (ctx.values.json) printJson(ctx, plan);
+    else out(ctx, `${renderPlan(plan)}\n(--dry-run: nothing was changed)`);
     return 0;
   }
   const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
-  const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
-  for (const r of res.recovered) ctx.io.stderr.write(`recovered interrupted transaction ${(r as { txid?: string }).txid ?? ''}\n`);
-  out(ctx, `\nApplied as transaction ${res.txid}: ${res.touched.length} file(s) changed, ${res.commands.length} command(s) run.`);
-  out(ctx, 'Reboot, then run `vfiokit status` to verify. `vfiokit undo` reverts it.');
-  return 0;
+  const log = (l: string) => ctx.io.stderr.write(l + '\n');
+  return withWriteLock(ctx.root, runner, { log }, async () => {
+    const plan = planOrThrow(ctx);
+    out(ctx, renderPlan(plan));
+    if (!plan.steps.length) return 0;
+    if (!(await confirm(ctx, '\nApply these changes? [y/N] ', deps))) {
+      out(ctx, 'Nothing was changed.');
+      return 0;
+    }
+    const res = await applyPlan(plan, { root: ctx.root, runner, log, locked: true });
+    out(ctx, `\nApplied as transaction ${res.txid}: ${res.touched.length} file(s) changed, ${res.commands.length} command(s) run.`);
+    out(ctx, `Reboot, then run \`vfiokit status\` to verify. \`vfiokit undo --id ${res.txid}\` reverts it.`);
+    return 0;
+  });
 }

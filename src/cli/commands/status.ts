@@ -1,6 +1,6 @@
 // `vfiokit status [--json]`: is the applied boot-time passthrough in effect?
 
-import { findInterrupted, latestJournal, recoverInterrupted, realRunner } from '../../apply/index.js';
+import { findInterrupted, findUnfinished, latestJournal, recoverInterrupted, realRunner, scanJournals } from '../../apply/index.js';
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import type { BootTransactionIntent } from '../../model/plan.js';
@@ -18,10 +18,21 @@ export async function run(ctx: CommandContext): Promise<number> {
       ctx.io.stderr.write(`vfiokit: could not recover an interrupted transaction: ${(e as Error).message}\n`);
     }
   }
-  const j = latestJournal(ctx.root, (d) => d.kind === 'boot-passthrough' && d.state === 'applied');
+  // A journal that cannot be read, or a transaction left unfinished, is never reported as clean.
+  const { corrupt } = scanJournals(ctx.root);
+  const unfinished = findUnfinished(ctx.root);
+  const j = corrupt.length ? null : latestJournal(ctx.root, (d) => d.kind === 'boot-passthrough' && d.state === 'applied');
   const snap = inspect(ctx.root);
   const report = assembleStatus(snap, j ? { txid: j.txid, intent: j.intent as unknown as BootTransactionIntent, appliedAt: j.updatedAt } : null);
-  if (ctx.values.json) printJson(ctx, report);
-  else out(ctx, renderStatus(report));
+  const blocking = [
+    ...corrupt.map((c) => `journal ${c.file} ${c.problem}: vfiokit cannot tell what that transaction changed (see \`vfiokit history\`)`),
+    ...unfinished.map((d) => `transaction ${d.txid} (${d.kind}) is ${d.state}: its changes are only partly undone — run \`vfiokit recover\` once the cause is fixed`),
+  ];
+  if (ctx.values.json) printJson(ctx, { ...report, inEffect: report.inEffect && !blocking.length, unfinished: blocking });
+  else {
+    out(ctx, renderStatus(report));
+    for (const b of blocking) out(ctx, `NOT CLEAN: ${b}`);
+  }
+  if (blocking.length) return EXIT.ROLLBACK_INCOMPLETE;
   return report.inEffect ? EXIT.OK : EXIT.PRECONDITION;
 }

@@ -3,10 +3,11 @@
 // run virsh (define, dumpxml) through an injectable argv runner.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { applyPlan } from '../../apply/executor.js';
 import { realRunner, type Runner } from '../../apply/runner.js';
-import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
+import { ApplyError, CommandFailedError, EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
+import { emptyPlan } from '../../model/plan.js';
 import { inspect } from '../../host/inspect.js';
 import { shortAddress } from '../../model/pci-address.js';
 import { attachHostdevs } from '../../render/domain-attach.js';
@@ -59,14 +60,25 @@ async function virshOk(runner: ArgvRunner, argv: string[], what: string): Promis
   return r.stdout;
 }
 
-async function defineXml(ctx: CommandContext, runner: ArgvRunner, xml: string, what: string): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-vm-'));
-  const file = path.join(dir, 'domain.xml');
+/**
+ * `virsh define` as a transaction of the engine: the domain's previous XML
+ * (null: it did not exist) is journaled, so `vfiokit undo` undefines a domain
+ * vfiokit defined, or puts back the XML it replaced.
+ */
+async function defineXml(ctx: CommandContext, runner: ArgvRunner, name: string, xml: string, before: string | null, what: string): Promise<string> {
+  const plan = emptyPlan(before === null ? 'vm-define' : 'vm-attach', { domain: name, connect: str(ctx.values.connect) ?? null });
+  plan.steps.push({ kind: 'domain', action: 'define', name, xml, before, ...(str(ctx.values.connect) ? { connect: str(ctx.values.connect) } : {}), reason: what });
+  plan.summary.push(before === null ? `define libvirt domain ${name}` : `redefine libvirt domain ${name} (its previous XML is kept for undo)`);
   try {
-    fs.writeFileSync(file, xml, { mode: 0o600 });
-    return await virshOk(runner, [...virsh(ctx), 'define', file], what);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    const r = await applyPlan(plan, { root: ctx.root, runner: runner as Runner, log: (l) => ctx.io.stderr.write(l + '\n') });
+    return r.txid ?? '';
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause;
+    if (e instanceof ApplyError && cause instanceof CommandFailedError) {
+      const detail = (cause.stderrTail || cause.stdoutTail).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+      throw new VfioError('E_VIRSH_FAILED', `${what}: \`${cause.argv.join(' ')}\` exited with ${cause.exitStatus}${detail ? `: ${detail}` : ''}; nothing was changed`, cause.exitStatus === 127 ? 'install virsh (libvirt-clients on Debian/Ubuntu, libvirt-client on Fedora, libvirt on Arch)' : 'check that libvirtd (or virtqemud) runs and that you may manage domains (root, or the libvirt group with --connect qemu:///system)');
+    }
+    throw e;
   }
 }
 
@@ -115,10 +127,11 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
       }
       return EXIT.OK;
     }
-    await defineXml(ctx, runner, result.xml, `cannot redefine domain '${target}'`);
-    if (v.json) printJson(ctx, { domain: target, added: result.added, present: result.present, warnings });
+    const txid = await defineXml(ctx, runner, target, result.xml, xml, `cannot redefine domain '${target}'`);
+    if (v.json) printJson(ctx, { domain: target, txid, added: result.added, present: result.present, warnings });
     else {
       report(ctx, warnings, dev.notes);
+      out(ctx, `transaction ${txid}: \`vfiokit undo --id ${txid}\` restores the previous XML`);
       out(ctx, `added ${result.added.map((h) => `${shortAddress(h.host)} (guest bus ${h.guestBus} function ${h.guestFunction})`).join(', ')} to domain '${target}'${result.present.length ? `; already there: ${result.present.map(shortAddress).join(', ')}` : ''}`);
     }
     return EXIT.OK;
@@ -177,11 +190,12 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
     throw new PreconditionError('E_DOMAIN_EXISTS', `a domain named '${name}' is already defined; nothing was changed`, `add devices to it with \`vfiokit vm attach ${name} --device …\`, or pick another name (virsh undefine --nvram ${name} removes the old one)`, name);
   }
   if (exists.code === 127) await virshOk(runner, [...virsh(ctx), 'domuuid', name], 'cannot run virsh');
-  await defineXml(ctx, runner, xml, `cannot define domain '${name}'`);
-  if (v.json) printJson(ctx, { ...summary, defined: name, notes, warnings: plan.warnings });
+  const txid = await defineXml(ctx, runner, name, xml, null, `cannot define domain '${name}'`);
+  if (v.json) printJson(ctx, { ...summary, defined: name, txid, notes, warnings: plan.warnings });
   else {
     report(ctx, plan.warnings, notes);
     out(ctx, `defined domain '${name}' (${plan.spec.vcpus} vCPUs, ${plan.spec.memoryKib / 1024} MiB, ${plan.spec.hostdevs.map((h) => shortAddress(h.host)).join(' + ')}); start it with: virsh${str(v.connect) ? ` -c ${str(v.connect)}` : ''} start ${name}`);
+    out(ctx, `transaction ${txid}: \`vfiokit undo --id ${txid}\` undefines it again`);
   }
   return EXIT.OK;
 }

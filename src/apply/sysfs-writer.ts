@@ -41,7 +41,7 @@ export function realSysfsWriter(root: HostRoot): SysfsWriter {
   }
   return {
     write(hostPath, value) {
-      if (!hostPath.startsWith('/sys/')) throw new Error(`refusing a sysfs write outside /sys: ${hostPath}`);
+      if (!hostPath.startsWith('/sys/') && !hostPath.startsWith('/proc/')) throw new Error(`refusing a kernel attribute write outside /sys and /proc: ${hostPath}`);
       const fd = fs.openSync(root.path(hostPath), fs.constants.O_WRONLY);
       try {
         fs.writeSync(fd, value);
