@@ -72,6 +72,62 @@ lab_listing after
   t.check('after unbind: the original drivers are back', onHostDrivers(after, gpu!), driversOf(after, functionsOf(gpu!)));
 }
 
+/**
+ * The engine on a real kernel: \`vfiokit bind\` killed with SIGKILL right after
+ * the first device moved (VFIOKIT_KILL_AT_STEP), \`vfiokit recover\` puts every
+ * function back on its original driver; then bind → \`vfiokit undo\` → back.
+ */
+async function crashRecover(t: TestContext): Promise<void> {
+  const script = `${BOOT_HELPERS}
+lab_coldplug
+lab_listing before
+GPU=$(lab_find ${GPU_ID} | head -n 1)
+S=\${GPU#0000:}
+lab_run killed env VFIOKIT_KILL_AT_STEP=2 $LAB_VFIOKIT bind "$S" --yes
+lab_listing killed
+lab_run recover vfiokit recover
+lab_listing recovered
+lab_run bind vfiokit bind "$S" --yes
+lab_listing bound
+lab_run undo vfiokit undo --yes
+lab_listing undone
+lab_run history vfiokit history --json
+`;
+  const r = await runFast({
+    label: `${t.id}/boot`,
+    workDir: t.bootDir('boot'),
+    machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1024 },
+    append: 'intel_iommu=on',
+    script,
+    timeoutMs: 30 * 60_000,
+  });
+  t.recordBoot(`${t.id}/boot`, r.boot);
+  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
+  const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
+  const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
+  const secs = (n: string) => r.read(`${n}.secs`)?.trim() ?? '?';
+  const listing = (n: string) => parseListing(r.read(`${n}.groups`) ?? '', r.read(`${n}.devices`) ?? '');
+  const before = listing('before');
+  const gpu = gpus(before)[0];
+  t.require('the guest has the GPU-like device on its host drivers', !!gpu && onHostDrivers(before, gpu), gpu ? driversOf(before, functionsOf(gpu)) : 'none');
+  t.check('`vfiokit bind` killed with SIGKILL midway (exit 137)', rc('killed') === 137, `exit ${rc('killed')}\n${out('killed')}`);
+  const killed = listing('killed');
+  t.check('after the kill: the sysfs sequence had begun (the GPU on vfio-pci) but not finished', killed.devices.get(gpu!)?.driver === 'vfio-pci' && !onVfio(killed, gpu!), driversOf(killed, functionsOf(gpu!)));
+  t.check('`vfiokit recover` exits 0', rc('recover') === 0, `exit ${rc('recover')}\n${out('recover')}`);
+  t.check('after recover: every function back on its original driver', onHostDrivers(listing('recovered'), gpu!), driversOf(listing('recovered'), functionsOf(gpu!)));
+  t.check('`vfiokit bind` exits 0 and moves both functions', rc('bind') === 0 && onVfio(listing('bound'), gpu!), `exit ${rc('bind')}\n${out('bind')}\n${driversOf(listing('bound'), functionsOf(gpu!))}`);
+  t.check('`vfiokit undo` exits 0 and gives both functions back', rc('undo') === 0 && onHostDrivers(listing('undone'), gpu!), `exit ${rc('undo')}\n${out('undo')}\n${driversOf(listing('undone'), functionsOf(gpu!))}`);
+  let states: string[] = [];
+  try {
+    states = (JSON.parse(r.read('history.out') ?? '{}').transactions ?? []).map((x: { kind: string; state: string }) => `${x.kind}:${x.state}`);
+  } catch {
+    /* reported below */
+  }
+  t.check('`vfiokit history` shows the killed bind rolled back and the second one undone', states.join(' ') === 'runtime-bind:rolled-back runtime-bind:undone', `${states.join(' ')}\n${out('history').slice(0, 500)}`);
+  t.log(`timings: killed bind ${secs('killed')} s, recover ${secs('recover')} s, bind ${secs('bind')} s, undo ${secs('undo')} s`);
+}
+
 export const scenario5: TestDef[] = [
   { id: '5.bind-vm', title: 'runtime bind, nested QEMU from `vm qemu` opens the device, unbind restores drivers', needs: ['bind', 'unbind', 'vm'], cost: 0.7, run: runtime },
+  { id: '5.crash-recover', title: 'bind killed with SIGKILL midway → recover restores every driver; bind → undo', needs: ['bind', 'recover', 'undo', 'history'], cost: 0.5, run: crashRecover },
 ];

@@ -122,7 +122,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
     ctx.txDir = journal.dir;
     log(`transaction ${journal.doc.txid}: ${plan.steps.length} step(s)`);
     const fa = opts.failAt === undefined ? null : typeof opts.failAt === 'number' ? { step: opts.failAt } : opts.failAt;
+    // The lab's crash test: a real kill -9 right after step N's effect, before the journal says it is done.
+    const killAt = Number(process.env.VFIOKIT_KILL_AT_STEP ?? NaN);
     const hook = (i: number) => (phase: 'before' | 'after') => {
+      if (phase === 'after' && killAt === i + 1) process.kill(process.pid, 'SIGKILL');
       if (!fa || fa.step !== i || (phase === 'after') !== Boolean(fa.after)) return;
       if (fa.crash) {
         crashed = true;

@@ -1,8 +1,18 @@
-// One lock per root: <root>/var/lib/vfiokit/lock, created with O_EXCL and
-// holding the owner's pid (after PVE's lock_file and its "leftover
-// reservation" report). A lock whose pid is no longer running is stale: it
-// is reported through `onStale` and taken over. Must not: wait or retry in a
-// loop — a second vfiokit gets a clear error naming the holder.
+// One lock per root: <root>/var/lib/vfiokit/lock, holding the owner's pid
+// (after PVE's lock_file and its "leftover reservation" report).
+//
+// Taking it is atomic *with* its content: the pid is written to a private
+// temporary file first, which is then hard-linked to the lock name — link(2)
+// fails with EEXIST when the lock exists, so no one can ever read a lock that
+// is there but still empty (and mistake it for a stale one).
+//
+// A lock whose pid is no longer running is stale. Taking one over is guarded
+// by a second lock (lock.takeover, taken the same way): under it the stale
+// lock is read again and replaced only if it still names the same dead pid,
+// so two processes can never both take over one stale lock. A takeover guard
+// left by a process that died in those few instructions is itself stale by
+// its pid and removed. Must not: wait or retry in a loop — a second vfiokit
+// gets a clear error naming the holder.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,19 +44,44 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+let seq = 0;
+
+/** Create `file` holding our pid, atomically; false when it exists. */
 function tryCreate(file: string): boolean {
+  const tmp = `${file}.${process.pid}.${++seq}.tmp`;
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
   try {
-    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
-    try {
-      fs.writeSync(fd, `${process.pid}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fs.writeSync(fd, `${process.pid}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.linkSync(tmp, file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+function readPid(file: string): { pid: number; text: string } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null; // removed meanwhile
+  }
+  return { pid: /^\s*(\d+)\s*$/.test(text) ? parseInt(text, 10) : NaN, text };
+}
+
+function removeIfOurs(file: string): void {
+  try {
+    if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+  } catch {
+    /* already gone */
   }
 }
 
@@ -55,50 +90,52 @@ export function acquireLock(rootArg: HostRoot | string, opts: LockOptions = {}):
   const file = root.path(LOCK_FILE);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   const isAlive = opts.isAlive ?? pidAlive;
-  let tookOverFrom: number | null = null;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (tryCreate(file)) {
-      let released = false;
-      return {
-        path: file,
-        tookOverFrom,
-        release() {
-          if (released) return;
-          released = true;
-          try {
-            if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
-          } catch {
-            /* already gone */
-          }
-        },
-      };
-    }
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      continue; // removed meanwhile: retry
-    }
-    const pid = /^\s*(\d+)\s*$/.test(text) ? parseInt(text, 10) : NaN;
-    if (Number.isFinite(pid) && isAlive(pid)) {
-      throw new PreconditionError(
-        'E_LOCKED',
-        `another vfiokit (pid ${pid}) holds the lock ${LOCK_FILE}${root.isLive ? '' : ` under ${root.dir}`}`,
-        `wait for it to finish; if pid ${pid} is not vfiokit, remove ${file} by hand`,
-        LOCK_FILE,
-      );
-    }
-    opts.onStale?.(
-      `stale lock ${LOCK_FILE} ${Number.isFinite(pid) ? `left by pid ${pid}, which is no longer running` : `with unreadable content ${JSON.stringify(text.slice(0, 20))}`}; taking it over`,
+  const held = (tookOverFrom: number | null): Lock => {
+    let released = false;
+    return {
+      path: file,
+      tookOverFrom,
+      release() {
+        if (released) return;
+        released = true;
+        removeIfOurs(file);
+      },
+    };
+  };
+  const busy = (pid: number) =>
+    new PreconditionError(
+      'E_LOCKED',
+      `another vfiokit (pid ${pid}) holds the lock ${LOCK_FILE}${root.isLive ? '' : ` under ${root.dir}`}: a transaction is under way`,
+      `wait for it to finish (\`vfiokit history\` shows it); if pid ${pid} is not vfiokit, remove ${file} by hand`,
+      LOCK_FILE,
     );
-    tookOverFrom = Number.isFinite(pid) ? pid : -1;
-    try {
-      fs.unlinkSync(file);
-    } catch {
-      /* someone else took it over; the retry decides */
-    }
+  if (tryCreate(file)) return held(null);
+  const cur = readPid(file);
+  if (cur && Number.isFinite(cur.pid) && isAlive(cur.pid)) throw busy(cur.pid);
+
+  // Stale (or vanished): take it over under the takeover guard.
+  const guard = `${file}.takeover`;
+  if (!tryCreate(guard)) {
+    const g = readPid(guard);
+    if (g && Number.isFinite(g.pid) && isAlive(g.pid)) throw new PreconditionError('E_LOCKED', `another vfiokit (pid ${g.pid}) is taking over the stale lock ${LOCK_FILE}`, 'run the command again in a moment', LOCK_FILE);
+    // The guard's owner died mid-takeover: remove its guard only if it is still that one.
+    const again = readPid(guard);
+    if (again && again.text === g?.text) fs.rmSync(guard, { force: true });
+    throw new PreconditionError('E_LOCKED', `a stale takeover of ${LOCK_FILE} was cleared`, 'run the command again', LOCK_FILE);
   }
-  throw new PreconditionError('E_LOCKED', `could not take the lock ${LOCK_FILE}: another vfiokit took it over at the same time`, 'run the command again');
+  try {
+    if (tryCreate(file)) return held(null); // it was released meanwhile
+    const now = readPid(file);
+    if (now && Number.isFinite(now.pid) && isAlive(now.pid)) throw busy(now.pid);
+    opts.onStale?.(
+      `stale lock ${LOCK_FILE} ${now && Number.isFinite(now.pid) ? `left by pid ${now.pid}, which is no longer running` : `with unreadable content ${JSON.stringify((now?.text ?? '').slice(0, 20))}`}; taking it over`,
+    );
+    fs.rmSync(file, { force: true });
+    if (!tryCreate(file)) throw new PreconditionError('E_LOCKED', `could not take the lock ${LOCK_FILE}: another vfiokit took it at the same time`, 'run the command again', LOCK_FILE);
+    return held(now && Number.isFinite(now.pid) ? now.pid : -1);
+  } finally {
+    removeIfOurs(guard);
+  }
 }
 
 /** Run `fn` holding the root's lock. */
