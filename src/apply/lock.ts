@@ -126,13 +126,18 @@ export function acquireLock(rootArg: HostRoot | string, opts: LockOptions = {}):
   try {
     if (tryCreate(file)) return held(null); // it was released meanwhile
     const now = readPid(file);
-    if (now && Number.isFinite(now.pid) && isAlive(now.pid)) throw busy(now.pid);
+    // Gone again: someone released it; whoever creates it next holds it — never remove a lock we did not read as stale.
+    if (!now) {
+      if (tryCreate(file)) return held(null);
+      throw new PreconditionError('E_LOCKED', `another vfiokit took the lock ${LOCK_FILE} just now`, 'run the command again when it has finished', LOCK_FILE);
+    }
+    if (Number.isFinite(now.pid) && isAlive(now.pid)) throw busy(now.pid);
     opts.onStale?.(
-      `stale lock ${LOCK_FILE} ${now && Number.isFinite(now.pid) ? `left by pid ${now.pid}, which is no longer running` : `with unreadable content ${JSON.stringify((now?.text ?? '').slice(0, 20))}`}; taking it over`,
+      `stale lock ${LOCK_FILE} ${Number.isFinite(now.pid) ? `left by pid ${now.pid}, which is no longer running` : `with unreadable content ${JSON.stringify(now.text.slice(0, 20))}`}; taking it over`,
     );
     fs.rmSync(file, { force: true });
     if (!tryCreate(file)) throw new PreconditionError('E_LOCKED', `could not take the lock ${LOCK_FILE}: another vfiokit took it at the same time`, 'run the command again', LOCK_FILE);
-    return held(now && Number.isFinite(now.pid) ? now.pid : -1);
+    return held(Number.isFinite(now.pid) ? now.pid : -1);
   } finally {
     removeIfOurs(guard);
   }

@@ -103,7 +103,7 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
     const j = Journal.open(root, target.txid, opts.clock);
     const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
     const ctx = { root, runner: opts.runner, sysfs: opts.sysfs ?? null, log, txDir: j.dir };
-    const hasKernel = j.doc.steps.some((s) => s.state === 'done' && isVolatile(s) && s.kind !== 'run-command' && s.kind !== 'wait');
+    const hasKernel = j.doc.steps.some((s) => s.state === 'done' && (s.kind === 'write-attr' || s.kind === 'bind-driver' || s.kind === 'copy-attr'));
     if (hasKernel && !otherBoot && !ctx.sysfs) {
       throw new PreconditionError('E_NOT_LIVE', `transaction ${j.doc.txid} changed the running kernel, but --root ${root.dir} has no kernel behind it; nothing was undone`, 'run the undo on the host itself');
     }
@@ -141,8 +141,11 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       }
     }
     if (!otherBoot) {
+      // Only the last step touching a device or attribute says what should be there now.
+      const lastOf = new Map<string, number>();
+      for (const s of j.doc.steps) if (s.state === 'done') for (const r of resourcesOf(s)) lastOf.set(r, s.index);
       for (const s of j.doc.steps) {
-        if (s.state !== 'done') continue;
+        if (s.state !== 'done' || !resourcesOf(s).some((r) => lastOf.get(r) === s.index)) continue;
         const e = editedSince(ctx, s);
         if (e) edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
       }

@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { COMMANDS, EXIT_CODES_HELP, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './registry.js';
 import type { Io } from './context.js';
 
-const VERSION = '0.1.0';
+import pkg from '../../package.json' with { type: 'json' };
+
+const VERSION: string = pkg.version;
 
 function optionLines(opts: Record<string, OptionSpec>): string[] {
   return Object.entries(opts).map(([name, o]) => {
@@ -46,6 +48,16 @@ export function commandHelp(c: CommandSpec): string {
     EXIT_CODES_HELP,
   ].join('\n');
 }
+
+/** errno → what it means and the fix, for file operations the system refused. */
+const ERRNO_FIX: Record<string, [string, string]> = {
+  EACCES: ['permission denied', 'run vfiokit as root (sudo vfiokit …)'],
+  EPERM: ['operation not permitted', 'run vfiokit as root; if it is root already, the file may be immutable (lsattr)'],
+  EROFS: ['the file system is read-only', 'remount it read-write, or use --root on a writable copy'],
+  ENOSPC: ['no space left on the device', 'free some space and try again'],
+  ENOENT: ['no such file or directory', 'check the path (and --root)'],
+  ENOTDIR: ['a component of the path is not a directory', 'check the path (and --root)'],
+};
 
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }): Promise<number> {
   const [name, ...rest] = argv;
@@ -92,7 +104,24 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       if (e instanceof errors.UsageError) io.stderr.write(`\n${commandHelp(spec)}\n`);
       return e.exitCode;
     }
-    io.stderr.write(`vfiokit ${name}: internal error: ${(e as Error)?.stack ?? String(e)}\nPlease report this at the vfiokit issue tracker with \`vfiokit snapshot\` attached.\n`);
-    return 1;
+    const env = io.env ?? {};
+    const err = e as NodeJS.ErrnoException;
+    // The system refused a file operation: say which file and what to do, not a stack.
+    if (err && typeof err.code === 'string' && typeof err.path === 'string' && ERRNO_FIX[err.code]) {
+      io.stderr.write(`vfiokit ${name}: cannot ${err.syscall ?? 'access'} ${err.path}: ${ERRNO_FIX[err.code][0]}\n  fix: ${ERRNO_FIX[err.code][1]}\n`);
+      return errors.EXIT.FAILURE;
+    }
+    let tx = '';
+    try {
+      const { findUnfinished } = await import('../apply/recover.js');
+      const open = findUnfinished(new HostRoot(typeof parsed.values.root === 'string' ? parsed.values.root : '/'));
+      if (open.length) tx = ` (transaction ${open[open.length - 1].txid} is unfinished: run \`vfiokit recover\`)`;
+    } catch {
+      /* the journal cannot be read either; the message below is what matters */
+    }
+    io.stderr.write(`vfiokit ${name}: internal error: ${(err as Error)?.message?.split('\n')[0] ?? String(e)}${tx}\n`);
+    io.stderr.write('  this is a bug in vfiokit: please report it with the output of `vfiokit snapshot report.tar.gz` attached (VFIOKIT_DEBUG=1 shows the stack)\n');
+    if (env.VFIOKIT_DEBUG) io.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    return errors.EXIT.FAILURE;
   }
 }
