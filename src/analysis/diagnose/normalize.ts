@@ -9,7 +9,7 @@ const SYSLOG = /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?\s+/;
 const HOST_IDENT = /^[\w.-]{1,64}\s+[\w.@/-]{1,64}(?:\[\d{1,10}\])?:\s/;
 const DMESG_TS = /^\[\s{0,12}\d{1,9}\.\d{1,9}\]\s?/;
 const DMESG_HUMAN = /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s?/;
-const PROMPT = /^(?:\(qemu\)|[$#❯>]|\*\*)\s+/;
+const PROMPT = /^(?:(?:\(qemu\)|[$#❯>])\s+|\*\*)/;
 
 /** The message of one log line, without timestamps and prefixes. */
 export function normalizeLine(raw: string): string {
@@ -17,7 +17,13 @@ export function normalizeLine(raw: string): string {
   if (s.startsWith('{') && s.includes('"msg"')) s = jsonMessage(s) ?? s;
   for (let pass = 0; pass < 4; pass++) {
     const before = s;
-    s = s.replace(PROMPT, '').replace(ISO, '');
+    s = s.replace(PROMPT, '');
+    const iso = ISO.exec(s);
+    if (iso) {
+      s = s.slice(iso[0].length);
+      // journal short-iso: "2024-06-04T07:25:13+0200 host ident[pid]: "
+      if (!iso[0].trimEnd().endsWith(':')) s = s.replace(HOST_IDENT, '');
+    }
     if (SYSLOG.test(s)) {
       s = s.replace(SYSLOG, '');
       s = s.replace(HOST_IDENT, '');
