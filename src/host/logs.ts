@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as readline from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import type { HostRoot } from './root.js';
 import { LIBVIRT_QEMU_LOG_DIR, VAR_LOG_DMESG, VAR_LOG_JOURNAL, VAR_LOG_KERN, VFIOKIT_JOURNAL_DIR } from './sysfs-paths.js';
 
@@ -24,9 +24,27 @@ export interface SourceReport {
 
 /** Streams a readable into the sink; resolves with the line count. */
 export async function streamLines(input: NodeJS.ReadableStream, source: string, sink: LineSink): Promise<number> {
-  const rl = readline.createInterface({ input, crlfDelay: Infinity });
+  // A chunk splitter (faster than node:readline); a line longer than MAX_PENDING
+  // is passed on in pieces, so memory stays bounded whatever the input.
+  const MAX_PENDING = 1 << 20;
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
   let n = 0;
-  for await (const line of rl) sink(line, source, ++n);
+  for await (const chunk of input) {
+    const text = pending + (typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
+    let start = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', start)) {
+      sink(text.charCodeAt(i - 1) === 13 ? text.slice(start, i - 1) : text.slice(start, i), source, ++n);
+      start = i + 1;
+    }
+    pending = text.slice(start);
+    if (pending.length > MAX_PENDING) {
+      sink(pending, source, ++n);
+      pending = '';
+    }
+  }
+  pending += decoder.end();
+  if (pending) sink(pending, source, ++n);
   return n;
 }
 

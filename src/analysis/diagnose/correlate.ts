@@ -209,6 +209,7 @@ export class FactCollector {
         this.facts.guestMemoryMiB = u === 'k' ? Math.round(n / 1024) : u === 'g' ? n * 1024 : n;
       }
     }
+    if (!line.includes('locked memory') && !line.includes('memlock')) return;
     const l = /max locked memory\s{0,40}\(kbytes, -l\)\s{1,40}(\d{1,15}|unlimited)|memlock[\s=:]{1,10}(\d{1,15}|unlimited)\b/i.exec(line);
     if (l) {
       const v = l[1] ?? l[2];

@@ -48,6 +48,11 @@ export interface DiagnoseResult {
   relevantLines: number;
 }
 
+const escape = (w: string) => w.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** One pass over the lower-cased raw line: does any rule's needle occur? (Needles are message text, so they survive normalising.) */
+const ANY_NEEDLE = new RegExp([...new Set(RULES.map((r) => r.needle))].map(escape).join('|'));
+const ANY_INTERESTING = new RegExp(INTERESTING.map(escape).join('|'));
+
 const TIER: Record<Confidence, number> = { high: 3, medium: 2, low: 1 };
 const DOWN: Record<Confidence, Confidence> = { high: 'medium', medium: 'low', low: 'low' };
 
@@ -86,20 +91,24 @@ export class Diagnoser {
 
   feed(raw: string, source: string, lineNo: number): void {
     this.lines++;
-    const text = normalizeLine(raw.length > MAX_LINE ? raw.slice(0, MAX_LINE) : raw);
-    if (!text) return;
-    const lower = text.toLowerCase();
-    let matched = false;
-    for (const rule of RULES) {
-      if (!lower.includes(rule.needle)) continue;
-      const m = rule.re.exec(text);
-      if (!m) continue;
-      this.record(rule, m, text, source, lineNo);
-      matched = true;
+    const cut = raw.length > MAX_LINE ? raw.slice(0, MAX_LINE) : raw;
+    // Rules are unanchored message texts, so they run on the raw line; only
+    // the lines kept (evidence, the looked-at sample) are normalised.
+    const lower = cut.toLowerCase();
+    if (ANY_NEEDLE.test(lower)) {
+      let matched = false;
+      for (const rule of RULES) {
+        if (!lower.includes(rule.needle)) continue;
+        const m = rule.re.exec(cut);
+        if (!m) continue;
+        this.record(rule, m, cut, source, lineNo);
+        matched = true;
+      }
+      if (matched) return;
     }
-    if (!matched && INTERESTING.some((w) => lower.includes(w))) {
+    if (ANY_INTERESTING.test(lower)) {
       this.relevant++;
-      if (this.looked.length < MAX_LOOKED_AT) this.looked.push({ source, line: lineNo, text });
+      if (this.looked.length < MAX_LOOKED_AT) this.looked.push({ source, line: lineNo, text: normalizeLine(cut) });
     }
   }
 
@@ -119,13 +128,14 @@ export class Diagnoser {
     }
     const g = GROUP_NUM.exec(text)?.[1];
     if (g !== undefined && !f.groups.includes(Number(g)) && f.groups.length < MAX_DEVICES) f.groups.push(Number(g));
-    const ev: Evidence = { source, line, text, rule: rule.id, says: rule.says, confidence: rule.confidence };
+    if (f.evidence.length >= MAX_EVIDENCE && rule.confidence === 'low') return;
+    const ev: Evidence = { source, line, text: normalizeLine(text), rule: rule.id, says: rule.says, confidence: rule.confidence };
     if (f.evidence.length < MAX_EVIDENCE) f.evidence.push(ev);
-    else if (TIER[rule.confidence] > Math.min(...f.evidence.map((e) => TIER[e.confidence]))) {
-      // keep the strongest lines: replace the last weakest one
+    else {
+      // keep the strongest lines: replace the last weakest one when this one is stronger
       let weakest = f.evidence.length - 1;
       for (let i = f.evidence.length - 1; i >= 0; i--) if (TIER[f.evidence[i].confidence] < TIER[f.evidence[weakest].confidence]) weakest = i;
-      f.evidence[weakest] = ev;
+      if (TIER[rule.confidence] > TIER[f.evidence[weakest].confidence]) f.evidence[weakest] = ev;
     }
   }
 
