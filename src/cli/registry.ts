@@ -61,6 +61,19 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/groups.js'),
   },
   {
+    name: 'diagnose',
+    summary: 'turn the logs of a failed passthrough into the cause and the fix for this host',
+    usage: 'vfiokit diagnose [FILE...|-] [--since boot|DURATION] [--host] [--json] [--root DIR]',
+    description:
+      'Without FILE it reads this host (under --root): the kernel log of this boot (journal, dmesg or /var/log/kern.log), libvirt\'s QEMU logs and daemon journal, and vfiokit\'s journal. FILE (or - for standard input) may hold pasted dmesg, journal, syslog, QEMU or libvirt text, mixed. Findings are ranked, the first is the most likely root cause; causes are documented in docs/diagnose.md. Exit 0 when the logs were read (with or without findings).',
+    options: {
+      json,
+      since: { type: 'string', description: 'how far back to read the host journal: boot (default) or a duration (90s, 30m, 2h, 1d)', valueName: 'boot|DURATION' },
+      host: { type: 'boolean', description: 'check pasted FILEs against this host too (always on without FILE or with --root)' },
+    },
+    load: () => import('./commands/diagnose.js'),
+  },
+  {
     name: 'snapshot',
     summary: 'archive exactly the files vfiokit reads (redacted) for bug reports and test fixtures',
     usage: 'vfiokit snapshot OUT.tar.gz [--root DIR]',

@@ -28,3 +28,9 @@ export const PROC = '/proc';
 export const SYS_CLASS_GRAPHICS = '/sys/class/graphics';
 export const PROC_FB = '/proc/fb';
 export const sysModule = (name: string) => `${SYS_MODULE}/${name.replace(/-/g, '_')}`;
+// Logs `vfiokit diagnose` reads.
+export const VAR_LOG_KERN = '/var/log/kern.log';
+export const VAR_LOG_DMESG = '/var/log/dmesg';
+export const VAR_LOG_JOURNAL = '/var/log/journal';
+export const LIBVIRT_QEMU_LOG_DIR = '/var/log/libvirt/qemu';
+export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
