@@ -23,6 +23,9 @@ input[type=search]{width:22em;max-width:70vw;padding:.3em .5em;border:1px solid 
 button{font:inherit;color:var(--fg);background:var(--panel);border:1px solid var(--line);border-radius:4px;padding:.2em .6em;cursor:pointer}
 .legend{display:flex;flex-wrap:wrap;gap:1.2em;list-style:none;margin:.3em 0 0;padding:0;color:var(--muted)}
 main{padding:0 1em 2em}
+/* Large hosts: the browser lays out only what is near the viewport (kept searchable with find-in-page). */
+main>section{content-visibility:auto;contain-intrinsic-size:auto 1200px}
+.candidate{content-visibility:auto;contain-intrinsic-size:auto 130px}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin-right:.35em;vertical-align:-.1em;border:1px solid}
 .swatch.tone-isolated{background:var(--isolated);border-color:var(--isolated-edge)}
 .swatch.tone-own{background:var(--own);border-color:var(--own-edge)}
@@ -81,6 +84,7 @@ tr.check-fail .mark{color:var(--shares-edge);font-weight:700}tr.check-warn .mark
 @media print{
  :root,:root[data-theme=dark]{color-scheme:light;--bg:#fff;--fg:#000;--muted:#444;--line:#999;--panel:#eee;--node:#fff;
  --isolated:#dff2e1;--isolated-edge:#1b5e20;--own:#e1ebfa;--own-edge:#0d47a1;--shares:#fde6cf;--shares-edge:#8a3d00;--none:#eee;--none-edge:#555;--vfio:#4a148c;--needed:#5d4a00}
+ main>section,.candidate{content-visibility:visible}
  header{position:static;border:none}.controls,#details{display:none}
  .svgwrap{max-height:none;overflow:visible;border:none}
  #topology{max-width:100%;height:auto}

@@ -380,7 +380,7 @@ function renderSvg(data: ReportData): string {
     const label = `${d.short} ${d.bridge && d.kind !== 'device' ? `${d.kind}: ` : ''}${d.name}${d.driver ? ` — ${d.driver}` : ''}`;
     const title = `${d.short} ${d.name}; ${d.kind}${d.className ? ` (${d.className})` : ''}; driver ${d.driver ?? 'none'}; ${d.group === null ? 'no IOMMU group' : `IOMMU group ${d.group}: ${TONE_LABEL[d.tone]}`}${d.hostNeeds.length ? `; the host needs it: ${d.hostNeeds.join(', ')}` : ''}`;
     nodes.push(
-      `<g class="node dev tone-${d.tone}${flags ? ' ' + flags : ''}" data-kind="${esc(d.kind)}" data-address="${d.address}" tabindex="0" role="button" aria-label="${esc(title)}"><title>${esc(title)}</title>` +
+      `<g class="node dev tone-${d.tone}${flags ? ' ' + flags : ''}" data-kind="${esc(d.kind)}" data-address="${d.address}" tabindex="0" role="button"><title>${esc(title)}</title>` +
         `<rect x="${x}" y="${y(i) + 3}" width="${NODE_W}" height="${ROW - 6}" rx="4"/><text x="${x + 8}" y="${y(i) + 16}">${esc(label.length > 62 ? label.slice(0, 61) + '…' : label)}</text></g>`,
     );
   });

@@ -125,6 +125,9 @@ describe.skipIf(!exe).each(Object.keys(FIXTURE_HOSTS))('report of %s in Chromium
     await page.emulateMedia({ media: 'print' });
     expect(await bg()).toBe('rgb(255, 255, 255)');
     expect(await page.isVisible('#search')).toBe(false);
+    // Everything is laid out for paper (no section left to lazy rendering).
+    expect(await page.evaluate(() => [...document.querySelectorAll('main > section')].map((e) => getComputedStyle(e).contentVisibility))).toEqual(expect.arrayContaining(['visible']));
+    expect(await page.evaluate(() => [...document.querySelectorAll('main > section')].every((e) => getComputedStyle(e).contentVisibility === 'visible'))).toBe(true);
     await page.emulateMedia({ media: 'screen' });
     await page.click('#theme');
     await page.click('#theme');
