@@ -308,7 +308,8 @@ export function reportData(input: ReportInput): ReportData {
 }
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const esc = (t: string): string => t.replace(/[&<>"']/g, (c) => ESC[c]);
+const NEEDS_ESC = /[&<>"']/;
+export const esc = (t: string): string => (NEEDS_ESC.test(t) ? t.replace(/[&<>"']/g, (c) => ESC[c]) : t);
 
 /** JSON safe inside a <script> element (no `</script>`, no `<!--`, no U+2028/9 surprises). */
 export function scriptJson(value: unknown): string {
