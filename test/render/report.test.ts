@@ -164,4 +164,21 @@ describe('vfiokit report command', () => {
     expect(both.code).toBe(2);
     expect(fs.readdirSync(dir)).toEqual(['host.html']);
   });
+
+  it('--open hands the written page to xdg-open, or says where it is when there is none', async () => {
+    const { root } = host('twin-gpus');
+    const dir = makeTempDir('vfiokit-report-open-');
+    roots.push(dir);
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    const seen = path.join(dir, 'opened');
+    fs.writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > '${seen}'\n`, { mode: 0o755 });
+    const file = path.join(dir, 'r.html');
+    const r = await runCli(['report', '--root', root, '-o', file, '--open'], { PATH: `${bin}:/usr/bin:/bin` });
+    expect(r.code).toBe(0);
+    await expect.poll(() => (fs.existsSync(seen) ? fs.readFileSync(seen, 'utf8') : ''), { timeout: 10_000 }).toBe(file);
+    const none = await runCli(['report', '--root', root, '-o', file, '--open'], { PATH: path.join(dir, 'empty') });
+    expect(none.code).toBe(0);
+    expect(none.stderr).toContain(`xdg-open not found; open ${file} in a browser`);
+  });
 });
