@@ -76,6 +76,13 @@ export class CommandFailedError extends VfioError {
   }
 }
 
+/** An output file the user asked for (e.g. `vfiokit report -o FILE`) could not be written. Exit 1. */
+export class OutputError extends VfioError {
+  constructor(path: string, reason: string) {
+    super('E_OUTPUT_WRITE', `cannot write ${path}: ${reason}`, 'choose a path in an existing directory you can write to (-o FILE.html), or leave out -o to print the page on standard output', path);
+  }
+}
+
 /** What a rollback (or undo) did after a failure. */
 export interface RollbackReport {
   /** Host paths restored to their original bytes (or removed when they did not exist). */

@@ -168,6 +168,8 @@ export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): Sim
   const ctx = { iommuVendor: opts.iommuVendor ?? null };
   const byAddr = new Map(devices.map((d) => [d.address, d]));
   const order = probeOrder(devices);
+  // Aliases and sibling functions are on the same bus: scan only that bus (in probe order).
+  const onBus = new Map<string, PciDevice[]>();
   const groupOf = new Map<string, number>();
   const reasons = new Map<number, Set<string>>();
   let next = 0;
@@ -182,13 +184,23 @@ export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): Sim
     reasons.get(g)!.add(why);
   };
   const parentOf = (d: PciDevice) => (d.parent ? byAddr.get(d.parent) ?? null : null);
-  const busKey = (d: PciDevice) => `${d.hostBridge ?? ''}|${d.address.slice(0, d.address.lastIndexOf(':'))}`;
+  const busKeys = new Map<string, string>();
+  const busKey = (d: PciDevice) => {
+    let k = busKeys.get(d.address);
+    if (k === undefined) busKeys.set(d.address, (k = `${d.hostBridge ?? ''}|${d.address.slice(0, d.address.lastIndexOf(':'))}`));
+    return k;
+  };
   const devfnOf = (d: PciDevice) => (parseInt(d.address.slice(-4, -2), 16) << 3) | parseInt(d.address.slice(-1), 10);
   const aliasCache = new Map<string, ReturnType<typeof dmaAliases>>();
   const aliasesOf = (d: PciDevice) => {
     if (!aliasCache.has(d.address)) aliasCache.set(d.address, dmaAliases(d));
     return aliasCache.get(d.address)!;
   };
+  for (const d of order) {
+    const list = onBus.get(busKey(d));
+    if (list) list.push(d);
+    else onBus.set(busKey(d), [d]);
+  }
   /** pci_devs_are_dma_aliases(): same bus, and either one's dma_alias_mask holds the other's devfn. */
   const areAliases = (a: PciDevice, b: PciDevice) =>
     busKey(a) === busKey(b) && (aliasesOf(a)?.devfns.includes(devfnOf(b)) === true || aliasesOf(b)?.devfns.includes(devfnOf(a)) === true);
@@ -214,7 +226,7 @@ export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): Sim
     seen.add(devfnOf(p));
     const own = groupOf.get(p.address);
     if (own !== undefined) return { group: own, why: [] };
-    for (const tmp of order) {
+    for (const tmp of onBus.get(busKey(p)) ?? []) {
       if (tmp === p || !areAliases(p, tmp)) continue;
       const f = aliasGroup(tmp, seen) ?? functionAliasGroup(tmp, seen);
       if (f) return { group: f.group, why: [aliasWhyOf(p, tmp), ...f.why] };
@@ -225,8 +237,8 @@ export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): Sim
   const functionAliasGroup = (p: PciDevice, seen: Set<number>): Found | undefined => {
     const own = acs(p);
     if (!p.multifunction || own.ok) return undefined;
-    for (const tmp of order) {
-      if (tmp === p || slotOf(tmp.address) !== slotOf(p.address) || busKey(tmp) !== busKey(p) || acs(tmp).ok) continue;
+    for (const tmp of onBus.get(busKey(p)) ?? []) {
+      if (tmp === p || slotOf(tmp.address) !== slotOf(p.address) || acs(tmp).ok) continue;
       const f = aliasGroup(tmp, seen);
       if (f) return { group: f.group, why: [`the functions of ${shortAddress(slotOf(p.address))} are not isolated from each other (${own.why})`, ...f.why] };
     }

@@ -74,6 +74,20 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/diagnose.js'),
   },
   {
+    name: 'report',
+    summary: 'one self-contained HTML page: topology, IOMMU groups by verdict, readiness, status, what can be passed',
+    usage: 'vfiokit report [-o FILE.html] [--open] [--json] [--dry-run] [--root DIR]',
+    description:
+      'The page needs no network (no external scripts, fonts or styles): open it from disk or send it as an attachment. Without -o it is printed on standard output. --open shows it with xdg-open (a temporary file when -o is not given). --json prints the data the page is made from.',
+    options: {
+      json: { type: 'boolean', description: 'print the report data as JSON instead of the page' },
+      output: { type: 'string', short: 'o', description: 'write the page to FILE', valueName: 'FILE.html' },
+      open: { type: 'boolean', description: 'open the written page with xdg-open' },
+      'dry-run': { type: 'boolean', description: 'say what would be written, write nothing' },
+    },
+    load: () => import('./commands/report.js'),
+  },
+  {
     name: 'snapshot',
     summary: 'archive exactly the files vfiokit reads (redacted) for bug reports and test fixtures',
     usage: 'vfiokit snapshot OUT.tar.gz [--root DIR]',
