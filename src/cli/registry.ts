@@ -146,6 +146,23 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/unbind.js'),
   },
   {
+    name: 'export',
+    summary: 'hand the devices to KubeVirt, OpenStack Nova or Proxmox VE: permitted devices, aliases, mappings, node preparation',
+    usage: 'vfiokit export kubevirt|nova|proxmox [SELECTOR...] [--node NAME[=DIR]]... [--resource-name DOMAIN/NAME]... [-o DIR] [--dry-run] [--json]',
+    description:
+      'Reads one host (--root) or several (--node NAME=DIR, e.g. extracted `vfiokit snapshot` archives). Without selectors, every GPU that is not the boot display. Each device comes with every function of its IOMMU group (audio, USB-C, UCSI): kubevirt prints the KubeVirt CR patch (permittedHostDevices.pciHostDevices), node labels, a VirtualMachine snippet and the node preparation; nova prints [pci] device_spec and alias entries and the flavor extra spec; proxmox prints /etc/pve/mapping/pci.cfg mappings. Output is validated before it is written. A node lacking the devices is skipped with the reason (exit 3; the others are still exported).',
+    options: {
+      json,
+      node: { type: 'string', multiple: true, description: 'a node: its name and root directory (NAME alone names the --root host); repeatable', valueName: 'NAME[=DIR]' },
+      'resource-name': { type: 'string', multiple: true, description: 'Kubernetes extended resource name for a device model, in vendor:device order (default from the vendor and model name)', valueName: 'DOMAIN/NAME' },
+      with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
+      'allow-boot-vga': { type: 'boolean', description: 'allow the boot display device' },
+      output: { type: 'string', short: 'o', description: 'write the files into DIR instead of printing them', valueName: 'DIR' },
+      'dry-run': { type: 'boolean', description: 'with -o: list the files that would be written, write nothing' },
+    },
+    load: () => import('./commands/export.js'),
+  },
+  {
     name: 'recover',
     summary: 'finish what an interrupted apply or undo left half done (rolls back / completes it)',
     usage: 'vfiokit recover [--json] [--root DIR]',

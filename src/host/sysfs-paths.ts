@@ -22,3 +22,8 @@ export const pciDevice = (addr: string) => `${SYS_PCI_DEVICES}/${addr}`;
 export const pciAttr = (addr: string, attr: string) => `${SYS_PCI_DEVICES}/${addr}/${attr}`;
 export const pciDriverDir = (driver: string) => `${SYS_PCI_DRIVERS}/${driver}`;
 export const iommuGroupDevices = (id: number | string) => `${SYS_IOMMU_GROUPS}/${id}/devices`;
+
+/** What a directory must hold to be read as a Linux root (checked for --root). */
+export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
+export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
+export const ETC_HOSTNAME = '/etc/hostname';
