@@ -29,7 +29,7 @@ export function renderProxmox(x: FleetExport): ProxmoxExport {
         const fields: [string, string][] = [['id', `${p.vendor}:${p.device}`]];
         if (d.iommuGroup !== null) fields.push(['iommugroup', String(d.iommuGroup)]);
         fields.push(['node', n.name], ['path', whole ? slotOf(d.primary.address) : d.primary.address]);
-        if (d.primary.subsystemVendor && d.primary.subsystemDevice) fields.push(['subsystem-id', `${d.primary.subsystemVendor}:${d.primary.subsystemDevice}`]);
+        if (d.primary.subsystemVendor && d.primary.subsystemDevice && `${d.primary.subsystemVendor}${d.primary.subsystemDevice}` !== '00000000') fields.push(['subsystem-id', `${d.primary.subsystemVendor}:${d.primary.subsystemDevice}`]);
         props.push({ key: 'map', value: renderMapValue({ fields }) });
       }
     }
