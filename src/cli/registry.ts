@@ -102,9 +102,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes]',
-    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`.',
-    options: { yes, ...bootFlags },
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--json]',
+    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors as one JSON object on stderr.',
+    options: { yes, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
   },
   {
@@ -118,9 +118,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'undo',
     summary: 'revert the last applied transaction, byte for byte, and regenerate what it regenerated',
-    usage: 'vfiokit undo [--yes] [--force]',
-    description: 'Refuses when a file was edited since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed).',
-    options: { yes, force: { type: 'boolean', description: 'restore even files edited since apply' } },
+    usage: 'vfiokit undo [--yes] [--force] [--dry-run] [--json]',
+    description: 'Refuses when a file was edited since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). --dry-run shows what would be restored and re-run. --json (with --yes or --dry-run) prints the result as JSON.',
+    options: { yes, json, force: { type: 'boolean', description: 'restore even files edited since apply' }, 'dry-run': { type: 'boolean', description: 'show the transaction that would be undone; change nothing' } },
     load: () => import('./commands/undo.js'),
   },
   {

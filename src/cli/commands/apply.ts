@@ -3,7 +3,8 @@
 
 import { applyPlan, realRunner, type Runner } from '../../apply/index.js';
 import { renderPlan } from '../../render/plan.js';
-import { out, type CommandContext } from '../context.js';
+import { UsageError } from '../../errors.js';
+import { out, printJson, type CommandContext } from '../context.js';
 import { confirm } from '../confirm.js';
 import { planOrThrow } from './plan.js';
 
@@ -14,8 +15,13 @@ export interface ApplyDeps {
 
 export async function run(ctx: CommandContext, deps: ApplyDeps = {}): Promise<number> {
   const plan = planOrThrow(ctx);
-  out(ctx, renderPlan(plan));
-  if (!plan.steps.length) return 0;
+  const json = Boolean(ctx.values.json);
+  if (json && !ctx.values.yes) throw new UsageError('apply --json needs --yes', 'add --yes (a JSON consumer cannot answer the confirmation prompt); run `vfiokit plan --json` to see the plan first', 'E_USAGE');
+  if (!json) out(ctx, renderPlan(plan));
+  if (!plan.steps.length) {
+    if (json) printJson(ctx, { changed: false, txid: null, touched: [], commands: [], rebootRequired: false, warnings: plan.warnings });
+    return 0;
+  }
   if (!(await confirm(ctx, '\nApply these changes? [y/N] ', deps))) {
     out(ctx, 'Nothing was changed.');
     return 0;
@@ -23,6 +29,11 @@ export async function run(ctx: CommandContext, deps: ApplyDeps = {}): Promise<nu
   const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
   const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
   for (const r of res.recovered) ctx.io.stderr.write(`recovered interrupted transaction ${(r as { txid?: string }).txid ?? ''}\n`);
+  if (json) {
+    // Boot-time changes take effect at the next boot.
+    printJson(ctx, { changed: true, txid: res.txid, touched: res.touched, commands: res.commands, rebootRequired: plan.kind === 'boot-passthrough', warnings: plan.warnings });
+    return 0;
+  }
   out(ctx, `\nApplied as transaction ${res.txid}: ${res.touched.length} file(s) changed, ${res.commands.length} command(s) run.`);
   out(ctx, 'Reboot, then run `vfiokit status` to verify. `vfiokit undo` reverts it.');
   return 0;
