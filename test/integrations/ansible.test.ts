@@ -178,4 +178,21 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     for (const h of good) expect(absentAgain.tasks.passthrough[h]).toMatchObject({ changed: false });
     expect(absentAgain.tasks.passthrough.broken).toMatchObject({ failed: true, error_code: 'E_NOT_LINUX_ROOT' });
   }, 600_000);
+
+  it('the install role is part of the built collection and passes ansible-playbook --syntax-check', () => {
+    expect(fs.existsSync(path.join(dir, 'collections/ansible_collections/vfiokit/passthrough/roles/install/tasks/main.yml'))).toBe(true);
+    fs.writeFileSync(path.join(dir, 'install.yml'), '- hosts: gpu_hosts\n  roles:\n    - vfiokit.passthrough.install\n');
+    const r = spawnSync('ansible-playbook', ['--syntax-check', '-i', path.join(dir, 'inventory.ini'), path.join(dir, 'install.yml')], {
+      env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: path.join(dir, 'collections'), ANSIBLE_HOME: path.join(dir, 'home') },
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    // The check can fail: a role the collection does not have is refused.
+    fs.writeFileSync(path.join(dir, 'missing.yml'), '- hosts: gpu_hosts\n  roles:\n    - vfiokit.passthrough.nosuchrole\n');
+    const bad = spawnSync('ansible-playbook', ['--syntax-check', '-i', path.join(dir, 'inventory.ini'), path.join(dir, 'missing.yml')], {
+      env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: path.join(dir, 'collections'), ANSIBLE_HOME: path.join(dir, 'home') },
+      encoding: 'utf8',
+    });
+    expect(bad.status).not.toBe(0);
+  });
 });
