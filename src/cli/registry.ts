@@ -103,7 +103,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
     usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--json]',
-    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors as one JSON object on stderr.',
+    description: 'Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
   },

@@ -1,5 +1,5 @@
 // The JSON the Ansible modules read: apply --json, undo --dry-run/--json, and
-// errors as one JSON object on stderr when --json is given.
+// errors also as one JSON line, last on stderr, when --json is given.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,7 +25,7 @@ describe('JSON for machine consumers', () => {
     const env = { VFIOKIT_FAKE_BIN: fakeBin() };
     const noYes = await runCli(['apply', '01:00.0', '--json', '--root', root], env);
     expect(noYes.code).toBe(2);
-    expect(JSON.parse(noYes.stderr.trim()).error).toMatchObject({ code: 'E_USAGE', exitCode: 2 });
+    expect(JSON.parse(noYes.stderr.trim().split('\n').pop()!).error).toMatchObject({ code: 'E_USAGE', exitCode: 2 });
 
     const a = await runCli(['apply', '01:00.0', '--yes', '--json', '--root', root], env);
     expect(a.code).toBe(0);
@@ -57,9 +57,10 @@ describe('JSON for machine consumers', () => {
     const e = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
     expect(e).toMatchObject({ code: 'E_BOOT_VGA', exitCode: 3 });
     expect(e.problems[0].hint).toContain('--allow-boot-vga');
-    // Without --json the same error is text.
+    // The text is printed too; without --json only the text.
+    expect(r.stderr).toContain('fix:');
     const t = await runCli(['plan', '00:02.0', '--root', root]);
     expect(t.stderr).toContain('fix:');
-    expect(() => JSON.parse(t.stderr)).toThrow();
+    expect(t.stderr).not.toContain('{"error"');
   });
 });
