@@ -54,6 +54,30 @@ describe('exports per fixture host', () => {
   }
 });
 
+describe('several nodes', () => {
+  it('one mapping per model with a map line per node; labels per node', () => {
+    const x = buildFleetExport(
+      [
+        { name: 'gpu1', snapshot: snap(debianGrub).snapshot },
+        { name: 'gpu2', snapshot: snap(fedoraBls).snapshot },
+        { name: 'gpu3', snapshot: snap(FIXTURE_HOSTS['twin-gpus']).snapshot },
+      ],
+      { selectors: [] },
+    );
+    expect(x.nodes.map((n) => n.ok)).toEqual([true, true, true]);
+    const k = renderKubevirt(x);
+    const nova = renderNova(x);
+    const p = renderProxmox(x);
+    expect(validateKubevirt(k)).toEqual([]);
+    expect(validateNova(nova)).toEqual([]);
+    expect(validateProxmox(p.pciCfg, ['gpu1', 'gpu2', 'gpu3'])).toEqual([]);
+    expect(p.pciCfg.match(/^\tmap .*id=10de:1f08/gm)).toHaveLength(2);
+    expectGolden('export/fleet-3-nodes.kubevirt.yaml', Object.entries(k).map(([f, t]) => `#### ${f}\n${t}`).join('\n'));
+    expectGolden('export/fleet-3-nodes.pci.cfg', p.pciCfg);
+    expectGolden('export/fleet-3-nodes.nova.conf', [...Object.values(nova.nodes), nova.api, nova.flavor].join('\n'));
+  });
+});
+
 describe('companions', () => {
   it('the desktop GPU brings its audio, USB-C and UCSI functions into the VM snippet', () => {
     const x = buildFleetExport([{ name: 'n1', snapshot: snap(FIXTURE_HOSTS['desktop-nvidia']).snapshot }], { selectors: ['01:00.0'] });
