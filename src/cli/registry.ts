@@ -130,8 +130,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--dry-run]',
-    description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`.',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--json] [--dry-run]',
+    description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
   },
@@ -146,9 +146,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'undo',
     summary: 'revert the newest (or a named) applied transaction of any kind: files byte for byte, drivers, attributes, domains',
-    usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run]',
-    description: 'Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
-    options: { yes, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore even files edited since apply' } },
+    usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run] [--json]',
+    description: '--json (with --yes or --dry-run) prints the result as JSON. Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
+    options: { yes, json, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore even files edited since apply' } },
     load: () => import('./commands/undo.js'),
   },
   {
@@ -173,6 +173,23 @@ export const COMMANDS: CommandSpec[] = [
     description: 'Devices a `vfiokit bind` of this boot moved go back by undoing that transaction (exactly the recorded drivers); devices vfiokit did not bind go to the kernel\'s default driver. Refused (exit 3) while a VM holds the group.',
     options: { json, yes, 'dry-run': dryRun },
     load: () => import('./commands/unbind.js'),
+  },
+  {
+    name: 'export',
+    summary: 'hand the devices to KubeVirt, OpenStack Nova or Proxmox VE: permitted devices, aliases, mappings, node preparation',
+    usage: 'vfiokit export kubevirt|nova|proxmox [SELECTOR...] [--node NAME[=DIR]]... [--resource-name DOMAIN/NAME]... [-o DIR] [--dry-run] [--json]',
+    description:
+      'Reads one host (--root) or several (--node NAME=DIR, e.g. extracted `vfiokit snapshot` archives). Without selectors, every GPU that is not the boot display. Each device comes with every function of its IOMMU group (audio, USB-C, UCSI): kubevirt prints the KubeVirt CR patch (permittedHostDevices.pciHostDevices), node labels, a VirtualMachine snippet and the node preparation; nova prints [pci] device_spec and alias entries and the flavor extra spec; proxmox prints /etc/pve/mapping/pci.cfg mappings. Output is validated before it is written. A node lacking the devices is skipped with the reason (exit 3; the others are still exported).',
+    options: {
+      json,
+      node: { type: 'string', multiple: true, description: 'a node: its name and root directory (NAME alone names the --root host); repeatable', valueName: 'NAME[=DIR]' },
+      'resource-name': { type: 'string', multiple: true, description: 'Kubernetes extended resource name for a device model, in vendor:device order (default from the vendor and model name)', valueName: 'DOMAIN/NAME' },
+      with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
+      'allow-boot-vga': { type: 'boolean', description: 'allow the boot display device' },
+      output: { type: 'string', short: 'o', description: 'write the files into DIR instead of printing them', valueName: 'DIR' },
+      'dry-run': { type: 'boolean', description: 'with -o: list the files that would be written, write nothing' },
+    },
+    load: () => import('./commands/export.js'),
   },
   {
     name: 'recover',

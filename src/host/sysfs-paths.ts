@@ -34,3 +34,8 @@ export const VAR_LOG_DMESG = '/var/log/dmesg';
 export const VAR_LOG_JOURNAL = '/var/log/journal';
 export const LIBVIRT_QEMU_LOG_DIR = '/var/log/libvirt/qemu';
 export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
+
+/** What a directory must hold to be read as a Linux root (checked for --root). */
+export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
+export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
+export const ETC_HOSTNAME = '/etc/hostname';

@@ -25,6 +25,10 @@ function makeRoot(): string {
   const r = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-engine-'));
   roots.push(r);
   fs.mkdirSync(path.join(r, 'var/lib'), { recursive: true });
+  fs.mkdirSync(path.join(r, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(r, 'etc/os-release'), 'ID=debian\n');
+  fs.mkdirSync(path.join(r, 'proc'), { recursive: true });
+  fs.writeFileSync(path.join(r, 'proc/cmdline'), 'ro quiet\n');
   fs.mkdirSync(path.join(r, 'sys/fs/cgroup/system.slice'), { recursive: true });
   fs.writeFileSync(path.join(r, 'sys/fs/cgroup/system.slice/cpuset.cpus'), '\n');
   fs.mkdirSync(path.join(r, 'proc/irq/24'), { recursive: true });

@@ -1,8 +1,10 @@
 import { inspect } from '../../host/inspect.js';
+import { assertLinuxRoot } from '../../host/linux-root.js';
 import { renderInspect } from '../../render/text.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
 export async function run(ctx: CommandContext): Promise<number> {
+  assertLinuxRoot(ctx.root);
   const snap = inspect(ctx.root);
   if (ctx.values.json) printJson(ctx, snap);
   else out(ctx, renderInspect(snap));

@@ -2,6 +2,7 @@
 
 import { PreconditionError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
+import { assertLinuxRoot } from '../../host/linux-root.js';
 import type { Plan } from '../../model/plan.js';
 import { assembleBootPlan, type BootIntent } from '../../plan/boot-plan.js';
 import { renderPlan, renderProblems } from '../../render/plan.js';
@@ -20,6 +21,7 @@ export function bootIntent(ctx: CommandContext): BootIntent {
 
 /** Plan from the live snapshot; refusals become a PreconditionError (exit 3) listing every problem. */
 export function planOrThrow(ctx: CommandContext): Plan {
+  assertLinuxRoot(ctx.root);
   const plan = assembleBootPlan(inspect(ctx.root), bootIntent(ctx));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);

@@ -3,12 +3,14 @@
 import { findInterrupted, findUnfinished, latestJournal, recoverInterrupted, realRunner, scanJournals } from '../../apply/index.js';
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
+import { assertLinuxRoot } from '../../host/linux-root.js';
 import type { BootTransactionIntent } from '../../model/plan.js';
 import { assembleStatus } from '../../analysis/status.js';
 import { renderStatus } from '../../render/plan.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
 export async function run(ctx: CommandContext): Promise<number> {
+  assertLinuxRoot(ctx.root);
   // An apply cut off by a power loss is rolled back (or finished) first.
   if (findInterrupted(ctx.root).length) {
     try {

@@ -1,43 +1,67 @@
-// `vfiokit undo [--id TXID] [--yes] [--force] [--dry-run]`: revert the newest
-// applied transaction of any kind, or a named one (refused, with the order to
-// undo in, while a later transaction depends on it).
+// `vfiokit undo [--id TXID] [--yes] [--force] [--json] [--dry-run]`: revert the
+// newest applied transaction of any kind, or a named one (refused, with the
+// order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, dependents, listJournals, realRunner, undoTransaction, withWriteLock, currentBootId, describeStep, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
-import { out, type CommandContext } from '../context.js';
+import { UsageError } from '../../errors.js';
+import { assertLinuxRoot } from '../../host/linux-root.js';
+import { out, printJson, type CommandContext } from '../context.js';
 import { confirm } from '../confirm.js';
 
 export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?: SysfsWriter; answer?: (q: string) => Promise<string> } = {}): Promise<number> {
-  const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
+  assertLinuxRoot(ctx.root);
+  const json = Boolean(ctx.values.json);
+  const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: json ? null : (ctx.io.stderr as never) });
   const sysfs = deps.writer ?? (ctx.root.isLive ? realSysfsWriter(ctx.root) : null);
   const log = (l: string) => ctx.io.stderr.write(l + '\n');
   const txid = typeof ctx.values.id === 'string' ? ctx.values.id : undefined;
-  const show = () => {
-    const j = chooseUndo(ctx.root, { txid });
-    if (!j) return null;
+  const described = (j: JournalDoc) => ({
+    txid: j.txid,
+    kind: j.kind,
+    summary: j.summary,
+    restores: [...new Set(j.steps.filter((s) => s.path && s.state === 'done').map((s) => s.path!))],
+    reruns: j.steps.filter((s) => s.regenerate && s.argv).map((s) => s.argv!.join(' ')),
+    reverses: [...j.steps].reverse().filter((s) => s.state === 'done' && !(s.kind === 'run-command' && !s.regenerate && !s.undoArgv)).map(describeStep),
+    mustUndoFirst: dependents(listJournals(ctx.root), j, currentBootId(ctx.root)).map((d) => d.txid),
+    rebootRequired: j.kind === 'boot-passthrough',
+  });
+  const show = (j: JournalDoc) => {
+    const d = described(j);
     out(ctx, `Undo transaction ${j.txid} (${j.kind}, applied ${j.updatedAt}):`);
     for (const l of j.summary) out(ctx, `  ${l}`);
-    const later = dependents(listJournals(ctx.root), j, currentBootId(ctx.root));
-    if (later.length) out(ctx, `  (${later.map((d) => d.txid).join(', ')} must be undone first)`);
-    for (const s of [...j.steps].reverse()) if (s.state === 'done' && !(s.kind === 'run-command' && !s.regenerate && !s.undoArgv)) out(ctx, `  reverses: ${describeStep(s)}`);
-    return j;
+    if (d.mustUndoFirst.length) out(ctx, `  (${d.mustUndoFirst.join(', ')} must be undone first)`);
+    for (const r of d.reverses) out(ctx, `  reverses: ${r}`);
+  };
+  const nothing = () => {
+    if (json) printJson(ctx, { changed: false, txid: null, kind: null, summary: [], restores: [], reruns: [], rebootRequired: false });
+    else out(ctx, 'Nothing to undo: no applied vfiokit transaction in the journal.');
+    return 0;
   };
   if (ctx.values['dry-run']) {
-    if (!show()) out(ctx, 'Nothing to undo: no applied vfiokit transaction in the journal.');
-    else out(ctx, '(--dry-run: nothing was changed)');
+    const j = chooseUndo(ctx.root, { txid });
+    if (!j) return nothing();
+    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j) });
+    else {
+      show(j);
+      out(ctx, '(--dry-run: nothing was changed)');
+    }
     return 0;
   }
+  if (json && !ctx.values.yes) throw new UsageError('undo --json needs --yes (or --dry-run)', 'add --yes; a JSON consumer cannot answer the confirmation prompt', 'E_USAGE');
   return withWriteLock(ctx.root, runner, { log, sysfs }, async () => {
-    const j = show();
-    if (!j) {
-      out(ctx, 'Nothing to undo: no applied vfiokit transaction in the journal.');
-      return 0;
-    }
+    const j = chooseUndo(ctx.root, { txid });
+    if (!j) return nothing();
+    if (!json) show(j);
     if (!(await confirm(ctx, '\nUndo? [y/N] ', deps))) {
       out(ctx, 'Nothing was changed.');
       return 0;
     }
     const r = await undoTransaction({ root: ctx.root, runner, sysfs, txid: j.txid, force: Boolean(ctx.values.force), log, locked: true });
+    if (json) {
+      printJson(ctx, { changed: true, txid: j.txid, kind: r.kind, restored: r.restored, reran: r.reran, notes: r.notes, overwritten: r.overwritten, rebootRequired: r.kind === 'boot-passthrough' });
+      return 0;
+    }
     out(ctx, `Undone: ${r.restored.length} thing(s) restored${r.reran.length ? `, reran ${r.reran.join('; ')}` : ''}.`);
     for (const n of r.notes) out(ctx, `  note: ${n}`);
     for (const o of r.overwritten) out(ctx, `  ${o.path} had been edited since apply; your version is kept as ${o.savedAs}`);

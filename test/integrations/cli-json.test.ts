@@ -1,0 +1,66 @@
+// The JSON the Ansible modules read: apply --json, undo --dry-run/--json, and
+// errors also as one JSON line, last on stderr, when --json is given.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildFakeHost } from '../helpers/fake-host.js';
+import { debianGrub } from '../helpers/distros.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const tmp: string[] = [];
+afterAll(() => tmp.forEach((t) => fs.rmSync(t, { recursive: true, force: true })));
+
+function fakeBin(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-bin-'));
+  tmp.push(dir);
+  for (const t of ['update-initramfs', 'update-grub']) fs.writeFileSync(path.join(dir, t), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  return dir;
+}
+
+describe('JSON for machine consumers', () => {
+  it('apply --json → again → undo --dry-run --json → undo --json', async () => {
+    const root = buildFakeHost(debianGrub);
+    tmp.push(root);
+    const env = { VFIOKIT_FAKE_BIN: fakeBin() };
+    const noYes = await runCli(['apply', '01:00.0', '--json', '--root', root], env);
+    expect(noYes.code).toBe(2);
+    expect(JSON.parse(noYes.stderr.trim().split('\n').pop()!).error).toMatchObject({ code: 'E_USAGE', exitCode: 2 });
+
+    const a = await runCli(['apply', '01:00.0', '--yes', '--json', '--root', root], env);
+    expect(a.code).toBe(0);
+    const res = JSON.parse(a.stdout);
+    expect(res).toMatchObject({ changed: true, rebootRequired: true });
+    expect(res.touched).toContain('/etc/modprobe.d/vfiokit.conf');
+    expect(res.commands).toEqual([['update-initramfs', '-u', '-k', 'all'], ['update-grub']]);
+    const again = JSON.parse((await runCli(['apply', '01:00.0', '--yes', '--json', '--root', root], env)).stdout);
+    expect(again).toMatchObject({ changed: false, txid: null, rebootRequired: false });
+
+    const conf = fs.readFileSync(path.join(root, 'etc/modprobe.d/vfiokit.conf'), 'utf8');
+    const dry = JSON.parse((await runCli(['undo', '--dry-run', '--json', '--root', root], env)).stdout);
+    expect(dry).toMatchObject({ changed: true, dryRun: true, txid: res.txid, kind: 'boot-passthrough' });
+    expect(dry.restores).toContain('/etc/modprobe.d/vfiokit.conf');
+    expect(fs.readFileSync(path.join(root, 'etc/modprobe.d/vfiokit.conf'), 'utf8')).toBe(conf);
+
+    const u = JSON.parse((await runCli(['undo', '--yes', '--json', '--root', root], env)).stdout);
+    expect(u).toMatchObject({ changed: true, txid: res.txid, rebootRequired: true });
+    expect(fs.existsSync(path.join(root, 'etc/modprobe.d/vfiokit.conf'))).toBe(false);
+    const none = JSON.parse((await runCli(['undo', '--dry-run', '--json', '--root', root], env)).stdout);
+    expect(none).toMatchObject({ changed: false, txid: null });
+  });
+
+  it('a refused plan: the error code, message, fix and every problem as JSON on stderr', async () => {
+    const root = buildFakeHost(debianGrub);
+    tmp.push(root);
+    const r = await runCli(['plan', '00:02.0', '--json', '--root', root]);
+    expect(r.code).toBe(3);
+    const e = JSON.parse(r.stderr.trim().split('\n').pop()!).error;
+    expect(e).toMatchObject({ code: 'E_BOOT_VGA', exitCode: 3 });
+    expect(e.problems[0].hint).toContain('--allow-boot-vga');
+    // The text is printed too; without --json only the text.
+    expect(r.stderr).toContain('fix:');
+    const t = await runCli(['plan', '00:02.0', '--root', root]);
+    expect(t.stderr).toContain('fix:');
+    expect(t.stderr).not.toContain('{"error"');
+  });
+});
