@@ -34,3 +34,15 @@ export const VAR_LOG_DMESG = '/var/log/dmesg';
 export const VAR_LOG_JOURNAL = '/var/log/journal';
 export const LIBVIRT_QEMU_LOG_DIR = '/var/log/libvirt/qemu';
 export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
+
+// Guest-profile facts (src/host/vm-host.ts).
+export const DEV_INPUT_BY_ID = '/dev/input/by-id';
+export const DEV_DIR = '/dev';
+export const DEV_SHM = '/dev/shm';
+export const RUN_USER = '/run/user';
+export const ETC_PASSWD = '/etc/passwd';
+export const SWTPM_PATHS = ['/usr/bin/swtpm', '/usr/local/bin/swtpm'];
+export const SWTPM_SETUP_PATHS = ['/usr/bin/swtpm_setup', '/usr/local/bin/swtpm_setup'];
+/** Where distributions (Fedora's virtio-win package, Arch's AUR package) and users put the virtio-win ISO. */
+export const VIRTIO_WIN_ISOS = ['/usr/share/virtio-win/virtio-win.iso', '/usr/share/virtio/virtio-win.iso', '/var/lib/libvirt/images/virtio-win.iso', '/var/lib/libvirt/boot/virtio-win.iso'];
+export const runtimeDir = (uid: number) => `${RUN_USER}/${uid}`;
