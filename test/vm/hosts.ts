@@ -126,7 +126,7 @@ const descriptor = (description: string, code: string, vars: string, features: s
 const SB_FEATURES = ['acpi-s3', 'enrolled-keys', 'requires-smm', 'secure-boot', 'verbose-dynamic'];
 const passwd = 'root:x:0:0:root:/root:/bin/bash\nalex:x:1000:1000:Alex:/home/alex:/bin/bash\n';
 
-/** Arch: edk2-ovmf descriptors (plain and Secure Boot with keys), swtpm, virtio-win from the AUR, kvmfr loaded, PipeWire session. */
+/** Arch-like: edk2 descriptors (plain, and Secure Boot with a VARS template the user enrolled Microsoft keys into — Arch ships none enrolled), swtpm, virtio-win from the AUR, kvmfr loaded, PipeWire session. */
 export const ryzenGaming: FakeHost = {
   ...ryzenDesktop,
   ovmf: false,
