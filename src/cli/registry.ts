@@ -98,7 +98,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'vm',
     summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
-    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass WxH|auto] [--looking-glass-size MiB] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
     description:
       'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
     options: {
@@ -113,6 +113,15 @@ export const COMMANDS: CommandSpec[] = [
       rom: { type: 'string', description: 'option ROM for the GPU, validated first', valueName: 'FILE' },
       hugepages: { type: 'boolean', description: 'back guest memory with huge pages (says how to reserve them)' },
       pin: { type: 'string', description: 'auto (default): pin vCPUs to whole host cores; none: no pinning', valueName: 'auto|none' },
+      os: { type: 'string', description: 'guest profile: win11 (TPM 2.0, Secure Boot with Microsoft keys, SMM, Hyper-V, virtio-win disc), win10 (Hyper-V, virtio-win), linux (virtio, no Hyper-V, no TPM)', valueName: 'win11|win10|linux' },
+      tpm: { type: 'string', description: 'emulated TPM 2.0 (swtpm, CRB); default on for win11', valueName: 'on|off' },
+      'secure-boot': { type: 'string', description: 'Secure Boot firmware with Microsoft keys enrolled, SMM on; default on for win11', valueName: 'on|off' },
+      hyperv: { type: 'string', description: 'Hyper-V enlightenments and clock; default off for linux', valueName: 'on|off' },
+      'virtio-win': { type: 'string', description: 'virtio-win driver ISO as a second CD-ROM (default for Windows: found where distributions install it)', valueName: 'PATH|none' },
+      input: { type: 'string', multiple: true, description: 'pass keyboard/mouse with evdev: auto (the by-id keyboard and mouse) or event device paths; both Ctrl keys switch host/guest', valueName: 'auto|PATH,...' },
+      audio: { type: 'string', description: 'emulated HDA audio into the desktop user\'s PipeWire or PulseAudio; default none', valueName: 'pipewire|pulseaudio|none' },
+      'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto' },
+      'looking-glass-size': { type: 'string', description: 'Looking Glass shared memory in MiB (checked against the resolution)', valueName: 'MiB' },
       connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
       'dry-run': { type: 'boolean', description: 'define/attach: print the XML and the virsh command, run nothing' },
     },

@@ -7,6 +7,7 @@ import { loadPciNames } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
 import { HostRoot } from './root.js';
 import { readRuntimeFacts } from './runtime.js';
+import { readVmHost } from './vm-host.js';
 import { DEV_KVM, DEV_VFIO } from './sysfs-paths.js';
 import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
 
@@ -63,6 +64,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     firmware: readFirmware(r),
     libvirt: readLibvirt(r),
     hugepages: readHugepages(r),
+    vmHost: readVmHost(r, kernel.loadedModules),
     cpuTopology: readCpuTopology(r, warnings),
     memory: readMemory(r, warnings),
     boot: readBoot(r, kernel.release),

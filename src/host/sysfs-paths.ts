@@ -39,3 +39,14 @@ export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
 export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
 export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
 export const ETC_HOSTNAME = '/etc/hostname';
+// Guest-profile facts (src/host/vm-host.ts).
+export const DEV_INPUT_BY_ID = '/dev/input/by-id';
+export const DEV_DIR = '/dev';
+export const DEV_SHM = '/dev/shm';
+export const RUN_USER = '/run/user';
+export const ETC_PASSWD = '/etc/passwd';
+export const SWTPM_PATHS = ['/usr/bin/swtpm', '/usr/local/bin/swtpm'];
+export const SWTPM_SETUP_PATHS = ['/usr/bin/swtpm_setup', '/usr/local/bin/swtpm_setup'];
+/** Where distributions (Fedora's virtio-win package, Arch's AUR package) and users put the virtio-win ISO. */
+export const VIRTIO_WIN_ISOS = ['/usr/share/virtio-win/virtio-win.iso', '/usr/share/virtio/virtio-win.iso', '/var/lib/libvirt/images/virtio-win.iso', '/var/lib/libvirt/boot/virtio-win.iso'];
+export const runtimeDir = (uid: number) => `${RUN_USER}/${uid}`;

@@ -30,7 +30,7 @@ import {
 } from './sysfs-paths.js';
 
 const INTERESTING_MODULES =
-  /^(vfio.*|kvm.*|nvidia.*|nouveau|amdgpu|radeon|i915|xe|snd_hda_intel|xhci_pci|i2c_nvidia_gpu|ucsi_ccg|typec_ucsi|vendor_reset|pci_stub|iommufd)$/;
+  /^(vfio.*|kvm.*|nvidia.*|nouveau|amdgpu|radeon|i915|xe|snd_hda_intel|xhci_pci|i2c_nvidia_gpu|ucsi_ccg|typec_ucsi|vendor_reset|pci_stub|iommufd|kvmfr)$/;
 
 const IOMMU_ARG = /^(intel_iommu|amd_iommu|amd_iommu_intr|iommu|iommu\.\w+|intremap|vfio[-_]pci\.\w+|vfio\.\w+|vfio_iommu_type1\.\w+|pcie_acs_override|pci|video|initcall_blacklist|rd\.driver\.pre|modprobe\.blacklist|nomodeset)(=|$)/;
 
@@ -197,6 +197,14 @@ const OVMF_WELL_KNOWN: [string, string][] = [
   ['/usr/share/edk2-ovmf/x64/OVMF_CODE.fd', '/usr/share/edk2-ovmf/x64/OVMF_VARS.fd'],
 ];
 
+/** Secure Boot builds (they need SMM) and whether the package's VARS template has Microsoft's keys enrolled. */
+const OVMF_SECURE_WELL_KNOWN: [string, string, boolean][] = [
+  ['/usr/share/OVMF/OVMF_CODE_4M.ms.fd', '/usr/share/OVMF/OVMF_VARS_4M.ms.fd', true],
+  ['/usr/share/OVMF/OVMF_CODE.ms.fd', '/usr/share/OVMF/OVMF_VARS.ms.fd', true],
+  ['/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd', '/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd', true],
+  ['/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd', '/usr/share/edk2/x64/OVMF_VARS.4m.fd', false],
+];
+
 export function readFirmware(root: HostRoot): FirmwareInfo {
   const efi = root.probe(SYS_FIRMWARE_EFI);
   const ovmf: OvmfFirmware[] = [];
@@ -221,6 +229,8 @@ export function readFirmware(root: HostRoot): FirmwareInfo {
         code,
         varsTemplate: d?.mapping?.['nvram-template']?.filename ?? null,
         secureBoot: features.includes('secure-boot'),
+        enrolledKeys: features.includes('enrolled-keys'),
+        requiresSmm: features.includes('requires-smm'),
         exists: root.probe(code),
       });
     }
@@ -229,7 +239,10 @@ export function readFirmware(root: HostRoot): FirmwareInfo {
   ovmf.sort((a, b) => Number(a.secureBoot) - Number(b.secureBoot));
   if (ovmf.length === 0) {
     for (const [code, vars] of OVMF_WELL_KNOWN) {
-      if (root.probe(code)) ovmf.push({ descriptor: null, description: null, code, varsTemplate: root.probe(vars) ? vars : null, secureBoot: false, exists: true });
+      if (root.probe(code)) ovmf.push({ descriptor: null, description: null, code, varsTemplate: root.probe(vars) ? vars : null, secureBoot: false, enrolledKeys: false, requiresSmm: false, exists: true });
+    }
+    for (const [code, vars, enrolled] of OVMF_SECURE_WELL_KNOWN) {
+      if (root.probe(code)) ovmf.push({ descriptor: null, description: null, code, varsTemplate: root.probe(vars) ? vars : null, secureBoot: true, enrolledKeys: enrolled && root.probe(vars), requiresSmm: true, exists: true });
     }
   }
   return { efi, ovmf };

@@ -25,6 +25,8 @@ export interface HostSnapshot {
   firmware: FirmwareInfo;
   libvirt: LibvirtInfo;
   hugepages: HugepagePool[];
+  /** What guest profiles (`vm --os`) need: swtpm, virtio-win ISOs, input devices, kvmfr, desktop sessions. */
+  vmHost: VmHostInfo;
   /** Logical CPUs, cores, L3 domains, NUMA nodes (null when /sys/devices/system/cpu has no topology). */
   cpuTopology: CpuTopology | null;
   /** From /proc/meminfo. */
@@ -158,6 +160,10 @@ export interface OvmfFirmware {
   code: string;
   varsTemplate: string | null;
   secureBoot: boolean;
+  /** Descriptor feature `enrolled-keys` (Microsoft keys in the VARS template); for a well-known file, what its package ships. */
+  enrolledKeys: boolean;
+  /** Descriptor feature `requires-smm`. */
+  requiresSmm: boolean;
   exists: boolean;
 }
 
@@ -259,4 +265,30 @@ export interface RuntimeFacts {
   /** Processes whose open files could not be read (not root): holders may be missing. */
   holdersUnreadable: number;
   consoles: ConsoleUse[];
+}
+
+/** A desktop user's runtime directory (/run/user/UID) and the audio sockets in it. */
+export interface DesktopSession {
+  uid: number;
+  /** User name from /etc/passwd, null when not listed. */
+  user: string | null;
+  runtimeDir: string;
+  /** `pipewire-0` socket present. */
+  pipewire: boolean;
+  /** `pulse/native` socket present (PulseAudio, or PipeWire's pipewire-pulse). */
+  pulse: boolean;
+}
+
+export interface VmHostInfo {
+  /** swtpm (libvirt's TPM emulator backend) and swtpm_setup, host paths or null. */
+  swtpm: string | null;
+  swtpmSetup: string | null;
+  /** virtio-win driver ISOs found where distributions install them. */
+  virtioWin: string[];
+  /** Entries of /dev/input/by-id (names only), sorted. */
+  inputById: string[];
+  /** kvmfr (Looking Glass) module loaded, and its /dev/kvmfrN devices. */
+  kvmfr: { loaded: boolean; devices: string[] };
+  /** Desktop sessions (UID ≥ 1000), ascending by UID. */
+  sessions: DesktopSession[];
 }

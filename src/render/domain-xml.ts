@@ -15,6 +15,8 @@ const hx = (n: number, w: number) => `0x${n.toString(16).padStart(w, '0')}`;
 export function hostdevElement(h: GuestHostdev): XmlElement {
   const a = pciAddressParts(h.host);
   return el('hostdev', { mode: 'subsystem', type: 'pci', managed: 'yes' }, [
+    // Explicit: libvirt 9's domxml-to-native rejects the default ("invalid PCI passthrough type 'default'").
+    el('driver', { name: 'vfio' }),
     el('source', {}, [el('address', { domain: hx(a.domain, 4), bus: hx(a.bus, 2), slot: hx(a.slot, 2), function: hx(a.fn, 1) })]),
     h.rom ? el('rom', { bar: 'on', file: h.rom }) : null,
     el('address', { type: 'pci', domain: '0x0000', bus: hx(h.guestBus, 2), slot: '0x00', function: hx(h.guestFunction, 1), multifunction: h.multifunction ? 'on' : undefined }),
@@ -28,27 +30,43 @@ export function rootPortElement(index: number): XmlElement {
 export function buildDomain(s: VmSpec): XmlElement {
   const p = s.pinning;
   const fw = s.firmware;
+  const g = s.profile;
+  const fwFeatures =
+    fw.kind !== 'auto'
+      ? null
+      : g.secureBoot
+        ? el('firmware', {}, [el('feature', { enabled: 'yes', name: 'secure-boot' }), el('feature', { enabled: 'yes', name: 'enrolled-keys' })])
+        : g.plainFirmwareOnly
+          ? el('firmware', {}, [el('feature', { enabled: 'no', name: 'secure-boot' })])
+          : null;
   const os = el('os', fw.kind === 'auto' ? { firmware: 'efi' } : {}, [
     el('type', { arch: 'x86_64', machine: 'q35' }, 'hvm'),
-    fw.kind === 'pflash' ? el('loader', { readonly: 'yes', type: 'pflash' }, fw.code) : null,
+    fwFeatures,
+    fw.kind === 'pflash' ? el('loader', { readonly: 'yes', secure: fw.secure ? 'yes' : undefined, type: 'pflash' }, fw.code) : null,
     fw.kind === 'pflash' ? el('nvram', { template: fw.varsTemplate ?? undefined }, fw.nvram) : null,
   ]);
   const features = el('features', {}, [
     el('acpi'),
     el('apic'),
-    el('hyperv', { mode: 'custom' }, [
-      el('relaxed', { state: 'on' }),
-      el('vapic', { state: 'on' }),
-      el('spinlocks', { state: 'on', retries: 8191 }),
-      el('vpindex', { state: 'on' }),
-      el('synic', { state: 'on' }),
-      el('stimer', { state: 'on' }),
-      el('reset', { state: 'on' }),
-      s.nvidia ? el('vendor_id', { state: 'on', value: HYPERV_VENDOR_ID }) : null,
-      el('frequencies', { state: 'on' }),
-    ]),
+    g.hyperv
+      ? el('hyperv', { mode: 'custom' }, [
+          el('relaxed', { state: 'on' }),
+          el('vapic', { state: 'on' }),
+          el('spinlocks', { state: 'on', retries: 8191 }),
+          el('vpindex', { state: 'on' }),
+          g.os ? el('runtime', { state: 'on' }) : null,
+          el('synic', { state: 'on' }),
+          el('stimer', { state: 'on' }),
+          el('reset', { state: 'on' }),
+          s.nvidia ? el('vendor_id', { state: 'on', value: HYPERV_VENDOR_ID }) : null,
+          el('frequencies', { state: 'on' }),
+          g.os ? el('tlbflush', { state: 'on' }) : null,
+          g.os ? el('ipi', { state: 'on' }) : null,
+        ])
+      : null,
     s.nvidia ? el('kvm', {}, [el('hidden', { state: 'on' })]) : null,
     el('vmport', { state: 'off' }),
+    g.smm ? el('smm', { state: 'on' }) : null,
     el('ioapic', { driver: 'kvm' }),
   ]);
   const t = s.topology;
@@ -81,11 +99,16 @@ export function buildDomain(s: VmSpec): XmlElement {
         el('boot', { order: s.disk ? 2 : 1 }),
       ])
     : null;
-  return el('domain', { type: 'kvm' }, [
+  const virtioWin = g.virtioWin
+    ? el('disk', { type: 'file', device: 'cdrom' }, [el('driver', { name: 'qemu', type: 'raw' }), el('source', { file: g.virtioWin }), el('target', { dev: 'sdb', bus: 'sata' }), el('readonly')])
+    : null;
+  const lg = g.lookingGlass;
+  const lgBytes = lg ? lg.sizeMib * 1024 * 1024 : 0;
+  return el('domain', { type: 'kvm', 'xmlns:qemu': lg?.kvmfr ? 'http://libvirt.org/schemas/domain/qemu/1.0' : undefined }, [
     el('name', {}, s.name),
     el('memory', { unit: 'KiB' }, String(s.memoryKib)),
     el('currentMemory', { unit: 'KiB' }, String(s.memoryKib)),
-    s.hugepageKb ? el('memoryBacking', {}, [el('hugepages', {}, [el('page', { size: s.hugepageKb, unit: 'KiB' })])]) : null,
+    s.hugepageKb ? el('memoryBacking', {}, [el('hugepages', {}, [el('page', { size: s.hugepageKb, unit: 'KiB' })]), el('allocation', { mode: 'immediate' })]) : null,
     el('vcpu', { placement: 'static' }, String(s.vcpus)),
     p ? el('iothreads', {}, '1') : null,
     cputune,
@@ -97,7 +120,7 @@ export function buildDomain(s: VmSpec): XmlElement {
       el('timer', { name: 'rtc', tickpolicy: 'catchup' }),
       el('timer', { name: 'pit', tickpolicy: 'delay' }),
       el('timer', { name: 'hpet', present: 'no' }),
-      el('timer', { name: 'hypervclock', present: 'yes' }),
+      g.hyperv ? el('timer', { name: 'hypervclock', present: 'yes' }) : null,
     ]),
     el('on_poweroff', {}, 'destroy'),
     el('on_reboot', {}, 'restart'),
@@ -106,12 +129,26 @@ export function buildDomain(s: VmSpec): XmlElement {
     el('devices', {}, [
       disk,
       cdrom,
+      virtioWin,
       el('controller', { type: 'pci', index: 0, model: 'pcie-root' }),
       ...Array.from({ length: s.rootPorts }, (_, i) => rootPortElement(i + 1)),
       ...s.hostdevs.map(hostdevElement),
       el('interface', { type: 'network' }, [el('source', { network: 'default' }), el('model', { type: 'virtio' })]),
+      ...g.inputs.map((i) => el('input', { type: 'evdev' }, [el('source', i.kind === 'keyboard' ? { dev: i.path, grab: 'all', grabToggle: 'ctrl-ctrl', repeat: 'on' } : { dev: i.path })])),
+      g.tpm ? el('tpm', { model: 'tpm-crb' }, [el('backend', { type: 'emulator', version: '2.0' })]) : null,
+      g.audio ? el('sound', { model: 'ich9' }, [el('audio', { id: 1 })]) : null,
+      g.audio ? el('audio', { id: 1, type: 'pulseaudio', serverName: `unix:${g.audio.server}` }) : null,
+      lg && !lg.kvmfr ? el('shmem', { name: 'looking-glass' }, [el('model', { type: 'ivshmem-plain' }), el('size', { unit: 'M' }, String(lg.sizeMib))]) : null,
       el('memballoon', { model: 'none' }),
     ]),
+    lg?.kvmfr
+      ? el('qemu:commandline', {}, [
+          el('qemu:arg', { value: '-device' }),
+          el('qemu:arg', { value: JSON.stringify({ driver: 'ivshmem-plain', id: 'shmem0', memdev: 'looking-glass' }) }),
+          el('qemu:arg', { value: '-object' }),
+          el('qemu:arg', { value: JSON.stringify({ 'qom-type': 'memory-backend-file', id: 'looking-glass', 'mem-path': lg.path, size: lgBytes, share: true }) }),
+        ])
+      : null,
   ]);
 }
 

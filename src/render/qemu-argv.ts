@@ -30,11 +30,15 @@ export function buildQemuCommand(s: VmSpec): QemuCommand {
   const opt = (...xs: string[]) => a.push(...xs);
   const mem = formatMemorySize(s.memoryKib);
   opt('-name', `${s.name},debug-threads=on`);
-  opt('-machine', `q35,accel=kvm,vmport=off${s.hugepageKb ? ',memory-backend=mem0' : ''}`);
+  const g = s.profile;
+  opt('-machine', `q35,accel=kvm,vmport=off${g.smm ? ',smm=on' : ''}${s.hugepageKb ? ',memory-backend=mem0' : ''}`);
   const cpu = ['host', 'migratable=on'];
   if (s.cpuVendor === 'amd' && s.topology.threads > 1) cpu.push('topoext=on');
   if (s.nvidia) cpu.push('kvm=off', `hv-vendor-id=${HYPERV_VENDOR_ID}`);
-  cpu.push('hv-relaxed', 'hv-vapic', 'hv-spinlocks=0x1fff', 'hv-vpindex', 'hv-synic', 'hv-stimer', 'hv-reset', 'hv-frequencies', 'hv-time');
+  if (g.hyperv) {
+    cpu.push('hv-relaxed', 'hv-vapic', 'hv-spinlocks=0x1fff', 'hv-vpindex', 'hv-synic', 'hv-stimer', 'hv-reset', 'hv-frequencies', 'hv-time');
+    if (g.os) cpu.push('hv-runtime', 'hv-tlbflush', 'hv-ipi');
+  }
   opt('-cpu', cpu.join(','));
   const t = s.topology;
   opt('-smp', `${s.vcpus},sockets=${t.sockets},dies=${t.dies},cores=${t.cores},threads=${t.threads}`);
@@ -53,6 +57,7 @@ export function buildQemuCommand(s: VmSpec): QemuCommand {
   if (code) {
     opt('-drive', `if=pflash,format=raw,readonly=on,file=${qv(code)}`);
     opt('-drive', `if=pflash,format=raw,file=${qv(varsCopyPath(s.name))}`);
+    if (g.smm) opt('-global', 'driver=cfi.pflash01,property=secure,value=on');
     notes.push(`before the first start, give this VM its own copy of the UEFI variable store (never share one between VMs): install -D -m 0600 ${template ?? '<OVMF_VARS template>'} ${varsCopyPath(s.name)}`);
   } else {
     warnings.push('no OVMF found on this host: the command has no UEFI firmware; install ovmf/edk2-ovmf and re-run');
@@ -76,8 +81,31 @@ export function buildQemuCommand(s: VmSpec): QemuCommand {
     opt('-drive', `file=${qv(s.cdrom)},if=none,id=cd0,media=cdrom,readonly=on`);
     opt('-device', `ide-cd,drive=cd0,bus=ide.0,bootindex=${s.disk ? 2 : 1}`);
   }
+  if (g.virtioWin) {
+    opt('-drive', `file=${qv(g.virtioWin)},if=none,id=cd1,media=cdrom,readonly=on`);
+    opt('-device', 'ide-cd,drive=cd1,bus=ide.1');
+  }
   opt('-netdev', 'user,id=net0');
   opt('-device', 'virtio-net-pci,netdev=net0');
+  g.inputs.forEach((inp, i) => opt('-object', `input-linux,id=input${i},evdev=${qv(inp.path)}${inp.kind === 'keyboard' ? ',grab_all=on,repeat=on,grab-toggle=ctrl-ctrl' : ''}`));
+  if (g.tpm) {
+    const dir = `/var/lib/vfiokit/vms/${s.name}/tpm`;
+    const sock = `${dir}/swtpm.sock`;
+    opt('-chardev', `socket,id=chrtpm,path=${qv(sock)}`);
+    opt('-tpmdev', 'emulator,id=tpm0,chardev=chrtpm');
+    opt('-device', 'tpm-crb,tpmdev=tpm0');
+    notes.push(`TPM 2.0: start swtpm first, as its own process (it exits when QEMU disconnects): mkdir -p ${dir} && swtpm socket --tpm2 --tpmstate dir=${dir} --ctrl type=unixio,path=${sock} --terminate --daemon`);
+  }
+  if (g.audio) {
+    opt('-audiodev', `pa,id=snd0,server=${qv(`unix:${g.audio.server}`)}`);
+    opt('-device', 'ich9-intel-hda,id=sound0');
+    opt('-device', 'hda-duplex,bus=sound0.0,audiodev=snd0');
+  }
+  if (g.lookingGlass) {
+    const lg = g.lookingGlass;
+    opt('-object', `memory-backend-file,id=looking-glass,mem-path=${qv(lg.path)},size=${lg.sizeMib}M,share=on`);
+    opt('-device', 'ivshmem-plain,id=shmem0,memdev=looking-glass');
+  }
   opt('-monitor', 'stdio');
 
   warnings.push(

@@ -13,10 +13,11 @@ import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
 import { planPinning, type GuestTopology, type PinPlan } from './pinning.js';
 import { describeRom, parseOptionRom, type RomReport } from '../formats/option-rom.js';
+import { planProfile, type GuestProfile, type ProfileIntent } from './profile.js';
 
 export type PinMode = 'auto' | 'none';
 
-export interface VmIntent {
+export interface VmIntent extends ProfileIntent {
   name: string;
   /** Device selectors (`01:00.0`, `10de:2204`). */
   devices: string[];
@@ -54,7 +55,7 @@ export type FirmwareChoice =
   /** <os firmware='efi'>: libvirt picks OVMF from the host's descriptors. */
   | { kind: 'auto'; code: string | null; varsTemplate: string | null }
   /** Explicit pflash: no descriptors, but OVMF files at well-known paths. */
-  | { kind: 'pflash'; code: string; varsTemplate: string | null; nvram: string };
+  | { kind: 'pflash'; code: string; varsTemplate: string | null; nvram: string; secure?: boolean };
 
 export interface VmSpec {
   name: string;
@@ -78,6 +79,8 @@ export interface VmSpec {
   nvidia: boolean;
   /** RLIMIT_MEMLOCK a non-root QEMU needs: guest memory + 1 GiB. */
   memlockKib: number;
+  /** Guest profile (--os) and desktop devices: TPM, Secure Boot, Hyper-V, virtio-win, input, audio, Looking Glass. */
+  profile: GuestProfile;
 }
 
 export interface VmPlan {
@@ -283,11 +286,21 @@ export function planVm(s: HostSnapshot, intent: VmIntent): VmPlan {
   warnings.push(...hugepages.warnings);
   if (memoryNode !== null && hugepages.sizeKb !== null) notes.push(`huge pages must be free on node ${memoryNode}: /sys/devices/system/node/node${memoryNode}/hugepages/hugepages-${hugepages.sizeKb}kB/free_hugepages`);
 
+  // Guest profile.
+  const prof = planProfile(s, name, intent);
+  problems.push(...prof.problems);
+  warnings.push(...prof.warnings);
+  const profile = prof.profile;
+
   // Firmware.
   const ovmf = s.firmware.ovmf.filter((f) => f.exists !== false);
   const plain = ovmf.find((f) => !f.secureBoot) ?? ovmf[0];
   let firmware: FirmwareChoice;
-  if (ovmf.some((f) => f.descriptor !== null) || !plain) {
+  if (profile.secureBoot && !profile.secureBoot.viaDescriptor) {
+    firmware = { kind: 'pflash', code: profile.secureBoot.code, varsTemplate: profile.secureBoot.varsTemplate, nvram: `/var/lib/libvirt/qemu/nvram/${name}_VARS.fd`, secure: true };
+  } else if (profile.secureBoot) {
+    firmware = { kind: 'auto', code: profile.secureBoot.code, varsTemplate: profile.secureBoot.varsTemplate };
+  } else if (ovmf.some((f) => f.descriptor !== null) || !plain) {
     firmware = { kind: 'auto', code: plain?.code ?? null, varsTemplate: plain?.varsTemplate ?? null };
     if (!plain) warnings.push('no OVMF (UEFI firmware for VMs) found on this host: install ovmf (Debian/Ubuntu), edk2-ovmf (Fedora/Arch) or qemu-ovmf-x86_64 (openSUSE) before starting the VM');
     else notes.push(`firmware: UEFI (OVMF) from ${plain.descriptor}; libvirt picks it itself with <os firmware='efi'>`);
@@ -322,6 +335,8 @@ export function planVm(s: HostSnapshot, intent: VmIntent): VmPlan {
     cdrom: intent.cdrom ?? null,
     nvidia,
     memlockKib: memoryKib + 1024 * 1024,
+    profile,
   };
+  notes.push(...prof.notes);
   return { spec, problems, warnings, notes, rom, hugepages };
 }

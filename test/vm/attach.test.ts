@@ -126,7 +126,7 @@ describe('vm attach: editing a domain XML', () => {
     const xml = "<domain type='kvm'>\n  <name>v</name>\n  <os>\n    <type arch='x86_64' machine='pc-q35-8.2'>hvm</type>\n  </os>\n  <devices>\n    <controller type='pci' index='0' model='pcie-root'/>\n    <memballoon model='virtio'/>\n  </devices>\n</domain>\n";
     const r = attachHostdevs(xml, 'v', gpu().slice(0, 2));
     expect(r.xml).toContain('<controller type="pci" index="0" model="pcie-root"/>\n    <controller type="pci" index="1" model="pcie-root-port"/>\n    <memballoon');
-    expect(r.xml).toContain('\n    <hostdev mode="subsystem" type="pci" managed="yes">\n      <source>\n        <address domain="0x0000" bus="0x81" slot="0x00" function="0x0"/>\n      </source>\n      <address type="pci" domain="0x0000" bus="0x01" slot="0x00" function="0x0" multifunction="on"/>\n    </hostdev>');
+    expect(r.xml).toContain('\n    <hostdev mode="subsystem" type="pci" managed="yes">\n      <driver name="vfio"/>\n      <source>\n        <address domain="0x0000" bus="0x81" slot="0x00" function="0x0"/>\n      </source>\n      <address type="pci" domain="0x0000" bus="0x01" slot="0x00" function="0x0" multifunction="on"/>\n    </hostdev>');
     expect(r.xml.endsWith('  </devices>\n</domain>')).toBe(true);
     expect(r.warnings.join()).toMatch(/virtio memory balloon/);
   });

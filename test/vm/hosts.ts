@@ -117,3 +117,71 @@ export const dualXeonServer: FakeHost = {
 };
 
 export const VM_HOSTS: Record<string, FakeHost> = { 'ryzen-5950x': ryzenDesktop, 'i9-12900k': alderLakeDesktop, 'dual-xeon': dualXeonServer };
+
+// What guest profiles read (src/host/vm-host.ts), laid out as each
+// distribution installs it. Firmware descriptors follow the edk2 packages'
+// JSON (interface-types, mapping, targets, features).
+const descriptor = (description: string, code: string, vars: string, features: string[]) =>
+  JSON.stringify({ description, 'interface-types': ['uefi'], mapping: { device: 'flash', executable: { filename: code, format: 'raw' }, 'nvram-template': { filename: vars, format: 'raw' } }, targets: [{ architecture: 'x86_64', machines: ['pc-q35-*'] }], features });
+const SB_FEATURES = ['acpi-s3', 'enrolled-keys', 'requires-smm', 'secure-boot', 'verbose-dynamic'];
+const passwd = 'root:x:0:0:root:/root:/bin/bash\nalex:x:1000:1000:Alex:/home/alex:/bin/bash\n';
+
+/** Arch-like: edk2 descriptors (plain, and Secure Boot with a VARS template the user enrolled Microsoft keys into — Arch ships none enrolled), swtpm, virtio-win from the AUR, kvmfr loaded, PipeWire session. */
+export const ryzenGaming: FakeHost = {
+  ...ryzenDesktop,
+  ovmf: false,
+  execs: ['/usr/bin/swtpm', '/usr/bin/swtpm_setup'],
+  files: {
+    '/etc/os-release': 'NAME="Arch Linux"\nID=arch\n',
+    '/etc/passwd': passwd,
+    '/usr/share/edk2/x64/OVMF_CODE.4m.fd': 'code',
+    '/usr/share/edk2/x64/OVMF_VARS.4m.fd': 'vars',
+    '/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd': 'code',
+    '/usr/share/edk2/x64/OVMF_VARS.ms.4m.fd': 'vars',
+    '/usr/share/qemu/firmware/50-edk2-ovmf-x86_64-secure.json': descriptor('UEFI firmware for x86_64, with Secure Boot and SMM, MS keys enrolled', '/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd', '/usr/share/edk2/x64/OVMF_VARS.ms.4m.fd', SB_FEATURES),
+    '/usr/share/qemu/firmware/60-edk2-ovmf-x86_64.json': descriptor('UEFI firmware for x86_64', '/usr/share/edk2/x64/OVMF_CODE.4m.fd', '/usr/share/edk2/x64/OVMF_VARS.4m.fd', ['acpi-s3', 'verbose-dynamic']),
+    '/usr/share/virtio/virtio-win.iso': 'iso',
+    '/proc/modules': 'kvmfr 28672 0 - Live 0x0000000000000000\nkvm_amd 155648 0 - Live 0x0000000000000000\nkvm 1142784 1 kvm_amd, Live 0x0000000000000000\n',
+    '/dev/kvmfr0': '',
+    '/dev/input/event3': '',
+    '/dev/input/event5': '',
+    '/run/user/1000/pipewire-0': '',
+    '/run/user/1000/pulse/native': '',
+  },
+  links: {
+    '/dev/input/by-id/usb-Logitech_G915_Keyboard-event-kbd': '../event3',
+    '/dev/input/by-id/usb-Logitech_G502_HERO-event-mouse': '../event5',
+    '/dev/input/by-id/usb-Logitech_G502_HERO-mouse': '../mouse0',
+  },
+};
+
+/** Ubuntu: the ovmf package's descriptors including 40-…-secure-enrolled, swtpm, no virtio-win, PulseAudio session, no kvmfr. */
+export const alderLakeGaming: FakeHost = {
+  ...alderLakeDesktop,
+  execs: ['/usr/bin/swtpm', '/usr/bin/swtpm_setup'],
+  files: {
+    '/etc/os-release': 'NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n',
+    '/etc/passwd': passwd,
+    '/usr/share/OVMF/OVMF_CODE_4M.ms.fd': 'code',
+    '/usr/share/OVMF/OVMF_VARS_4M.ms.fd': 'vars',
+    '/usr/share/qemu/firmware/40-edk2-x86_64-secure-enrolled.json': descriptor('UEFI firmware for x86_64, with Secure Boot and SMM, SB enabled, MS certs enrolled', '/usr/share/OVMF/OVMF_CODE_4M.ms.fd', '/usr/share/OVMF/OVMF_VARS_4M.ms.fd', SB_FEATURES),
+    '/dev/input/event2': '',
+    '/run/user/1000/pulse/native': '',
+  },
+  links: { '/dev/input/by-id/usb-Keychron_K8-event-kbd': '../event2', '/dev/input/by-id/usb-Razer_DeathAdder-event-mouse': '../event7' },
+};
+
+/** Fedora server: no descriptors, the edk2-ovmf Secure Boot files at their paths, swtpm, the virtio-win package, no desktop session. */
+export const dualXeonGaming: FakeHost = {
+  ...dualXeonServer,
+  execs: ['/usr/bin/swtpm', '/usr/bin/swtpm_setup'],
+  files: {
+    ...dualXeonServer.files,
+    '/etc/os-release': 'NAME="Fedora Linux"\nID=fedora\n',
+    '/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd': 'code',
+    '/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd': 'vars',
+    '/usr/share/virtio-win/virtio-win.iso': 'iso',
+  },
+};
+
+export const GAMING_HOSTS: Record<string, FakeHost> = { 'ryzen-5950x': ryzenGaming, 'i9-12900k': alderLakeGaming, 'dual-xeon': dualXeonGaming };

@@ -35,6 +35,32 @@ function readRom(file: string | undefined): VmIntent['rom'] {
   }
 }
 
+/** ISO 9660: the primary volume descriptor's "CD001" at byte 32769. */
+function readVirtioWin(file: string | undefined): VmIntent['virtioWin'] {
+  if (file === undefined) return undefined;
+  if (file === 'none') return 'none';
+  const abs = path.resolve(file);
+  try {
+    const fd = fs.openSync(abs, 'r');
+    try {
+      const b = Buffer.alloc(5);
+      const n = fs.readSync(fd, b, 0, 5, 32769);
+      return { path: abs, iso: n === 5 && b.toString('latin1') === 'CD001' };
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return { path: abs, iso: null };
+  }
+}
+
+function onOff(v: unknown, flag: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'on' || v === 'yes' || v === true) return true;
+  if (v === 'off' || v === 'no') return false;
+  throw new UsageError(`--${flag} '${String(v)}' is not on or off`, `use --${flag} on or --${flag} off (the default comes from --os)`, 'E_USAGE');
+}
+
 function refuse(what: string, plan: Pick<VmPlan, 'problems'>, nothing: string): void {
   if (plan.problems.length) {
     throw new PreconditionError(plan.problems[0].code, `${what}: ${plan.problems.length === 1 ? 'one problem' : `${plan.problems.length} problems`}; nothing was ${nothing}`, undefined, undefined, plan.problems);
@@ -82,7 +108,7 @@ async function defineXml(ctx: CommandContext, runner: ArgvRunner, name: string, 
   }
 }
 
-const ATTACH_ONLY_DEVICE_FLAGS = ['memory', 'vcpus', 'disk', 'cdrom', 'hugepages', 'pin'];
+const ATTACH_ONLY_DEVICE_FLAGS = ['memory', 'vcpus', 'disk', 'cdrom', 'hugepages', 'pin', 'os', 'tpm', 'secure-boot', 'hyperv', 'virtio-win', 'input', 'audio', 'looking-glass', 'looking-glass-size'];
 
 export async function run(ctx: CommandContext): Promise<number> {
   // virsh runs through the project runner: under --root other than "/" it refuses to act on this machine.
@@ -146,10 +172,19 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
     cdrom: str(v.cdrom) !== undefined ? path.resolve(str(v.cdrom)!) : undefined,
     hugepages: Boolean(v.hugepages),
     pin: str(v.pin),
+    os: str(v.os),
+    tpm: onOff(v.tpm, 'tpm'),
+    secureBoot: onOff(v['secure-boot'], 'secure-boot'),
+    hyperv: onOff(v.hyperv, 'hyperv'),
+    virtioWin: readVirtioWin(str(v['virtio-win'])),
+    input: v.input !== undefined ? list(v.input) : undefined,
+    audio: str(v.audio),
+    lookingGlass: str(v['looking-glass']),
+    lookingGlassSize: str(v['looking-glass-size']),
   };
   const plan = planVm(snap, intent);
   refuse(`cannot ${sub === 'define' ? 'define' : 'build'} VM '${plan.spec.name}'`, plan, sub === 'define' ? 'defined' : 'generated');
-  const summary = { name: plan.spec.name, memoryKib: plan.spec.memoryKib, vcpus: plan.spec.vcpus, topology: plan.spec.topology, pinning: plan.spec.pinning, hostdevs: plan.spec.hostdevs, hugepages: plan.hugepages, rom: plan.rom, firmware: plan.spec.firmware };
+  const summary = { name: plan.spec.name, memoryKib: plan.spec.memoryKib, vcpus: plan.spec.vcpus, topology: plan.spec.topology, pinning: plan.spec.pinning, hostdevs: plan.spec.hostdevs, hugepages: plan.hugepages, rom: plan.rom, firmware: plan.spec.firmware, profile: plan.spec.profile };
 
   if (sub === 'qemu') {
     const q = buildQemuCommand(plan.spec);
