@@ -207,7 +207,9 @@ export class HostRoot {
       const real = this.path(hostPath);
       const st = fs.statSync(real);
       if (!st.isFile()) return undefined;
-      const content = fs.readFileSync(real, 'utf8');
+      // Bytes, not text: latin1 keeps one char per byte, so any encoding (or none)
+      // round-trips through plan → encodeContent exactly.
+      const content = fs.readFileSync(real, 'latin1');
       this.note(hostPath, 'file');
       return { content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
     } catch {
