@@ -26,3 +26,11 @@ describe('--root validation', () => {
     }
   }
 });
+
+describe('help text', () => {
+  it('status --help reads as a sentence (no "?.")', async () => {
+    const r = await runCli(['status', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('?.');
+  });
+});
