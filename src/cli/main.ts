@@ -91,8 +91,12 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stdout.write(commandHelp(spec) + '\n');
     return 0;
   }
-  const [{ HostRoot }, errors] = await Promise.all([import('../host/root.js'), import('../errors.js')]);
+  const [{ HostRoot, rootProblem }, errors] = await Promise.all([import('../host/root.js'), import('../errors.js')]);
   try {
+    if (typeof parsed.values.root === 'string') {
+      const why = rootProblem(parsed.values.root);
+      if (why) throw new errors.UsageError(`--root ${parsed.values.root}: ${why}`, 'pass the directory of a mounted Linux root (with /proc and /sys) or of an extracted `vfiokit snapshot` archive', 'E_ROOT_INVALID');
+    }
     const mod = await spec.load();
     const root = new HostRoot(typeof parsed.values.root === 'string' ? parsed.values.root : '/');
     return await mod.run({ positionals: parsed.positionals, values: parsed.values as never, root, io });

@@ -146,7 +146,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'status',
-    summary: 'after reboot: is the applied passthrough in effect (drivers, kernel arguments, /dev/vfio)?',
+    summary: 'after reboot: check the applied passthrough is in effect (drivers, kernel arguments, /dev/vfio)',
     usage: 'vfiokit status [--json]',
     description: 'Exit 0 only when everything is in effect; otherwise each mismatch with its likely cause (exit 3).',
     options: { json },

@@ -110,3 +110,13 @@ export function isModuleName(name: string): boolean {
 export function checkModuleNames(names: readonly string[]): void {
   for (const n of names) if (!isModuleName(n)) throw badArgument(`not a kernel module name: ${JSON.stringify(n)}`);
 }
+
+/**
+ * Largest configuration file vfiokit will parse, by kind: real ones are a few KB, so
+ * anything this large is not a configuration file (a log or image written over it).
+ */
+export function sizeLimitFor(hostPath: string): number {
+  if (hostPath === '/etc/kernel/cmdline' || hostPath.endsWith('/cmdline')) return 64 * 1024;
+  if (hostPath.includes('/loader/entries/')) return 1024 * 1024;
+  return 4 * 1024 * 1024;
+}

@@ -69,7 +69,8 @@ export type ShellValue =
 
 const OPS = ';&|<>()';
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*/;
-const ASSIGN_RE = /^([A-Za-z_][A-Za-z0-9_]*)(\[([^\]\n]*)\])?(\+?)=/;
+const ASSIGN_RE = /([A-Za-z_][A-Za-z0-9_]*)(\[([^\]\n]*)\])?(\+?)=/y;
+const NAME_START = /[A-Za-z_]/;
 
 class Lexer {
   constructor(
@@ -231,8 +232,12 @@ export function parseShell(text: string, file: string): ShellDoc {
   const n = body.length;
   let pos = 0;
   let depth = 0;
+  // Line numbers are counted incrementally (one pass over the text, not one per statement).
+  let lineNo = 1;
+  let lineScanned = 0;
   for (;;) {
     const start = pos;
+    for (; lineScanned < start; lineScanned++) if (body.charCodeAt(lineScanned) === 10) lineNo++;
     let i = pos;
     const words: { start: number; end: number; raw: string }[] = [];
     let commentAt = -1;
@@ -264,7 +269,11 @@ export function parseShell(text: string, file: string): ShellDoc {
       }
       // a word; maybe an assignment
       const isCommandPos = words.length === 0 || (words.length === 1 && firstWordIsExport && !assign);
-      const m = isCommandPos && !assign ? ASSIGN_RE.exec(body.slice(i, i + 300)) : null;
+      let m: RegExpExecArray | null = null;
+      if (isCommandPos && !assign && NAME_START.test(c)) {
+        ASSIGN_RE.lastIndex = i;
+        m = ASSIGN_RE.exec(body);
+      }
       if (m) {
         const exported = words.length === 1;
         const vstart = i + m[0].length;
@@ -314,7 +323,7 @@ export function parseShell(text: string, file: string): ShellDoc {
       i = w.end;
     }
     const raw = body.slice(start, i);
-    const line = lineOfOffset(body, start);
+    const line = lineNo;
     let kind: ShellStatement['kind'];
     if (words.length === 0 && !sawOp) kind = commentAt >= 0 ? 'comment' : 'blank';
     else if (assign && assignOk) kind = 'assign';

@@ -207,7 +207,9 @@ export class HostRoot {
       const real = this.path(hostPath);
       const st = fs.statSync(real);
       if (!st.isFile()) return undefined;
-      const content = fs.readFileSync(real, 'utf8');
+      // Bytes, not text: latin1 keeps one char per byte, so any encoding (or none)
+      // round-trips through plan → encodeContent exactly.
+      const content = fs.readFileSync(real, 'latin1');
       this.note(hostPath, 'file');
       return { content, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
     } catch {
@@ -285,4 +287,22 @@ export class HostRoot {
     }
     return null;
   }
+}
+
+/**
+ * Why `dir` cannot be a host root, or null. A root must look like a Linux root (or an
+ * extracted `vfiokit snapshot`, which keeps both trees): a directory holding /proc and /sys.
+ */
+export function rootProblem(dir: string): string | null {
+  const abs = path.resolve(dir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    return `${abs} does not exist`;
+  }
+  if (!st.isDirectory()) return `${abs} is not a directory`;
+  const missing = ['proc', 'sys'].filter((d) => !fs.statSync(path.join(abs, d), { throwIfNoEntry: false })?.isDirectory());
+  if (missing.length) return `${abs} has no ${missing.map((m) => '/' + m).join(' or ')}, so it is neither a Linux root nor an extracted vfiokit snapshot`;
+  return null;
 }

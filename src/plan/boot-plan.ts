@@ -28,6 +28,7 @@ import * as kernelstub from '../formats/kernelstub-config.js';
 import * as limine from '../formats/limine.js';
 import * as mkinitcpio from '../formats/mkinitcpio-conf.js';
 import * as modprobe from '../formats/modprobe-d.js';
+import { sizeLimitFor } from '../formats/common.js';
 import * as refind from '../formats/refind-linux-conf.js';
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type FileState, type Plan, type RunCommandStep, type Step } from '../model/plan.js';
@@ -127,6 +128,16 @@ class Builder {
 
 export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   const b = new Builder(s);
+  for (const [f, st] of Object.entries(s.boot.files)) {
+    const limit = sizeLimitFor(f);
+    if (st.content.length > limit)
+      b.problems.push({
+        code: 'E_FILE_TOO_LARGE',
+        subject: f,
+        message: `${f} is ${(st.content.length / 1048576).toFixed(1)} MiB, more than the ${limit / 1024} KiB a configuration file of this kind can sensibly hold; vfiokit does not parse it`,
+        hint: `check what was written over ${f} (restore it from a backup or your package manager), then run vfiokit plan again`,
+      });
+  }
   const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);

@@ -18,6 +18,7 @@ describe('vfiokit recover', () => {
     roots.push(root);
     fs.mkdirSync(path.join(root, 'etc/modprobe.d'), { recursive: true });
     fs.writeFileSync(path.join(root, 'etc/modules'), 'loop\n');
+    for (const d of ['proc', 'sys']) fs.mkdirSync(path.join(root, d)); // a Linux root
     fs.mkdirSync(path.join(root, 'var/lib'), { recursive: true }); // as on any host; vfiokit's state goes in var/lib/vfiokit
     const before = treeFingerprint(root);
     const plan: Plan = {

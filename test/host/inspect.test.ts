@@ -272,9 +272,11 @@ describe('broken input gives a report, never a stack trace', () => {
     expect(s.pci.every((d) => d.deviceName === null)).toBe(true);
     expect(s.warnings.find((w) => w.code === 'W_NO_PCI_IDS')?.message).toContain('install pciutils or hwdata');
   });
-  it('an empty root (no sysfs at all)', async () => {
+  it('a root with /proc and /sys but no PCI bus', async () => {
     const root = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'vfiokit-empty-'));
     roots.push(root);
+    fs.mkdirSync(path.join(root, 'proc'));
+    fs.mkdirSync(path.join(root, 'sys'));
     const r = await runCli(['check', '--root', root]);
     expect(r.code).toBe(3);
     expect(r.stderr).toBe('');
