@@ -34,3 +34,13 @@ export const VAR_LOG_DMESG = '/var/log/dmesg';
 export const VAR_LOG_JOURNAL = '/var/log/journal';
 export const LIBVIRT_QEMU_LOG_DIR = '/var/log/libvirt/qemu';
 export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
+
+// Option ROMs and the confinement of libvirt's QEMU processes (where a ROM file may live).
+/** The `resource` file: one "start end flags" line per BAR; line 7 (index 6) is the expansion ROM. */
+export const PCI_ROM_RESOURCE_INDEX = 6;
+export const APPARMOR_LIBVIRT_QEMU = '/etc/apparmor.d/abstractions/libvirt-qemu';
+export const SYS_APPARMOR_ENABLED = '/sys/module/apparmor/parameters/enabled';
+export const SYS_SELINUX_ENFORCE = '/sys/fs/selinux/enforce';
+export const ETC_SELINUX_CONFIG = '/etc/selinux/config';
+/** Directories a ROM installed by vfiokit may go to, preferred first (read-only firmware data under /usr/share). */
+export const ROM_INSTALL_DIRS = ['/usr/share/vgabios', '/usr/share/qemu', '/usr/share/kvm'] as const;
