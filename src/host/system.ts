@@ -285,6 +285,7 @@ function readConfinement(root: HostRoot): LibvirtInfo['confinement'] {
   return {
     apparmor: { enabled: aaEnabled === undefined ? null : aaEnabled === 'Y', abstraction: abstraction === undefined ? null : APPARMOR_LIBVIRT_QEMU, readDirs: abstraction ? apparmorReadDirs(abstraction) : [] },
     selinux,
+    installDirs: [...ROM_INSTALL_DIRS],
     installedRoms,
   };
 }

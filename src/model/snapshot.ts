@@ -190,6 +190,8 @@ export interface LibvirtConfinement {
   apparmor: { enabled: boolean | null; abstraction: string | null; readDirs: string[] };
   /** SELinux mode (the live enforce flag, else /etc/selinux/config) and policy; null without SELinux. */
   selinux: { mode: 'enforcing' | 'permissive' | 'disabled'; policy: string | null } | null;
+  /** Directories vfiokit installs ROMs to, preferred first (src/host/sysfs-paths.ts ROM_INSTALL_DIRS). */
+  installDirs: string[];
   /** ROMs vfiokit installed earlier (vfiokit-*.rom in the install directories): host path → sha256. */
   installedRoms: Record<string, string>;
 }
