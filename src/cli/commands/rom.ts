@@ -17,6 +17,11 @@ import { pciAttr } from '../../host/sysfs-paths.js';
 import { shortAddress } from '../../model/pci-address.js';
 import type { Plan } from '../../model/plan.js';
 import { assertSelector, findOneDevice, planRomDump, planRomInstall } from '../../plan/rom-plan.js';
+import { parseSelector } from '../../plan/select.js';
+import { STATE_DIR } from '../../apply/state-dir.js';
+
+/** Where `rom check SELECTOR` keeps the dumps it checks. */
+const ROM_DUMP_DIR = `${STATE_DIR}/rom-dumps`;
 import { confirm } from '../confirm.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
@@ -80,8 +85,35 @@ function printReport(ctx: CommandContext, file: string, r: RomReport, v: RomVerd
   for (const d of v.details) out(ctx, `  ${d}`);
 }
 
-async function check(ctx: CommandContext, arg: string | undefined): Promise<number> {
+const isSelector = (t: string) => {
+  try {
+    parseSelector(t);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `rom check SELECTOR`: dump the device's ROM (the same transaction as `rom dump`) into vfiokit's state directory and check it. */
+async function checkDevice(ctx: CommandContext, selector: string, deps: RomDeps): Promise<number> {
+  if (ctx.values.device) throw new UsageError('--device applies to a ROM file; a device is checked against itself', `vfiokit rom check ${selector}`, 'E_USAGE');
+  const snap = inspect(ctx.root);
+  const dev = findOneDevice(snap, selector).device;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  const o = dev ? `${ROM_DUMP_DIR}/${dev.address.replace(/:/g, '_')}-${dev.vendor}-${dev.device}-${stamp}.rom` : undefined;
+  const d = await runDump(ctx, selector, o, deps, { ask: false, quiet: true });
+  if (!d) return EXIT.OK;
+  if (ctx.values.json) printJson(ctx, { txid: d.txid, ...romJson(d.output, d.report, d.verdict) });
+  else {
+    out(ctx, `dumped ${selector}'s ROM to ${d.output} (transaction ${d.txid}; the rom attribute is disabled again)`);
+    printReport(ctx, d.output, d.report, d.verdict);
+  }
+  return d.verdict.usable ? EXIT.OK : EXIT.PRECONDITION;
+}
+
+async function check(ctx: CommandContext, arg: string | undefined, deps: RomDeps): Promise<number> {
   if (!arg) throw new UsageError('no ROM file given', 'vfiokit rom check FILE [--device SELECTOR]', 'E_USAGE');
+  if (!fs.existsSync(path.resolve(arg)) && isSelector(arg)) return checkDevice(ctx, arg, deps);
   const target = targetFor(ctx, str(ctx.values.device));
   const { abs, bytes } = readRomFile(arg);
   const r = parseOptionRom(bytes);
@@ -152,12 +184,18 @@ function printSteps(ctx: CommandContext, plan: Plan): void {
   });
 }
 
-async function dump(ctx: CommandContext, arg: string | undefined, deps: RomDeps): Promise<number> {
-  const selector = assertSelector(arg, 'rom dump');
+interface DumpResult {
+  txid: string | null;
+  output: string;
+  report: RomReport;
+  verdict: RomVerdict;
+}
+
+/** Plan, confirm and run a dump of one device's ROM to `o` (a host path); null when the user declined. */
+async function runDump(ctx: CommandContext, selector: string, o: string | undefined, deps: RomDeps, opts: { ask: boolean; quiet: boolean }): Promise<DumpResult | null> {
   const snap = inspect(ctx.root);
   const found = findOneDevice(snap, selector).device;
-  const o = str(ctx.values.output) ?? (found ? `${found.vendor}-${found.device}-${found.address.replace(/:/g, '_')}.rom` : 'rom.bin');
-  const output = path.resolve(o);
+  const output = path.resolve(o ?? (found ? `${found.vendor}-${found.device}-${found.address.replace(/:/g, '_')}.rom` : 'rom.bin'));
   const onHost = ctx.root.path(output);
   const outputExists = fs.existsSync(onHost);
   if (outputExists && fs.statSync(onHost).isDirectory()) throw new PreconditionError('E_OUTPUT_IS_DIR', `${o} is a directory; nothing was changed`, 'give a file name for the output, e.g. -o gpu.rom', output);
@@ -169,23 +207,30 @@ async function dump(ctx: CommandContext, arg: string | undefined, deps: RomDeps)
       out(ctx, 'dry run: nothing is changed. The dump would:');
       printSteps(ctx, plan);
     }
-    return EXIT.OK;
+    return null;
   }
-  if (!ctx.values.json) printSteps(ctx, plan);
-  if (!(await confirm(ctx, '\nDump the ROM? [y/N] ', deps))) {
+  if (!opts.quiet) printSteps(ctx, plan);
+  if (opts.ask && !(await confirm(ctx, '\nDump the ROM? [y/N] ', deps))) {
     out(ctx, 'Nothing was changed.');
-    return EXIT.OK;
+    return null;
   }
   const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
   const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
   const dev = plan.device!;
   const bytes = new Uint8Array(fs.readFileSync(onHost));
-  const r = parseOptionRom(bytes);
-  const v = romVerdict(r, { vendor: dev.vendor, device: dev.device, label: shortAddress(dev.address) });
-  if (ctx.values.json) printJson(ctx, { txid: res.txid, ...romJson(output, r, v) });
+  const report = parseOptionRom(bytes);
+  return { txid: res.txid, output, report, verdict: romVerdict(report, { vendor: dev.vendor, device: dev.device, label: shortAddress(dev.address) }) };
+}
+
+async function dump(ctx: CommandContext, arg: string | undefined, deps: RomDeps): Promise<number> {
+  const selector = assertSelector(arg, 'rom dump');
+  const d = await runDump(ctx, selector, str(ctx.values.output), deps, { ask: true, quiet: Boolean(ctx.values.json) });
+  if (!d) return EXIT.OK;
+  const { report: r, verdict: v } = d;
+  if (ctx.values.json) printJson(ctx, { txid: d.txid, ...romJson(d.output, r, v) });
   else {
-    out(ctx, `\nDumped ${bytes.length} bytes to ${output} (transaction ${res.txid}; the rom attribute is disabled again).`);
-    printReport(ctx, output, r, v);
+    out(ctx, `\nDumped ${r.size} bytes to ${d.output} (transaction ${d.txid}; the rom attribute is disabled again).`);
+    printReport(ctx, d.output, r, v);
     if (r.uniform) out(ctx, `The dump is not a ROM: ${v.details[0]}. \`vfiokit undo\` removes the file.`);
   }
   return v.usable ? EXIT.OK : EXIT.PRECONDITION;
@@ -244,7 +289,7 @@ export async function run(ctx: CommandContext, deps: RomDeps = {}): Promise<numb
   }
   if (extra.length) throw new UsageError(`unexpected argument${extra.length > 1 ? 's' : ''} '${extra.join(' ')}'`, `vfiokit rom ${sub} takes one ${sub === 'dump' ? 'SELECTOR' : 'FILE'}`, 'E_USAGE');
   try {
-    if (sub === 'check') return await check(ctx, arg);
+    if (sub === 'check') return await check(ctx, arg, deps);
     if (sub === 'strip') return await strip(ctx, arg);
     if (sub === 'dump') return await dump(ctx, arg, deps);
     return await install(ctx, arg, deps);
