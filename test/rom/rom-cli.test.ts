@@ -145,6 +145,13 @@ describe('rom dump: plan and preconditions', () => {
     expect(treeHash(root)).toBe(before);
   });
 
+  it('`rom check SELECTOR` plans the same dump into the state directory', async () => {
+    const r = await rom('check', '01:00.0', '--dry-run');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/2\. copy \/sys\/bus\/pci\/devices\/0000:01:00\.0\/rom to \/var\/lib\/vfiokit\/rom-dumps\/0000_01_00\.0-10de-2204-\d{8}T\d{6}\.rom/);
+    expect((await rom('check', '01:00.1')).stderr).toMatch(/no expansion ROM BAR/);
+  });
+
   it('the planner: enable with undo to "0", copy at most the BAR size, disable', () => {
     const snap = inspect(new HostRoot(root));
     const p = planRomDump(snap, { selector: '10de:2204', output: '/srv/gpu.rom', outputExists: false, force: false, romAttr: (a) => `/sys/bus/pci/devices/${a}/rom` });
