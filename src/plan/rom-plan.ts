@@ -163,3 +163,19 @@ export function assertSelector(text: string | undefined, what: string): string {
   parseSelector(text);
   return text;
 }
+
+/**
+ * Whether libvirt's confined QEMU may read a ROM at `file`: null when nothing
+ * speaks against it, else why not and where `vfiokit rom install` would put it.
+ */
+export function romPathProblem(c: LibvirtConfinement, file: string): string | null {
+  const into = chooseRomDir(c).dir;
+  if (!file.startsWith('/')) return `'${file}' is a relative name: QEMU looks it up in its own data directory (e.g. /usr/share/qemu), not where you are; give an absolute path (\`vfiokit rom install\` puts the ROM in ${into})`;
+  if (c.apparmor.abstraction && c.apparmor.enabled !== false && !c.apparmor.readDirs.some((d) => file.startsWith(`${d}/`))) {
+    return `${file} is outside the directories ${c.apparmor.abstraction} lets libvirt's QEMU read (${c.apparmor.readDirs.filter((d) => d.startsWith('/usr/share/')).slice(0, 4).join(', ')}…): QEMU may fail with "failed to find romfile"; \`vfiokit rom install FILE --device …\` copies it to ${into}`;
+  }
+  if (c.selinux?.mode === 'enforcing' && /^\/(home|root|tmp|var\/tmp|run\/user)\//.test(file)) {
+    return `${file} carries a home or temp SELinux label that confined QEMU (svirt_t) may not read; \`vfiokit rom install FILE --device …\` copies it to ${into} (usr_t)`;
+  }
+  return null;
+}

@@ -8,6 +8,7 @@ import { UsageError, type Problem } from '../errors.js';
 import { pciAddressParts, shortAddress, slotOf, type PciAddress } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { resolveSelection } from '../plan/select.js';
+import { romPathProblem } from '../plan/rom-plan.js';
 import { parseCpuList } from '../formats/cpu-list.js';
 import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
@@ -206,6 +207,8 @@ export function planDevices(s: HostSnapshot, intent: Pick<VmIntent, 'devices' | 
           });
         }
       }
+      const where = romPathProblem(s.libvirt.confinement, intent.rom.path);
+      if (where) warnings.push(`ROM ${where}`);
       if (romTarget && sel.selected.filter(isDisplay).length > 1) warnings.push(`--rom applies to ${shortAddress(romTarget.address)} only (the first selected display device)`);
       if (romTarget) notes.push(`ROM presented to ${shortAddress(romTarget.address)}`);
     }

@@ -11,7 +11,7 @@ import { parseRomResource } from '../../src/host/pci.js';
 import { apparmorReadDirs } from '../../src/host/system.js';
 import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
-import { chooseRomDir, planRomDump, planRomInstall } from '../../src/plan/rom-plan.js';
+import { chooseRomDir, planRomDump, planRomInstall, romPathProblem } from '../../src/plan/rom-plan.js';
 import { buildFakeHost, makeTempDir } from '../helpers/fake-host.js';
 import { runCli } from '../helpers/run-cli.js';
 import { ryzenDesktop } from '../vm/hosts.js';
@@ -258,5 +258,30 @@ describe('rom install: plan and preconditions', () => {
     expect((await rom('install', f('adir'), '--device', '01:00.0', '--yes')).stderr).toMatch(/is a directory/);
     expect((await rom('install', f('gpu.rom'), '--yes')).code).toBe(2);
     expect(treeHash(root)).toBe(before);
+  });
+});
+
+describe('ROM paths users give libvirt (corpus domain XMLs), against the confinement', () => {
+  const debianAbstraction = { enabled: true, abstraction: '/etc/apparmor.d/abstractions/libvirt-qemu', readDirs: ['/usr/share/AAVMF', '/usr/share/OVMF', '/usr/share/qemu', '/usr/share/seabios', '/usr/share/vgabios'] };
+  const conf = (over: object) => ({ apparmor: { enabled: null, abstraction: null, readDirs: [] as string[] }, selinux: null, installDirs: ['/usr/share/vgabios', '/usr/share/qemu', '/usr/share/kvm'], installedRoms: {}, ...over });
+  // <rom file='…'/> values as the users wrote them (read here with a regex, not with vfiokit).
+  const corpusRoms = (): { source: string; file: string }[] => {
+    const dir = path.join(process.env.VFIOKIT_CORPUS ?? '/work/shared/corpus', 'E_libvirt');
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).filter((n) => n.endsWith('.xml')).flatMap((n) => [...fs.readFileSync(path.join(dir, n), 'utf8').matchAll(/<rom\b[^>]*\bfile=["']([^"']+)["']/g)].map((m) => ({ source: n, file: m[1] })));
+  };
+  it.runIf(corpusRoms().length > 0 || !!process.env.CI)('under AppArmor only /usr/share/vgabios of the users\' paths is readable; SELinux denies the home directory', () => {
+    const roms = corpusRoms();
+    expect(roms.length).toBeGreaterThanOrEqual(4);
+    const aa = conf({ apparmor: debianAbstraction });
+    const verdicts = Object.fromEntries(roms.map((r) => [r.file, romPathProblem(aa, r.file)]));
+    expect(verdicts['/usr/share/vgabios/patched.rom']).toBeNull();
+    expect(verdicts['/home/skeen/Desktop/GF100_updGOP.rom']).toMatch(/outside the directories .*libvirt-qemu lets libvirt's QEMU read.*rom install FILE --device …` copies it to \/usr\/share\/vgabios/);
+    expect(verdicts['/var/lib/libvirt/graphics-card-drivers/168973.rom']).toMatch(/outside the directories/);
+    expect(verdicts['6800xt.rom']).toMatch(/relative name: QEMU looks it up in its own data directory/);
+    const se = conf({ selinux: { mode: 'enforcing', policy: 'targeted' } });
+    expect(romPathProblem(se, '/home/skeen/Desktop/GF100_updGOP.rom')).toMatch(/SELinux label/);
+    expect(romPathProblem(se, '/usr/share/vgabios/patched.rom')).toBeNull();
+    expect(romPathProblem(conf({}), '/home/skeen/Desktop/GF100_updGOP.rom')).toBeNull();
   });
 });
