@@ -18,6 +18,7 @@ import { BOOT_HELPERS } from '../lib/session.js';
 /** The file QEMU loads into the VGA device's ROM BAR (its romfile default, vgabios-stdvga.bin from QEMU's data directory; Debian links it to SeaBIOS's). */
 export const STDVGA_ROM = '/usr/share/seabios/vgabios-stdvga.bin';
 const VGA_ID = '1234:1111';
+const VGA_SYSFS_ID = '0x1234:0x1111';
 
 async function romPipeline(t: TestContext): Promise<void> {
   let expected: Buffer;
@@ -29,7 +30,7 @@ async function romPipeline(t: TestContext): Promise<void> {
   const hook = path.join(repoRoot(), 'dist', 'lab', 'guest', 'pause-rom-read.js');
   const script = `${BOOT_HELPERS}
 lab_coldplug
-GPU=$(lab_find ${VGA_ID} | head -n 1)
+GPU=$(lab_find ${VGA_SYSFS_ID} | head -n 1)
 S=\${GPU#0000:}
 echo "$GPU" >"$LAB_OUT/gpu"
 cat "/sys/bus/pci/devices/$GPU/boot_vga" >"$LAB_OUT/boot_vga" 2>/dev/null
@@ -44,7 +45,7 @@ lab_run check vfiokit rom check /root/vga.rom --device "$S" --json
 export LAB_PAUSE_MARK="$LAB_OUT/paused"
 NODE_OPTIONS="--import file://${hook}" $LAB_VFIOKIT rom dump "$S" -o /root/crash.rom --yes >"$LAB_OUT/crash.out" 2>"$LAB_OUT/crash.err" </dev/null &
 PID=$!
-_i=0; while [ ! -e "$LAB_PAUSE_MARK" ] && [ "$_i" -lt 600 ]; do sleep 0.1; _i=$((_i + 1)); done
+_i=0; while [ ! -e "$LAB_PAUSE_MARK" ] && [ "$_i" -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
 rom_readable mid
 kill -9 "$PID"; wait "$PID" 2>/dev/null
 unset LAB_PAUSE_MARK
