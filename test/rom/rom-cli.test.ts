@@ -285,3 +285,39 @@ describe('ROM paths users give libvirt (corpus domain XMLs), against the confine
     expect(romPathProblem(conf({}), '/home/skeen/Desktop/GF100_updGOP.rom')).toBeNull();
   });
 });
+
+describe('properties of the ROM BAR and AppArmor readers', () => {
+  it('parseRomResource: any text gives null or a BAR; generated resource files give back start/end/flags', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(fc.property(fc.string({ maxLength: 400 }), (t) => {
+      const r = parseRomResource(t);
+      if (r) expect(r.size).toBeGreaterThanOrEqual(0);
+    }), { numRuns: 500 });
+    const h = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 0xffffffffn }), fc.integer({ min: 11, max: 24 }), fc.bigInt({ min: 0n, max: 0xffffffn }), (start, bits, flags) => {
+        const size = 1n << BigInt(bits);
+        const base = start & ~(size - 1n);
+        const lines = Array.from({ length: 13 }, () => `${h(0n)} ${h(0n)} ${h(0n)}`);
+        lines[6] = `${h(base)} ${h(base + size - 1n)} ${h(flags)}`;
+        const r = parseRomResource(lines.join('\n') + '\n');
+        expect(r).toEqual({ size: Number(size), shadowed: (flags & 2n) !== 0n || base === 0xc0000n });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('apparmorReadDirs: any text is read without an exception; generated rules are found, others not', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(fc.property(fc.string({ maxLength: 600 }), (t) => void apparmorReadDirs(t)), { numRuns: 500 });
+    const seg = fc.stringMatching(/^[a-zA-Z0-9_.-]{1,10}$/);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.array(seg, { minLength: 1, maxLength: 3 }), fc.constantFrom('r', 'rk', 'w', 'mr', 'rw')), { maxLength: 8 }), (rules) => {
+        const text = rules.map(([p, perm]) => `  /${p.join('/')}/** ${perm},`).join('\n');
+        const want = [...new Set(rules.filter(([, perm]) => perm.includes('r')).map(([p]) => `/${p.join('/')}`))];
+        expect(apparmorReadDirs(text)).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
