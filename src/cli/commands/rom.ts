@@ -118,11 +118,11 @@ async function check(ctx: CommandContext, arg: string | undefined, deps: RomDeps
   const { abs, bytes } = readRomFile(arg);
   const r = parseOptionRom(bytes);
   const v = romVerdict(r, target);
-  if (ctx.values.json) printJson(ctx, romJson(abs, r, v));
+  const after = v.kind === 'needs-strip' ? stripRom(bytes) : null;
+  if (ctx.values.json) printJson(ctx, { ...romJson(abs, r, v), afterStrip: after ? { head: after.head, tail: after.tail, images: after.report.images, verdict: romVerdict(after.report, target) } : null });
   else {
     printReport(ctx, arg, r, v);
-    if (v.kind === 'needs-strip' && r.romStart !== null) {
-      const after = stripRom(bytes);
+    {
       if (after) {
         out(ctx, `after strip (${after.head} bytes of header${after.tail ? `, ${after.tail} trailing bytes` : ''} removed):`);
         for (const l of describeRom(after.report)) out(ctx, `  ${l}`);
