@@ -158,6 +158,8 @@ export interface RomBar {
   size: number;
   /** Kernel resource flag IORESOURCE_ROM_SHADOW, or the legacy VGA window 0xC0000: reads return the shadow copy. */
   shadowed: boolean;
+  /** `power_state` (D0, D3hot, D3cold…) when the kernel offers it: a suspended device reads its ROM as all-ones. */
+  powerState: string | null;
 }
 
 export interface OvmfFirmware {

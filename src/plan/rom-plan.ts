@@ -79,6 +79,8 @@ export function planRomDump(s: HostSnapshot, intent: RomDumpIntent): Plan & { de
     plan.problems.push({ code: 'E_OUTPUT_EXISTS', subject: intent.output, message: `${intent.output} exists`, hint: 'give another -o path, or --force to replace it' });
   }
   if (plan.problems.length) return { ...plan, device };
+  const ps = device.romBar?.powerState;
+  if (ps && ps.startsWith('D3')) plan.warnings.push(`${shortAddress(device.address)} is in ${ps}: a suspended device returns all-ones instead of its ROM; wake it first (bind it to its driver, or write "on" to its power/control) and dump again if the check below says all-ones`);
   const rom = intent.romAttr(device.address);
   const at = shortAddress(device.address);
   plan.intent = { selector: intent.selector, address: device.address, vendor: device.vendor, device: device.device, output: intent.output };

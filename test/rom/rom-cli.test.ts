@@ -181,11 +181,23 @@ describe('rom dump: plan and preconditions', () => {
     expect((await rom('dump', 'not-a-selector')).code).toBe(2);
   });
 
+  it('a device in D3 gets a warning that its ROM may read as all-ones', async () => {
+    const dev = fs.realpathSync(path.join(root, 'sys/bus/pci/devices/0000:01:00.0'));
+    fs.writeFileSync(path.join(dev, 'power_state'), 'D3hot\n');
+    try {
+      const r = await rom('dump', '01:00.0', '-o', '/tmp/gpu.rom', '--dry-run');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/warning: 01:00\.0 is in D3hot: a suspended device returns all-ones instead of its ROM; wake it first/);
+    } finally {
+      fs.rmSync(path.join(dev, 'power_state'));
+    }
+  });
+
   it('the shadowed ROM BAR of a boot display is recognised from `resource` even when boot_vga is not set', () => {
     const dir = buildFakeHost({ ...ryzenDesktop, pci: ryzenDesktop.pci.map((d) => (d.addr === '01:00.0' ? { ...d, rom: { shadowed: true } } : d)) });
     try {
       const snap = inspect(new HostRoot(dir));
-      expect(snap.pci.find((d) => d.address === '0000:01:00.0')!.romBar).toEqual({ size: 0x20000, shadowed: true });
+      expect(snap.pci.find((d) => d.address === '0000:01:00.0')!.romBar).toEqual({ size: 0x20000, shadowed: true, powerState: null });
       const p = planRomDump(snap, { selector: '01:00.0', output: '/x.rom', outputExists: false, force: false, romAttr: (a) => a });
       expect(p.problems.map((x) => x.code)).toEqual(['E_ROM_BOOT_VGA']);
     } finally {
@@ -198,9 +210,9 @@ describe('the ROM BAR and the confinement facts', () => {
   it('parses the ROM line of a resource file', () => {
     const line = (s: string, e: string, fl: string) => `0x${s.padStart(16, '0')} 0x${e.padStart(16, '0')} 0x${fl.padStart(16, '0')}`;
     const file = (rom: string) => [...Array(6).fill(line('0', '0', '0')), rom, ...Array(6).fill(line('0', '0', '0'))].join('\n') + '\n';
-    expect(parseRomResource(file(line('fb000000', 'fb07ffff', '46200')))).toEqual({ size: 0x80000, shadowed: false });
-    expect(parseRomResource(file(line('c0000', 'dffff', '212')))).toEqual({ size: 0x20000, shadowed: true });
-    expect(parseRomResource(file(line('0', '0', '46200')))).toEqual({ size: 0, shadowed: false });
+    expect(parseRomResource(file(line('fb000000', 'fb07ffff', '46200')))).toEqual({ size: 0x80000, shadowed: false, powerState: null });
+    expect(parseRomResource(file(line('c0000', 'dffff', '212')))).toEqual({ size: 0x20000, shadowed: true, powerState: null });
+    expect(parseRomResource(file(line('0', '0', '46200')))).toEqual({ size: 0, shadowed: false, powerState: null });
     expect(parseRomResource('garbage')).toBeNull();
     expect(parseRomResource(undefined)).toBeNull();
   });
@@ -301,7 +313,7 @@ describe('properties of the ROM BAR and AppArmor readers', () => {
         const lines = Array.from({ length: 13 }, () => `${h(0n)} ${h(0n)} ${h(0n)}`);
         lines[6] = `${h(base)} ${h(base + size - 1n)} ${h(flags)}`;
         const r = parseRomResource(lines.join('\n') + '\n');
-        expect(r).toEqual({ size: Number(size), shadowed: (flags & 2n) !== 0n || base === 0xc0000n });
+        expect(r).toEqual({ size: Number(size), shadowed: (flags & 2n) !== 0n || base === 0xc0000n, powerState: null });
       }),
       { numRuns: 300 },
     );

@@ -201,6 +201,7 @@ async function runDump(ctx: CommandContext, selector: string, o: string | undefi
   if (outputExists && fs.statSync(onHost).isDirectory()) throw new PreconditionError('E_OUTPUT_IS_DIR', `${o} is a directory; nothing was changed`, 'give a file name for the output, e.g. -o gpu.rom', output);
   const plan = planRomDump(snap, { selector, output, outputExists, force: Boolean(ctx.values.force), romAttr: (a) => pciAttr(a, 'rom') });
   refusePlan(`cannot dump the ROM of ${selector}`, plan);
+  for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
   if (ctx.values['dry-run']) {
     if (ctx.values.json) printJson(ctx, { dryRun: true, steps: plan.steps, summary: plan.summary });
     else {
