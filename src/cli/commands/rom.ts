@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { applyPlan, realRunner, type Runner } from '../../apply/index.js';
+import { applyPlan, realRunner, withWriteLock, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { writeFileAtomic } from '../../apply/atomic-write.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { describeRom, hexOffset, MAX_ROM_BYTES, parseOptionRom, romVerdict, stripRom, type RomReport, type RomTarget, type RomVerdict } from '../../formats/option-rom.js';
@@ -31,6 +32,8 @@ const mib = (n: number) => `${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB`;
 
 export interface RomDeps {
   runner?: Runner;
+  /** Kernel attribute writes (tests: the kernel fake); default: the real writer on the live root. */
+  writer?: SysfsWriter;
   answer?: (q: string) => Promise<string>;
 }
 
@@ -191,8 +194,7 @@ interface DumpResult {
   verdict: RomVerdict;
 }
 
-/** Plan, confirm and run a dump of one device's ROM to `o` (a host path); null when the user declined. */
-async function runDump(ctx: CommandContext, selector: string, o: string | undefined, deps: RomDeps, opts: { ask: boolean; quiet: boolean }): Promise<DumpResult | null> {
+function dumpPlanFor(ctx: CommandContext, selector: string, o: string | undefined) {
   const snap = inspect(ctx.root);
   const found = findOneDevice(snap, selector).device;
   const output = path.resolve(o ?? (found ? `${found.vendor}-${found.device}-${found.address.replace(/:/g, '_')}.rom` : 'rom.bin'));
@@ -201,26 +203,39 @@ async function runDump(ctx: CommandContext, selector: string, o: string | undefi
   if (outputExists && fs.statSync(onHost).isDirectory()) throw new PreconditionError('E_OUTPUT_IS_DIR', `${o} is a directory; nothing was changed`, 'give a file name for the output, e.g. -o gpu.rom', output);
   const plan = planRomDump(snap, { selector, output, outputExists, force: Boolean(ctx.values.force), romAttr: (a) => pciAttr(a, 'rom') });
   refusePlan(`cannot dump the ROM of ${selector}`, plan);
-  for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+  return { plan, output, onHost };
+}
+
+/** Plan, confirm and run a dump of one device's ROM to `o` (a host path); null when the user declined. */
+async function runDump(ctx: CommandContext, selector: string, o: string | undefined, deps: RomDeps, opts: { ask: boolean; quiet: boolean }): Promise<DumpResult | null> {
+  const first = dumpPlanFor(ctx, selector, o);
+  for (const w of first.plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
   if (ctx.values['dry-run']) {
-    if (ctx.values.json) printJson(ctx, { dryRun: true, steps: plan.steps, summary: plan.summary });
+    if (ctx.values.json) printJson(ctx, { dryRun: true, steps: first.plan.steps, summary: first.plan.summary });
     else {
       out(ctx, 'dry run: nothing is changed. The dump would:');
-      printSteps(ctx, plan);
+      printSteps(ctx, first.plan);
     }
     return null;
   }
-  if (!opts.quiet) printSteps(ctx, plan);
-  if (opts.ask && !(await confirm(ctx, '\nDump the ROM? [y/N] ', deps))) {
-    out(ctx, 'Nothing was changed.');
-    return null;
-  }
+  const sysfs = deps.writer ?? (ctx.root.isLive ? realSysfsWriter(ctx.root) : null);
+  if (!sysfs) throw new PreconditionError('E_NOT_LIVE', `a ROM dump reads the running kernel's \`rom\` attribute, but --root ${ctx.root.dir} is a directory tree with no kernel behind it; nothing was changed`, 'run `vfiokit rom dump` without --root on the host itself (see the steps with --dry-run)');
   const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
-  const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
-  const dev = plan.device!;
-  const bytes = new Uint8Array(fs.readFileSync(onHost));
-  const report = parseOptionRom(bytes);
-  return { txid: res.txid, output, report, verdict: romVerdict(report, { vendor: dev.vendor, device: dev.device, label: shortAddress(dev.address) }) };
+  const log = (l: string) => ctx.io.stderr.write(l + '\n');
+  return withWriteLock(ctx.root, runner, { log, sysfs }, async () => {
+    // Planned again under the lock, over what recovery left.
+    const { plan, output, onHost } = dumpPlanFor(ctx, selector, o);
+    if (!opts.quiet) printSteps(ctx, plan);
+    if (opts.ask && !(await confirm(ctx, '\nDump the ROM? [y/N] ', deps))) {
+      out(ctx, 'Nothing was changed.');
+      return null;
+    }
+    const res = await applyPlan(plan, { root: ctx.root, runner, sysfs, log, locked: true });
+    const dev = plan.device!;
+    const bytes = new Uint8Array(fs.readFileSync(onHost));
+    const report = parseOptionRom(bytes);
+    return { txid: res.txid, output, report, verdict: romVerdict(report, { vendor: dev.vendor, device: dev.device, label: shortAddress(dev.address) }) };
+  });
 }
 
 async function dump(ctx: CommandContext, arg: string | undefined, deps: RomDeps): Promise<number> {
@@ -232,7 +247,7 @@ async function dump(ctx: CommandContext, arg: string | undefined, deps: RomDeps)
   else {
     out(ctx, `\nDumped ${r.size} bytes to ${d.output} (transaction ${d.txid}; the rom attribute is disabled again).`);
     printReport(ctx, d.output, r, v);
-    if (r.uniform) out(ctx, `The dump is not a ROM: ${v.details[0]}. \`vfiokit undo\` removes the file.`);
+    if (r.uniform) out(ctx, `The dump is not a ROM: ${v.details[0]}. \`vfiokit undo --id ${d.txid} --force\` removes the file.`);
   }
   return v.usable ? EXIT.OK : EXIT.PRECONDITION;
 }
@@ -243,7 +258,8 @@ async function install(ctx: CommandContext, arg: string | undefined, deps: RomDe
   const { abs, bytes } = readRomFile(arg);
   const snap = inspect(ctx.root);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  const plan = planRomInstall(snap, selector, { source: abs, bytes, base64: Buffer.from(bytes).toString('base64'), sha256: sha });
+  const input = { source: abs, bytes, base64: Buffer.from(bytes).toString('base64'), sha256: sha };
+  const plan = planRomInstall(snap, selector, input);
   refusePlan(`cannot install ${arg} for ${selector}`, plan);
   const why = plan.dir.why;
   const use = (p: string) => [`use it with: vfiokit vm xml NAME --device ${selector} --rom ${p}`, `(libvirt: <rom bar='on' file='${p}'/> in the <hostdev>)`];
@@ -269,13 +285,22 @@ async function install(ctx: CommandContext, arg: string | undefined, deps: RomDe
     printSteps(ctx, plan);
     for (const w of why) out(ctx, `  ${w}`);
   }
-  if (!(await confirm(ctx, '\nInstall the ROM? [y/N] ', deps))) {
+  const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
+  const log = (l: string) => ctx.io.stderr.write(l + '\n');
+  const res = await withWriteLock(ctx.root, runner, { log, sysfs: deps.writer ?? null }, async () => {
+    // Planned again under the lock, over what recovery left.
+    const fresh = planRomInstall(inspect(ctx.root), selector, input);
+    refusePlan(`cannot install ${arg} for ${selector}`, fresh);
+    if (fresh.already) return { txid: null };
+    if (!(await confirm(ctx, '\nInstall the ROM? [y/N] ', deps))) return null;
+    return applyPlan(fresh, { root: ctx.root, runner, sysfs: deps.writer ?? null, log, locked: true });
+  });
+  if (!res) {
     out(ctx, 'Nothing was changed.');
     return EXIT.OK;
   }
-  const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr as never });
-  const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
   if (ctx.values.json) printJson(ctx, { txid: res.txid, path: plan.target, verdict: plan.verdict, why });
+  else if (!res.txid) out(ctx, `nothing to do: ${plan.target} already holds this ROM`);
   else {
     out(ctx, `\nInstalled ${plan.target} (transaction ${res.txid}; \`vfiokit undo\` removes it).`);
     for (const l of use(plan.target!)) out(ctx, l);
