@@ -5,7 +5,7 @@
 // script can kill -9 it in the middle of a ROM dump: the attribute enabled,
 // the copy not yet written, the disable not yet done. Lab only.
 
-import * as fs from 'node:fs';
+import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 
 const mark = process.env.LAB_PAUSE_MARK;
