@@ -128,6 +128,23 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/vm.js'),
   },
   {
+    name: 'rom',
+    summary: 'GPU option ROMs (VBIOS): dump a device\'s ROM, check a file, strip a vendor header, install it where libvirt\'s QEMU may read it',
+    usage:
+      'vfiokit rom check FILE|SELECTOR [--device SELECTOR] [--json]\n       vfiokit rom strip IN -o OUT [--force] [--dry-run]\n       vfiokit rom dump SELECTOR [-o FILE] [--force] [--dry-run] [--yes]\n       vfiokit rom install FILE --device SELECTOR [--dry-run] [--yes]',
+    description:
+      'check lists every image of a file (or of a device\'s ROM: SELECTOR dumps it like `rom dump`, into /var/lib/vfiokit/rom-dumps) (offset, length, code type, IDs, class, last-image flag, legacy checksum, EFI header, NVIDIA NPDE/NPDS) and gives a verdict: usable with OVMF, legacy BIOS only (both exit 0), needs strip, wrong device (with --device), broken (exit 3). strip removes a vendor header (nvflash/GPU-Z) and bytes after the last image; a ROM that needs nothing is copied unchanged. dump is a transaction: it enables the device\'s `rom` attribute, copies it (at most the ROM BAR size) and disables it again (undo and `vfiokit recover` disable it too); -o is a host path (under --root when given). install copies a usable ROM (mode 644) to a directory libvirt\'s AppArmor abstraction / SELinux labels let QEMU read and prints the --rom to use. Files over 16 MiB (the largest ROM BAR) are refused.',
+    options: {
+      json,
+      yes,
+      device: { type: 'string', description: 'check/install: the device the ROM is for (its IDs must match)', valueName: 'SELECTOR' },
+      output: { type: 'string', short: 'o', description: 'strip/dump: output file', valueName: 'FILE' },
+      force: { type: 'boolean', description: 'replace an existing output file' },
+      'dry-run': { type: 'boolean', description: 'dump/strip/install: show what would be done, change nothing' },
+    },
+    load: () => import('./commands/rom.js'),
+  },
+  {
     name: 'plan',
     summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
     usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--json]',

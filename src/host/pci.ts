@@ -12,7 +12,24 @@ import { parseConfigSpace } from '../model/config-space.js';
 import { parsePciAddress, slotOf } from '../model/pci-address.js';
 import type { PciDevice, SnapshotWarning } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
-import { SYS_PCI_DEVICES, SYS_PCI_DRIVERS } from './sysfs-paths.js';
+import { PCI_ROM_RESOURCE_INDEX, SYS_PCI_DEVICES, SYS_PCI_DRIVERS } from './sysfs-paths.js';
+
+/** IORESOURCE_ROM_SHADOW (include/linux/ioport.h, a bus-specific bit the `resource` file shows). */
+const IORESOURCE_ROM_SHADOW = 0x2;
+
+const withPower = (bar: PciDevice['romBar'], powerState: string | null): PciDevice['romBar'] => (bar ? { ...bar, powerState } : null);
+
+/** The ROM BAR line of a `resource` file ("0x… 0x… 0x…" per BAR): size and whether it is the shadow copy. */
+export function parseRomResource(text: string | undefined): PciDevice['romBar'] {
+  const line = text?.split('\n')[PCI_ROM_RESOURCE_INDEX];
+  const m = line ? /^\s*0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)/i.exec(line) : null;
+  if (!m) return null;
+  const start = BigInt(`0x${m[1]}`);
+  const end = BigInt(`0x${m[2]}`);
+  const flags = BigInt(`0x${m[3]}`);
+  const size = end > start || (end === start && start !== 0n) ? Number(end - start + 1n) : 0;
+  return { size, shadowed: (flags & BigInt(IORESOURCE_ROM_SHADOW)) !== 0n || start === 0xc0000n, powerState: null };
+}
 
 const BDF_COMPONENT = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 const HOST_BRIDGE_COMPONENT = /^pci[0-9a-f]{4,8}:[0-9a-f]{2}$/;
@@ -199,6 +216,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       localCpus: numaNode !== null && numaNode >= 0 ? (attr('local_cpulist') ?? null) : null,
       resetMethods: reset === undefined ? null : reset.split(/\s+/).filter(Boolean),
       hasRom: has.has('rom'),
+      romBar: has.has('rom') ? withPower(parseRomResource(root.tryReadText(`${dir}/resource`)), has.has('power_state') ? (attr('power_state') ?? null) : null) : null,
       link,
       sriov:
         totalVfs !== null

@@ -50,3 +50,12 @@ export const SWTPM_SETUP_PATHS = ['/usr/bin/swtpm_setup', '/usr/local/bin/swtpm_
 /** Where distributions (Fedora's virtio-win package, Arch's AUR package) and users put the virtio-win ISO. */
 export const VIRTIO_WIN_ISOS = ['/usr/share/virtio-win/virtio-win.iso', '/usr/share/virtio/virtio-win.iso', '/var/lib/libvirt/images/virtio-win.iso', '/var/lib/libvirt/boot/virtio-win.iso'];
 export const runtimeDir = (uid: number) => `${RUN_USER}/${uid}`;
+// Option ROMs and the confinement of libvirt's QEMU processes (where a ROM file may live).
+/** The `resource` file: one "start end flags" line per BAR; line 7 (index 6) is the expansion ROM. */
+export const PCI_ROM_RESOURCE_INDEX = 6;
+export const APPARMOR_LIBVIRT_QEMU = '/etc/apparmor.d/abstractions/libvirt-qemu';
+export const SYS_APPARMOR_ENABLED = '/sys/module/apparmor/parameters/enabled';
+export const SYS_SELINUX_ENFORCE = '/sys/fs/selinux/enforce';
+export const ETC_SELINUX_CONFIG = '/etc/selinux/config';
+/** Directories a ROM installed by vfiokit may go to, preferred first (read-only firmware data under /usr/share). */
+export const ROM_INSTALL_DIRS = ['/usr/share/vgabios', '/usr/share/qemu', '/usr/share/kvm'] as const;

@@ -2,6 +2,7 @@
 // hugepages. Each reader returns data (with `null` for unknowable) and pushes
 // a warning naming the missing file, never throws.
 
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type {
   CpuInfo,
@@ -18,6 +19,8 @@ import type {
 } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
 import {
+  APPARMOR_LIBVIRT_QEMU,
+  ETC_SELINUX_CONFIG,
   PROC_CMDLINE,
   PROC_CPUINFO,
   PROC_INTERRUPTS,
@@ -27,6 +30,9 @@ import {
   SYS_FIRMWARE_EFI,
   SYS_HUGEPAGES,
   SYS_IOMMU_GROUPS,
+  ROM_INSTALL_DIRS,
+  SYS_APPARMOR_ENABLED,
+  SYS_SELINUX_ENFORCE,
 } from './sysfs-paths.js';
 
 const INTERESTING_MODULES =
@@ -254,6 +260,46 @@ export function readLibvirt(root: HostRoot): LibvirtInfo {
     daemon: root.findExecutable(['/usr/sbin/virtqemud', '/usr/sbin/libvirtd', '/usr/local/sbin/libvirtd']),
     qemu: root.findExecutable(['/usr/bin/qemu-system-x86_64', '/usr/libexec/qemu-kvm', '/usr/bin/qemu-kvm']),
     virtXmlValidate: root.findExecutable(['/usr/bin/virt-xml-validate']),
+    confinement: readConfinement(root),
+  };
+}
+
+/** `/dir/** r,` rules (read, possibly with k/m) of an AppArmor abstraction: the directories QEMU may read whole. */
+export function apparmorReadDirs(text: string): string[] {
+  const dirs: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    const m = /^(?:owner\s+)?(\/[^\s*{}[\]?]+)\/\*\*\s+([a-z]+)\s*,$/.exec(line);
+    if (m && m[2].includes('r') && !dirs.includes(m[1])) dirs.push(m[1]);
+  }
+  return dirs;
+}
+
+function readConfinement(root: HostRoot): LibvirtInfo['confinement'] {
+  const abstraction = root.tryReadText(APPARMOR_LIBVIRT_QEMU);
+  const aaEnabled = root.tryReadAttr(SYS_APPARMOR_ENABLED);
+  const enforce = root.tryReadAttr(SYS_SELINUX_ENFORCE);
+  const config = root.tryReadText(ETC_SELINUX_CONFIG);
+  const cfg = (k: string) => (config ? (new RegExp(`^\\s*${k}\\s*=\\s*"?([A-Za-z0-9_-]+)`, 'm').exec(config)?.[1] ?? null) : null);
+  let selinux: LibvirtInfo['confinement']['selinux'] = null;
+  if (enforce !== undefined) selinux = { mode: enforce === '1' ? 'enforcing' : 'permissive', policy: cfg('SELINUXTYPE') };
+  else if (config) {
+    const mode = cfg('SELINUX');
+    if (mode === 'enforcing' || mode === 'permissive' || mode === 'disabled') selinux = { mode, policy: cfg('SELINUXTYPE') };
+  }
+  const installedRoms: Record<string, string> = {};
+  for (const dir of ROM_INSTALL_DIRS) {
+    for (const name of root.tryList(dir) ?? []) {
+      if (!/^vfiokit-.*\.rom$/.test(name)) continue;
+      const bytes = root.tryReadBytes(`${dir}/${name}`);
+      if (bytes) installedRoms[`${dir}/${name}`] = createHash('sha256').update(bytes).digest('hex');
+    }
+  }
+  return {
+    apparmor: { enabled: aaEnabled === undefined ? null : aaEnabled === 'Y', abstraction: abstraction === undefined ? null : APPARMOR_LIBVIRT_QEMU, readDirs: abstraction ? apparmorReadDirs(abstraction) : [] },
+    selinux,
+    installDirs: [...ROM_INSTALL_DIRS],
+    installedRoms,
   };
 }
 

@@ -131,6 +131,8 @@ export interface PciDevice {
   localCpus: string | null;
   resetMethods: string[] | null;
   hasRom: boolean;
+  /** The expansion ROM BAR from `resource` (null without a `rom` attribute or an unreadable resource file). */
+  romBar: RomBar | null;
   link: PciLink | null;
   sriov: { totalVfs: number; numVfs: number; vfs: string[] } | null;
   physfn: string | null;
@@ -151,6 +153,15 @@ export interface PciDevice {
     flr: boolean;
     acs: { cap: number; ctrl: number } | null;
   } | null;
+}
+
+export interface RomBar {
+  /** BAR size in bytes (0 when unassigned). */
+  size: number;
+  /** Kernel resource flag IORESOURCE_ROM_SHADOW, or the legacy VGA window 0xC0000: reads return the shadow copy. */
+  shadowed: boolean;
+  /** `power_state` (D0, D3hot, D3cold…) when the kernel offers it: a suspended device reads its ROM as all-ones. */
+  powerState: string | null;
 }
 
 export interface OvmfFirmware {
@@ -178,6 +189,19 @@ export interface LibvirtInfo {
   daemon: string | null;
   qemu: string | null;
   virtXmlValidate: string | null;
+  /** What confines libvirt's QEMU processes, for files QEMU must read (ROMs). */
+  confinement: LibvirtConfinement;
+}
+
+export interface LibvirtConfinement {
+  /** AppArmor: `enabled` from the module parameter (null: unknown); the libvirt-qemu abstraction and the directories it lets QEMU read (`/dir/** r`). */
+  apparmor: { enabled: boolean | null; abstraction: string | null; readDirs: string[] };
+  /** SELinux mode (the live enforce flag, else /etc/selinux/config) and policy; null without SELinux. */
+  selinux: { mode: 'enforcing' | 'permissive' | 'disabled'; policy: string | null } | null;
+  /** Directories vfiokit installs ROMs to, preferred first (src/host/sysfs-paths.ts ROM_INSTALL_DIRS). */
+  installDirs: string[];
+  /** ROMs vfiokit installed earlier (vfiokit-*.rom in the install directories): host path → sha256. */
+  installedRoms: Record<string, string>;
 }
 
 export interface BootInfo {

@@ -8,11 +8,12 @@ import { UsageError, type Problem } from '../errors.js';
 import { pciAddressParts, shortAddress, slotOf, type PciAddress } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { resolveSelection } from '../plan/select.js';
+import { romPathProblem } from '../plan/rom-plan.js';
 import { parseCpuList } from '../formats/cpu-list.js';
 import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
 import { planPinning, type GuestTopology, type PinPlan } from './pinning.js';
-import { describeRom, parseOptionRom, type RomReport } from '../formats/option-rom.js';
+import { describeRom, parseOptionRom, romVerdict, type RomReport } from '../formats/option-rom.js';
 import { planProfile, type GuestProfile, type ProfileIntent } from './profile.js';
 
 export type PinMode = 'auto' | 'none';
@@ -191,19 +192,35 @@ export function planDevices(s: HostSnapshot, intent: Pick<VmIntent, 'devices' | 
         message: `${intent.rom.path} is not a PCI option ROM: ${rom.problems.join('; ')}`,
         hint:
           rom.romStart !== null
-            ? `strip the vendor header: tail -c +${rom.romStart + 1} '${intent.rom.path}' > gpu.rom, then pass --rom gpu.rom`
+            ? `strip the vendor header: vfiokit rom strip '${intent.rom.path}' -o gpu.rom, then pass --rom gpu.rom`
             : 'dump the ROM of this card (reference §6.2: a secondary, idle card, via /sys/bus/pci/devices/BDF/rom) or use the vendor image for this exact card',
       });
     } else {
       notes.push(`ROM ${intent.rom.path}: ${rom.images.length} image(s)`, ...describeRom(rom).map((l) => `  ${l}`));
       if (!rom.complete) warnings.push(`ROM ${intent.rom.path}: ${rom.problems.join('; ')}`);
       if (!rom.hasX64Efi) warnings.push(`ROM ${intent.rom.path} has no x64 UEFI (GOP) image: OVMF shows no picture on this GPU until the guest's driver loads`);
-      const first = rom.images[0];
-      if (romTarget && (first.vendor !== romTarget.vendor || first.device !== romTarget.device)) {
-        warnings.push(`ROM ${intent.rom.path} is for ${first.vendor}:${first.device}, but it goes to ${shortAddress(romTarget.address)} (${romTarget.vendor}:${romTarget.device}): check it is the image for this card`);
+      if (romTarget) {
+        const v = romVerdict(rom, { vendor: romTarget.vendor, device: romTarget.device, label: shortAddress(romTarget.address) });
+        if (v.kind === 'wrong-device') {
+          problems.push({
+            code: 'E_ROM_WRONG_DEVICE',
+            subject: intent.rom.path,
+            message: `ROM ${intent.rom.path}: ${v.summary}`,
+            hint: `dump this card's own ROM (vfiokit rom dump ${shortAddress(romTarget.address)}) or use the vendor image for exactly ${romTarget.vendor}:${romTarget.device}; \`vfiokit rom check FILE --device ${shortAddress(romTarget.address)}\` tells`,
+          });
+        }
       }
+      const where = romPathProblem(s.libvirt.confinement, intent.rom.path);
+      if (where) warnings.push(`ROM ${where}`);
       if (romTarget && sel.selected.filter(isDisplay).length > 1) warnings.push(`--rom applies to ${shortAddress(romTarget.address)} only (the first selected display device)`);
       if (romTarget) notes.push(`ROM presented to ${shortAddress(romTarget.address)}`);
+    }
+  }
+
+  // The boot display's ROM reads back as the firmware's shadow copy: the guest needs the card's own image.
+  if (!intent.rom) {
+    for (const d of sel.selected.filter((x) => x.bootVga)) {
+      warnings.push(`${shortAddress(d.address)} is the host's boot display and no --rom was given: its ROM BAR returns the shadow copy the firmware left behind, which the guest's firmware cannot use (black screen until the guest driver loads, or no boot). Give the card's own image: dump it from a secondary slot, or use the vendor file — \`vfiokit rom check FILE --device ${shortAddress(d.address)}\`, then --rom FILE`);
     }
   }
 

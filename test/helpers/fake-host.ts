@@ -39,7 +39,8 @@ export interface FakePci {
   numaNode?: number;
   localCpus?: string;
   resetMethod?: string;
-  rom?: boolean;
+  /** A ROM BAR (`rom` attribute and the ROM line of `resource`): true = 512 KiB; shadowed = the boot display's shadow copy at 0xC0000. */
+  rom?: boolean | { size?: number; shadowed?: boolean };
   link?: { speed: string; width: number; maxSpeed?: string; maxWidth?: number };
   sriovTotal?: number;
   physfn?: string;
@@ -330,6 +331,19 @@ function link(root: string, hostPath: string, targetHostPath: string): void {
   fs.symlinkSync(path.posix.relative(path.posix.dirname(hostPath), targetHostPath), p);
 }
 
+/** A `resource` file as the kernel prints it (resource_show): 13 "start end flags" lines, the ROM BAR on line 7. */
+function resourceFile(rom: { size?: number; shadowed?: boolean }): string {
+  const h = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
+  const lines = Array.from({ length: 13 }, () => `${h(0n)} ${h(0n)} ${h(0n)}`);
+  lines[0] = `${h(0xf6000000n)} ${h(0xf6ffffffn)} ${h(0x40200n)}`;
+  if (rom.shadowed) lines[6] = `${h(0xc0000n)} ${h(0xdffffn)} ${h(0x0212n)}`;
+  else {
+    const size = BigInt(rom.size ?? 0x80000);
+    lines[6] = size ? `${h(0xf7000000n)} ${h(0xf7000000n + size - 1n)} ${h(0x46200n)}` : `${h(0n)} ${h(0n)} ${h(0x46200n)}`;
+  }
+  return lines.join('\n') + '\n';
+}
+
 export function makeTempDir(prefix = 'vfiokit-host-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -411,7 +425,10 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
       const cfg = buildConfig(d, pcie, isBridge, mf, secondary, subordinate, primary);
       write(dir, `${p}/config`, mode === 'short' ? cfg.subarray(0, 64) : cfg);
     }
-    if (d.rom) write(dir, `${p}/rom`, '', 0o600);
+    if (d.rom) {
+      write(dir, `${p}/rom`, '', 0o600);
+      write(dir, `${p}/resource`, resourceFile(d.rom === true ? {} : d.rom));
+    }
     link(dir, `/sys/bus/pci/devices/${d.addr}`, p);
     if (d.driver) {
       driverDir(dir, d.driver);

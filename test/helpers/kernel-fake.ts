@@ -14,6 +14,10 @@
 //   - drivers_probe ← BDF: nothing when bound; else the override's driver if
 //     registered, else the device's default driver (recorded at construction
 //     from the tree, or given in `defaults`) if registered.
+//   - <dev>/rom ← "0…" disables ROM reads (the file reads empty, as an
+//     unreadable attribute gives nothing); ← anything else enables them: the
+//     file then holds the device's ROM (`roms[addr]`), as pci_read_rom
+//     returns it. `romEnabled(addr)` tells the state.
 //   - A group gains /dev/vfio/<N> with its first vfio-pci device and loses it
 //     with its last.
 //   - Any other write (under sys/ or elsewhere) throws "not handled write",
@@ -37,6 +41,8 @@ export interface KernelFakeOptions {
   failWhen?: (hostPath: string, value: string) => string | undefined;
   /** errno code of an injected failure (default EIO). */
   failCode?: string;
+  /** ROM content per device address, readable from its `rom` attribute once enabled. */
+  roms?: Record<string, Uint8Array>;
 }
 
 const errno = (code: string, msg: string) => Object.assign(new Error(`${code}: ${msg}`), { code });
@@ -46,6 +52,12 @@ export class KernelFake implements SysfsWriter {
   readonly writes: string[] = [];
   private readonly defaults = new Map<string, string | null>();
   private count = 0;
+  private readonly romState = new Map<string, boolean>();
+
+  /** Whether the device's `rom` attribute was last enabled ("1") rather than disabled ("0"). */
+  romEnabled(addr: string): boolean {
+    return this.romState.get(addr) ?? false;
+  }
 
   constructor(
     readonly rootDir: string,
@@ -176,6 +188,15 @@ export class KernelFake implements SysfsWriter {
         if (!this.matches(addr, driver)) throw errno('ENODEV', `${driver} does not match ${addr}`);
         this.attach(addr, driver);
       }
+      return;
+    }
+    if ((m = /^\/sys\/bus\/pci\/devices\/([^/]+)\/rom$/.exec(hostPath))) {
+      const addr = this.known(m[1]);
+      const file = this.p(`${this.devDir(addr)}/rom`);
+      if (!fs.existsSync(file)) throw errno('ENOENT', `${hostPath} does not exist (no ROM BAR)`);
+      const enable = !value.startsWith('0');
+      this.romState.set(addr, enable);
+      fs.writeFileSync(file, enable ? (this.opts.roms?.[addr] ?? new Uint8Array(0)) : new Uint8Array(0));
       return;
     }
     if (hostPath === '/sys/bus/pci/drivers_probe') {

@@ -95,14 +95,26 @@ describe('vm: bad input is refused with the thing, the rule and the fix', () => 
     expect(r.stderr).toMatch(/notarom\.bin is not a PCI option ROM: no ROM signature at offset 0/);
     const h = await vm('xml', 'g', '--device', '01:00.0', '--rom', path.join(root, 'nvflash.rom'));
     expect(h.code).toBe(3);
-    expect(h.stderr).toMatch(/fix: strip the vendor header: tail -c \+1025/);
+    expect(h.stderr).toMatch(/fix: strip the vendor header: vfiokit rom strip '.*nvflash\.rom' -o gpu\.rom/);
     expect((await vm('xml', 'g', '--device', '01:00.0', '--rom', path.join(root, 'missing.rom'))).stderr).toMatch(/cannot read .*missing\.rom \(ENOENT\)/);
   });
-  it('the boot GPU needs --allow-boot-vga', async () => {
+  it('the boot GPU needs --allow-boot-vga, and without --rom a warning about its shadowed ROM', async () => {
     const r = await vm('xml', 'g', '--device', '0b:00.0');
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/boot display/);
-    expect((await vm('xml', 'g', '--device', '0b:00.0', '--allow-boot-vga')).code).toBe(0);
+    const ok = await vm('xml', 'g', '--device', '0b:00.0', '--allow-boot-vga');
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toMatch(/warning: 0b:00\.0 is the host's boot display and no --rom was given: its ROM BAR returns the shadow copy/);
+    expect((await vm('xml', 'g', '--device', '01:00.0')).stderr).not.toMatch(/no --rom was given/);
+  });
+  it('a ROM for another device is refused, naming both IDs; a device-list entry matches', async () => {
+    fs.writeFileSync(path.join(root, 'other.rom'), buildRom([{ codeType: 0, vendor: 0x10de, device: 0x1b80, blocks: 2, last: true }]));
+    const r = await vm('xml', 'g', '--device', '01:00.0', '--rom', path.join(root, 'other.rom'));
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/ROM .*other\.rom: wrong device: the ROM is for 10de:1b80, not 10de:2204 \(01:00\.0\)/);
+    fs.writeFileSync(path.join(root, 'listed.rom'), buildRom([{ codeType: 0, vendor: 0x10de, device: 0x1b80, blocks: 2, last: true, deviceList: [0x1b80, 0x2204] }]));
+    expect((await vm('xml', 'g', '--device', '01:00.0', '--rom', path.join(root, 'listed.rom'))).code).toBe(0);
   });
   it('a legacy-only ROM is accepted with a warning about OVMF', async () => {
     fs.writeFileSync(path.join(root, 'legacy.rom'), buildRom([{ codeType: 0, vendor: 0x10de, device: 0x2204, blocks: 2, last: true }]));

@@ -13,6 +13,16 @@ export interface RomImageSpec {
   subsystem?: number;
   /** Write a bad checksum into a legacy image. */
   badChecksum?: boolean;
+  /** EFI compression type word (+0x0C). */
+  compression?: number;
+  /** 24-bit class code (default 0x030000). */
+  classCode?: number;
+  /** PCIR revision (default 3). */
+  pcirRevision?: number;
+  /** PCI FW 3.0 device list (written after PCIR, pointer at PCIR+8). */
+  deviceList?: number[];
+  /** Add an NVIDIA NPDE extension after PCIR with this size in 512-byte units and last flag. */
+  npde?: { blocks: number; last: boolean };
 }
 
 export function buildRomImage(s: RomImageSpec): Uint8Array {
@@ -42,8 +52,33 @@ export function buildRomImage(s: RomImageSpec): Uint8Array {
   b[pcir + 6] = s.device & 0xff;
   b[pcir + 7] = s.device >> 8;
   b[pcir + 0x0a] = 0x18;
-  b[pcir + 0x0c] = 3;
-  b[pcir + 0x0f] = 0x03; // class 030000
+  b[pcir + 0x0c] = s.pcirRevision ?? 3;
+  const cls = s.classCode ?? 0x030000;
+  b[pcir + 0x0d] = cls & 0xff;
+  b[pcir + 0x0e] = (cls >> 8) & 0xff;
+  b[pcir + 0x0f] = (cls >> 16) & 0xff;
+  if (efi) {
+    b[0x0c] = (s.compression ?? 0) & 0xff;
+    b[0x0d] = (s.compression ?? 0) >> 8;
+  }
+  // After PCIR (24 bytes) on the next 16-byte boundary: NPDE (16 bytes), then the device list.
+  let tail = (pcir + 0x18 + 0x0f) & ~0x0f;
+  if (s.npde) {
+    b.set([0x4e, 0x50, 0x44, 0x45], tail);
+    b[tail + 8] = s.npde.blocks & 0xff;
+    b[tail + 9] = s.npde.blocks >> 8;
+    b[tail + 0x0a] = s.npde.last ? 0x80 : 0;
+    tail += 0x10;
+  }
+  if (s.deviceList?.length) {
+    const rel = tail - pcir;
+    b[pcir + 8] = rel & 0xff;
+    b[pcir + 9] = rel >> 8;
+    s.deviceList.forEach((d, k) => {
+      b[tail + 2 * k] = d & 0xff;
+      b[tail + 2 * k + 1] = d >> 8;
+    });
+  }
   b[pcir + 0x10] = s.blocks & 0xff;
   b[pcir + 0x11] = s.blocks >> 8;
   b[pcir + 0x14] = s.codeType;
