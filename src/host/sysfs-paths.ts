@@ -34,3 +34,8 @@ export const VAR_LOG_DMESG = '/var/log/dmesg';
 export const VAR_LOG_JOURNAL = '/var/log/journal';
 export const LIBVIRT_QEMU_LOG_DIR = '/var/log/libvirt/qemu';
 export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
+export const moduleHolders = (name: string) => `${sysModule(name)}/holders`;
+
+
+// Display handoff and libvirt hook paths live next to the plan model (pure planners name them too).
+export * from '../model/display-paths.js';
