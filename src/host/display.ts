@@ -7,7 +7,7 @@ import type { DeviceHolder, DisplayInfo, DrmCard, FbDevice, LoadedModule, Platfo
 import { parsePciAddress } from '../model/pci-address.js';
 import type { HostRoot } from './root.js';
 import {
-  CGROUP_SYSTEM_SLICE, DEV_DRI, DISPLAY_MANAGER_UNIT, FIRMWARE_FB_DEVICES, PROC, PROC_FB, SYS_CLASS_DRM, SYS_CLASS_GRAPHICS,
+  CGROUP_SYSTEM_SLICE, DEV, DEV_DRI, DISPLAY_MANAGER_UNIT, FIRMWARE_FB_DEVICES, PROC, PROC_FB, SYS_CLASS_DRM, SYS_CLASS_GRAPHICS,
   SYS_CLASS_VTCONSOLE, SYS_PLATFORM_DEVICES, moduleHolders, vtconsoleAttr,
 } from './sysfs-paths.js';
 import { PROC_MODULES } from './sysfs-paths.js';
@@ -74,6 +74,7 @@ export function readDrm(root: HostRoot): DrmCard[] {
     .map((id) => ({
       id,
       device: pciOf(root, `${SYS_CLASS_DRM}/${id}/device`),
+      render: entries.filter((n) => /^renderD\d+$/.test(n)).find((n) => pciOf(root, `${SYS_CLASS_DRM}/${n}/device`) === pciOf(root, `${SYS_CLASS_DRM}/${id}/device`)) ?? null,
       connectors: entries.filter((n) => n.startsWith(`${id}-`)).sort().map((n) => ({ name: n.slice(id.length + 1), status: root.tryReadAttr(`${SYS_CLASS_DRM}/${n}/status`) ?? null })),
     }));
 }
@@ -137,5 +138,6 @@ export function readDisplay(root: HostRoot, self = -1): DisplayInfo {
     drm: readDrm(root),
     modules: readDisplayModules(root),
     holders: readDeviceHolders(root, self),
+    nvidiaNodes: (root.tryList(DEV) ?? []).filter((n) => n.startsWith('nvidia')).sort().map((n) => `${DEV}/${n}`),
   };
 }

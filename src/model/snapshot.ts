@@ -217,6 +217,8 @@ export interface DrmCard {
   id: string;
   /** PCI function (cardN/device link), null for non-PCI cards. */
   device: string | null;
+  /** The render node of the same device (renderD128), null when none. */
+  render: string | null;
   connectors: { name: string; status: string | null }[];
 }
 
@@ -245,6 +247,8 @@ export interface DisplayInfo {
   modules: LoadedModule[];
   /** Processes holding /dev/dri/* or /dev/nvidia* open (null when /proc could not be read). */
   holders: DeviceHolder[] | null;
+  /** /dev/nvidia* device nodes (nvidia0, nvidiactl, nvidia-modeset, nvidia-uvm…), full paths. */
+  nvidiaNodes: string[];
 }
 
 export interface BootInfo {

@@ -95,6 +95,9 @@ export function planHandoffPrepare(snap: HostSnapshot, intent: HandoffIntent): H
   if (!intent.singleGpu && gpus.some((g) => g.bootVga && g.driver && g.driver !== VFIO_PCI)) {
     plan.problems.push(problem('E_HOST_DISPLAY_GPU', gpus.find((g) => g.bootVga)!.address, `${shortAddress(gpus.find((g) => g.bootVga)!.address)} is the host's display and the hook is not a single-GPU one`, `reinstall with \`vfiokit hooks install ${intent.domain} --single-gpu\` so the desktop lets go of it first`));
   }
+  for (const h of snap.runtime.vfioHolders) {
+    if (sel.devices.some((d) => d.iommuGroup === h.group)) plan.problems.push(problem('E_GROUP_IN_USE', `/dev/vfio/${h.group}`, `IOMMU group ${h.group} is open by pid ${h.pid}${h.comm ? ` (${h.comm})` : ''}: another VM owns it`, 'shut that VM down first'));
+  }
   if (plan.problems.length) return plan;
   record.groups = [...new Set(sel.devices.map((d) => d.iommuGroup).filter((g): g is number => g !== null))].sort((a, b) => a - b);
   plan.summary.push(`domain ${intent.domain}: ${sel.devices.map((d) => shortAddress(d.address)).join(', ')} (group${record.groups.length > 1 ? 's' : ''} ${record.groups.join(', ')}) to vfio-pci`);
@@ -109,7 +112,13 @@ export function planHandoffPrepare(snap: HostSnapshot, intent: HandoffIntent): H
     } else if (!dm) {
       plan.warnings.push('no display manager is enabled (display-manager.service): a desktop started by hand (startx, a compositor on a TTY) must be closed before the VM starts');
     }
-    const nodes = [`${DEV_DRI}/*`, '/dev/nvidia*'];
+    // The GPU's device nodes, and whatever display node a process holds now.
+    const cards = snap.display.drm.filter((c) => c.device && gpus.some((g) => g.address === c.device));
+    const nodes = [...new Set([
+      ...cards.flatMap((c) => [`${DEV_DRI}/${c.id}`, ...(c.render ? [`${DEV_DRI}/${c.render}`] : [])]),
+      ...(gpus.some((g) => g.vendor === '10de') ? snap.display.nvidiaNodes : []),
+      ...(snap.display.holders ?? []).filter((h) => cards.some((c) => h.path === `${DEV_DRI}/${c.id}` || h.path === `${DEV_DRI}/${c.render}`) || h.path.startsWith('/dev/nvidia')).map((h) => h.path),
+    ])].sort();
     steps.push({ kind: 'wait', condition: { type: 'no-open-files', paths: nodes }, timeoutMs: intent.holderTimeoutMs ?? DEFAULT_HOLDER_TIMEOUT_MS, reason: 'every process using the GPU (compositor, Xorg, CUDA, persistenced) has exited' });
     for (const v of snap.display.vtconsoles) {
       if (!v.bound) continue;
@@ -144,7 +153,7 @@ export function planHandoffPrepare(snap: HostSnapshot, intent: HandoffIntent): H
     plan.summary.push(record.displayManager ? `display manager ${record.displayManager} is stopped and started again on release` : 'no display manager to stop');
   }
   // Functions to vfio-pci (amdgpu/i915/nouveau and companions are unbound here).
-  steps.push({ kind: 'module', action: 'load', module: 'vfio-pci', keepOnUndo: true, reason: 'vfio-pci must be loaded to take the functions' });
+  if (!snap.runtime.pciDrivers.includes(VFIO_PCI)) steps.push({ kind: 'module', action: 'load', module: VFIO_PCI, keepOnUndo: true, reason: 'vfio-pci must be loaded to take the functions' });
   for (const d of sel.devices) {
     record.devices.push({ address: d.address, driver: d.driver, override: d.driverOverride, module: d.driverModule ?? d.driver });
     if (d.driver === VFIO_PCI && d.driverOverride === VFIO_PCI) continue;
