@@ -3,6 +3,8 @@
 // with their connectors, loaded GPU/sound modules with their holders, and the
 // processes holding /dev/dri/* or /dev/nvidia* open. Read only.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { DeviceHolder, DisplayInfo, DrmCard, FbDevice, LoadedModule, PlatformFramebuffer, VtConsole } from '../model/snapshot.js';
 import { parsePciAddress } from '../model/pci-address.js';
 import type { HostRoot } from './root.js';
@@ -21,8 +23,19 @@ function pciOf(root: HostRoot, link: string): string | null {
   return parsePciAddress(target.split('/').pop() ?? '') ?? null;
 }
 
+/** readlink of the last component itself (HostRoot.path follows links inside the root, the last one included). */
+function readOwnLink(root: HostRoot, hostPath: string): string | undefined {
+  try {
+    const t = fs.readlinkSync(path.join(root.path(path.posix.dirname(hostPath)), path.posix.basename(hostPath)));
+    root.keep(hostPath, 'link');
+    return t;
+  } catch {
+    return undefined;
+  }
+}
+
 export function readDisplayManager(root: HostRoot): DisplayInfo['displayManager'] {
-  const target = root.tryReadLink(DISPLAY_MANAGER_UNIT);
+  const target = readOwnLink(root, DISPLAY_MANAGER_UNIT);
   if (!target) return null;
   const unit = target.split('/').pop()!;
   // cgroup v2: a running service has its own cgroup under system.slice.
@@ -99,9 +112,18 @@ export function isDisplayNode(p: string): boolean {
 
 /** Processes with /dev/dri/* or /dev/nvidia* open (scans /proc/PID/fd); null when /proc is not there. */
 export function readDeviceHolders(root: HostRoot, self = -1): DeviceHolder[] | null {
+  const found = root.quietly(() => scanHolders(root, self));
+  for (const h of found ?? []) {
+    root.keep(`${PROC}/${h.pid}/comm`, 'file');
+    root.keep(`${PROC}/${h.pid}/fd/${h.fd}`, 'link');
+  }
+  return found?.map(({ pid, comm, path: p }) => ({ pid, comm, path: p })) ?? null;
+}
+
+function scanHolders(root: HostRoot, self: number): (DeviceHolder & { fd: string })[] | null {
   const pids = root.tryList(PROC);
   if (!pids) return null;
-  const out: DeviceHolder[] = [];
+  const out: (DeviceHolder & { fd: string })[] = [];
   for (const p of pids) {
     if (!/^\d+$/.test(p) || Number(p) === self) continue;
     const fds = root.tryList(`${PROC}/${p}/fd`);
@@ -111,7 +133,7 @@ export function readDeviceHolders(root: HostRoot, self = -1): DeviceHolder[] | n
       const t = root.tryReadLink(`${PROC}/${p}/fd/${fd}`);
       if (t && isDisplayNode(t) && !seen.has(t)) {
         seen.add(t);
-        out.push({ pid: Number(p), comm: (root.tryReadAttr(`${PROC}/${p}/comm`) ?? '?').trim(), path: t });
+        out.push({ pid: Number(p), comm: (root.tryReadAttr(`${PROC}/${p}/comm`) ?? '?').trim(), path: t, fd });
       }
     }
   }
@@ -120,13 +142,15 @@ export function readDeviceHolders(root: HostRoot, self = -1): DeviceHolder[] | n
 
 /** Names of running processes (from /proc/PID/comm) among `names`. */
 export function runningProcesses(root: HostRoot, names: string[]): string[] {
-  const found = new Set<string>();
-  for (const p of root.tryList(PROC) ?? []) {
-    if (!/^\d+$/.test(p)) continue;
-    const comm = root.tryReadAttr(`${PROC}/${p}/comm`)?.trim();
-    if (comm && names.includes(comm)) found.add(comm);
-  }
-  return [...found].sort();
+  return root.quietly(() => {
+    const found = new Set<string>();
+    for (const p of root.tryList(PROC) ?? []) {
+      if (!/^\d+$/.test(p)) continue;
+      const comm = root.tryReadAttr(`${PROC}/${p}/comm`)?.trim();
+      if (comm && names.includes(comm)) found.add(comm);
+    }
+    return [...found].sort();
+  });
 }
 
 export function readDisplay(root: HostRoot, self = -1): DisplayInfo {
