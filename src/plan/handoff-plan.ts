@@ -139,11 +139,13 @@ export function planHandoffPrepare(snap: HostSnapshot, intent: HandoffIntent): H
     if (gpus.some((g) => g.driver === 'nvidia')) {
       const present = NVIDIA_UNLOAD_ORDER.filter((m) => loaded.has(m));
       if (present.length) {
-        const [top, ...rest] = present;
-        for (const m of present) unloaded.add(m);
-        if (loaded.has('i2c_nvidia_gpu')) rest.unshift('i2c_nvidia_gpu'), unloaded.add('i2c_nvidia_gpu');
-        record.modules.push({ module: top, also: rest });
-        steps.push({ kind: 'module', action: 'unload', module: top, also: rest, reason: `unload the NVIDIA driver (${present.join(', ')}), dependants first` });
+        // modprobe -r takes `also` first, in order, then the module: the base module (nvidia) is the step's module.
+        const order = [...(loaded.has('i2c_nvidia_gpu') ? ['i2c_nvidia_gpu'] : []), ...present];
+        const base = order[order.length - 1];
+        const also = order.slice(0, -1);
+        for (const m of order) unloaded.add(m);
+        record.modules.push({ module: base, also });
+        steps.push({ kind: 'module', action: 'unload', module: base, also, reason: `unload the NVIDIA driver (${order.join(', ')}), dependants first` });
       }
     }
     for (const g of gpus) {

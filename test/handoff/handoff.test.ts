@@ -81,7 +81,7 @@ describe('handoff plans', () => {
     expect(await runHandoff(x.c)).toBe(0);
     expectGolden('handoff/prepare-nvidia.txt', x.out());
     const plan = planHandoffPrepare(inspect(dir), WIN11);
-    expect(plan.steps.find((s) => s.kind === 'module' && s.action === 'unload')).toMatchObject({ module: 'nvidia_drm', also: ['nvidia_uvm', 'nvidia_modeset', 'nvidia'] });
+    expect(plan.steps.find((s) => s.kind === 'module' && s.action === 'unload')).toMatchObject({ module: 'nvidia', also: ['nvidia_drm', 'nvidia_uvm', 'nvidia_modeset'] });
     expect(plan.steps.some((s) => s.kind === 'write-attr' && s.path === '/sys/bus/platform/drivers/efi-framebuffer/unbind' && s.value === 'efi-framebuffer.0')).toBe(true);
   });
 
@@ -127,6 +127,28 @@ describe('prepare and release through the engine', () => {
     // vfio-pci stays loaded (keepOnUndo); /proc/modules gains only it.
     expect(fs.readFileSync(path.join(dir, 'proc/modules'), 'utf8').trim().split('\n').pop()).toMatch(/^vfio-pci /);
     expect(changed).toEqual([]);
+  });
+
+  it('release tries every step after a failure and names the recovery command (each release step failing in turn)', async () => {
+    for (const failing of ['/sys/bus/pci/drivers_probe', '/sys/class/vtconsole/vtcon1/bind']) {
+      const dir = buildFakeHost(singleAmd);
+      dirs.push(dir);
+      fs.mkdirSync(path.join(dir, 'dev/vfio'), { recursive: true });
+      fs.mkdirSync(path.join(dir, 'var/lib'), { recursive: true });
+      let armed = false;
+      const kernel = new KernelFake(dir, { defaults: { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' }, failWhen: (p) => (armed && p === failing ? 'EIO' : undefined) });
+      const runner = recordingRunner({ onCall: (argv) => kernel.modprobe(argv) });
+      const xml = domainXml('win11', ['0000:01:00.0', '0000:01:00.1']);
+      fs.rmSync(path.join(dir, 'proc/4242'), { recursive: true, force: true });
+      expect(await runHandoff(ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true }).c, { writer: kernel, runner, stdinText: xml, sleep: async () => {} })).toBe(0);
+      armed = true;
+      const r = ctx(dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'crashed' });
+      expect(await runHandoff(r.c, { writer: kernel, runner, stdinText: xml })).toBe(1);
+      // The display manager is started whatever failed before it.
+      expect(runner.log().split('\n').filter(Boolean).pop()).toBe('systemctl start gdm.service');
+      expect(r.err()).toMatch(/FAIL/);
+      expect(r.err()).toMatch(/fix: /);
+    }
   });
 
   it('a failure at every step of prepare rolls back to the same tree and exits non-zero', async () => {
