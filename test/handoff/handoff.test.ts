@@ -153,9 +153,13 @@ describe('prepare and release through the engine', () => {
 
   it('a failure at every step of prepare rolls back to the same tree and exits non-zero', async () => {
     const probe = setup(singleAmd);
+    probe.kernel.modprobe(['modprobe', 'vfio-pci']);
     const n = planHandoffPrepare(inspect(probe.dir), WIN11).steps.length;
+    expect(n).toBe(6);
     for (let k = 0; k < n; k++) {
       const { dir, kernel, runner } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+      // vfio-pci loaded beforehand: its load step is kept on rollback by design (keepOnUndo), everything else must be undone.
+      kernel.modprobe(['modprobe', 'vfio-pci']);
       const plan = planHandoffPrepare(inspect(dir), WIN11);
       const before = treeFingerprint(dir, ['var/lib/vfiokit', 'proc/4242']);
       await expect(applyPlan(plan, { root: dir, runner, sysfs: kernel, failAt: k, sleep: async () => {} })).rejects.toBeInstanceOf(ApplyError);
