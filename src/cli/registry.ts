@@ -233,6 +233,36 @@ export const COMMANDS: CommandSpec[] = [
     options: { json, steps: { type: 'boolean', description: 'list every step of every transaction' } },
     load: () => import('./commands/history.js'),
   },
+  {
+    name: 'hooks',
+    summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (single-GPU handoff)',
+    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run]\n       vfiokit hooks list [--json]',
+    description:
+      'install puts one executable in /etc/libvirt/hooks/qemu.d/ (libvirt >= 6.5 runs it for every domain; it exits at once for other domains) that runs `vfiokit handoff prepare|release DOMAIN`. An existing /etc/libvirt/hooks/qemu is left as it is. One transaction: `vfiokit undo --id TXID` reverts it. Says when libvirtd/virtqemud must be restarted to see a first hook.',
+    options: {
+      json,
+      'single-gpu': { type: 'boolean', description: 'the host\'s only GPU: stop the display manager, release consoles, framebuffer and driver first, and give them back after' },
+      'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
+      vfiokit: { type: 'string', description: 'command the hook runs vfiokit with (default: this installation)', valueName: 'PATH' },
+    },
+    load: () => import('./commands/hooks.js'),
+  },
+  {
+    name: 'handoff',
+    summary: 'hand a domain\'s devices from the host to vfio-pci (prepare) and back (release); what the libvirt hook runs',
+    usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff status [DOMAIN] [--json]',
+    description:
+      'Reads the domain XML from stdin (--hook, as libvirt passes it) or /etc/libvirt/qemu/DOMAIN.xml and never calls libvirt. prepare moves every function of every hostdev group to vfio-pci as one transaction (with --single-gpu first: display manager stopped, GPU users waited for, framebuffer consoles unbound, firmware framebuffer released, NVIDIA modules unloaded); a failure rolls everything back and exits non-zero so libvirt refuses the start. release undoes that transaction, trying every step, then checks that the display came back and prints the fix for what did not.',
+    options: {
+      json,
+      'single-gpu': { type: 'boolean', description: 'the GPU is the host\'s display: free it from the desktop first' },
+      hook: { type: 'boolean', description: 'run as the libvirt hook: read the domain XML from stdin' },
+      reason: { type: 'string', description: 'release: the shutoff reason libvirt passes (logged)', valueName: 'REASON' },
+      timeout: { type: 'string', description: 'seconds to wait for processes to close the GPU (default 10)', valueName: 'S' },
+      'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
+    },
+    load: () => import('./commands/handoff.js'),
+  },
 ];
 
 export const EXIT_CODES_HELP = `Exit codes:

@@ -1,6 +1,7 @@
 // inspect(root) → HostSnapshot: the single entry point that reads a host.
 
 import { SNAPSHOT_SCHEMA_VERSION, type HostSnapshot, type SnapshotWarning } from '../model/snapshot.js';
+import { readDisplay } from './display.js';
 import { readBoot } from './boot.js';
 import { readCpuTopology, readMemory } from './cpu-topology.js';
 import { loadPciNames } from './pci-ids.js';
@@ -63,6 +64,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     pci: devices,
     firmware: readFirmware(r),
     libvirt: readLibvirt(r),
+    display: readDisplay(r, r.isLive ? process.pid : -1),
     hugepages: readHugepages(r),
     vmHost: readVmHost(r, kernel.loadedModules),
     cpuTopology: readCpuTopology(r, warnings),

@@ -59,3 +59,8 @@ export const SYS_SELINUX_ENFORCE = '/sys/fs/selinux/enforce';
 export const ETC_SELINUX_CONFIG = '/etc/selinux/config';
 /** Directories a ROM installed by vfiokit may go to, preferred first (read-only firmware data under /usr/share). */
 export const ROM_INSTALL_DIRS = ['/usr/share/vgabios', '/usr/share/qemu', '/usr/share/kvm'] as const;
+export const moduleHolders = (name: string) => `${sysModule(name)}/holders`;
+
+
+// Display handoff and libvirt hook paths live next to the plan model (pure planners name them too).
+export * from '../model/display-paths.js';

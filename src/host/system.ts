@@ -3,6 +3,8 @@
 // a warning naming the missing file, never throws.
 
 import { createHash } from 'node:crypto';
+import { runningProcesses } from './display.js';
+import { LIBVIRT_LIB_DIRS, LIBVIRT_QEMU_DOMAINS, LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from './sysfs-paths.js';
 import * as path from 'node:path';
 import type {
   CpuInfo,
@@ -260,6 +262,21 @@ export function readLibvirt(root: HostRoot): LibvirtInfo {
     daemon: root.findExecutable(['/usr/sbin/virtqemud', '/usr/sbin/libvirtd', '/usr/local/sbin/libvirtd']),
     qemu: root.findExecutable(['/usr/bin/qemu-system-x86_64', '/usr/libexec/qemu-kvm', '/usr/bin/qemu-kvm']),
     virtXmlValidate: root.findExecutable(['/usr/bin/virt-xml-validate']),
+    version: readLibvirtVersion(root),
+    runningDaemons: runningProcesses(root, ['libvirtd', 'virtqemud']),
+    mainHook: (() => {
+      const f = root.tryReadFileState(LIBVIRT_QEMU_HOOK);
+      return f ? { content: f.content, mode: f.mode } : null;
+    })(),
+    hooksDir: (() => {
+      const names = root.tryList(LIBVIRT_QEMU_HOOKS_D);
+      if (!names) return null;
+      return names.sort().map((name) => {
+        const p = `${LIBVIRT_QEMU_HOOKS_D}/${name}`;
+        return { name, isDir: root.isDir(p), executable: root.findExecutable([p]) !== null };
+      });
+    })(),
+    definedDomains: (root.tryList(LIBVIRT_QEMU_DOMAINS) ?? []).filter((n) => n.endsWith('.xml')).map((n) => n.slice(0, -4)).sort(),
     confinement: readConfinement(root),
   };
 }
@@ -301,6 +318,25 @@ function readConfinement(root: HostRoot): LibvirtInfo['confinement'] {
     installDirs: [...ROM_INSTALL_DIRS],
     installedRoms,
   };
+}
+
+/** libvirt.so.0.9000.0 → "9.0.0" (libvirt's soname minor is MAJOR*1000+MINOR). */
+export function libvirtVersionFromSoname(name: string): string | null {
+  const m = /^libvirt\.so\.0\.(\d+)\.(\d+)$/.exec(name);
+  if (!m) return null;
+  const n = Number(m[1]);
+  return `${Math.floor(n / 1000)}.${n % 1000}.${m[2]}`;
+}
+
+function readLibvirtVersion(root: HostRoot): string | null {
+  for (const dir of LIBVIRT_LIB_DIRS) {
+    for (const n of root.tryList(dir) ?? []) {
+      if (!n.startsWith('libvirt.so.0.')) continue;
+      const v = libvirtVersionFromSoname(n);
+      if (v) return v;
+    }
+  }
+  return null;
 }
 
 export function readHugepages(root: HostRoot): HugepagePool[] {

@@ -24,6 +24,8 @@ export interface HostSnapshot {
   pci: PciDevice[];
   firmware: FirmwareInfo;
   libvirt: LibvirtInfo;
+  /** What holds the host display: display manager, consoles, framebuffers, DRM cards, GPU modules, device holders. */
+  display: DisplayInfo;
   hugepages: HugepagePool[];
   /** What guest profiles (`vm --os`) need: swtpm, virtio-win ISOs, input devices, kvmfr, desktop sessions. */
   vmHost: VmHostInfo;
@@ -189,6 +191,16 @@ export interface LibvirtInfo {
   daemon: string | null;
   qemu: string | null;
   virtXmlValidate: string | null;
+  /** Library version from the libvirt.so.0.MAJOR*1000+MINOR.MICRO file name ("9.0.0"); null when not found. */
+  version: string | null;
+  /** Daemons running now (process names): libvirtd (monolithic) and/or virtqemud (modular). */
+  runningDaemons: string[];
+  /** /etc/libvirt/hooks/qemu: the main hook script (content kept so a plan can show it stays untouched); null when absent. */
+  mainHook: { content: string; mode: number } | null;
+  /** Entries of /etc/libvirt/hooks/qemu.d (files and directories), with whether each is an executable file. */
+  hooksDir: { name: string; executable: boolean; isDir: boolean }[] | null;
+  /** Domains defined for the system instance (/etc/libvirt/qemu/NAME.xml), names only. */
+  definedDomains: string[];
   /** What confines libvirt's QEMU processes, for files QEMU must read (ROMs). */
   confinement: LibvirtConfinement;
 }
@@ -202,6 +214,71 @@ export interface LibvirtConfinement {
   installDirs: string[];
   /** ROMs vfiokit installed earlier (vfiokit-*.rom in the install directories): host path → sha256. */
   installedRoms: Record<string, string>;
+}
+
+export interface VtConsole {
+  /** vtconN */
+  id: string;
+  /** The `name` attribute, e.g. "(M) frame buffer device", "(S) VGA+". */
+  name: string;
+  bound: boolean;
+  /** Only framebuffer consoles (fbcon) can be unbound; system consoles "(S)" cannot. */
+  unbindable: boolean;
+}
+
+export interface FbDevice {
+  /** fbN */
+  id: string;
+  /** Driver name (/sys/class/graphics/fbN/name or /proc/fb): "efi-fb", "amdgpudrmfb", "simpledrmdrmfb"… */
+  name: string | null;
+  /** PCI function behind it (fbN/device link), null for firmware framebuffers. */
+  device: string | null;
+}
+
+export interface PlatformFramebuffer {
+  /** efi-framebuffer.0, simple-framebuffer.0, vesa-framebuffer.0… */
+  device: string;
+  /** Driver bound now (efi-framebuffer, simple-framebuffer, simpledrm…), null when unbound. */
+  driver: string | null;
+}
+
+export interface DrmCard {
+  /** cardN */
+  id: string;
+  /** PCI function (cardN/device link), null for non-PCI cards. */
+  device: string | null;
+  /** The render node of the same device (renderD128), null when none. */
+  render: string | null;
+  connectors: { name: string; status: string | null }[];
+}
+
+export interface LoadedModule {
+  name: string;
+  refcnt: number;
+  /** Modules using this one (/proc/modules dependents column, /sys/module/NAME/holders). */
+  holders: string[];
+}
+
+export interface DeviceHolder {
+  pid: number;
+  comm: string;
+  /** /dev/dri/card0, /dev/nvidia0… */
+  path: string;
+}
+
+export interface DisplayInfo {
+  /** systemd's display-manager.service alias target (gdm.service, sddm.service…), null when none is enabled. */
+  displayManager: { unit: string; active: boolean | null } | null;
+  vtconsoles: VtConsole[];
+  framebuffers: FbDevice[];
+  platformFramebuffers: PlatformFramebuffer[];
+  drm: DrmCard[];
+  /** GPU and sound driver modules loaded now, with refcounts and holders. */
+  modules: LoadedModule[];
+  /** Processes holding /dev/dri/* or /dev/nvidia* open (null when /proc could not be read). */
+  holders: DeviceHolder[] | null;
+  /** /dev/nvidia* device nodes (nvidia0, nvidiactl, nvidia-modeset, nvidia-uvm…), full paths. */
+  nvidiaNodes: string[];
 }
 
 export interface BootInfo {

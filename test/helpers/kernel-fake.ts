@@ -20,6 +20,14 @@
 //     returns it. `romEnabled(addr)` tells the state.
 //   - A group gains /dev/vfio/<N> with its first vfio-pci device and loses it
 //     with its last.
+//   - /sys/class/vtconsole/vtconN/bind ← 0|1: EINVAL for a system console
+//     ("(S)" name) being unbound; else the value is stored.
+//   - /sys/bus/platform/drivers/<d>/unbind ← DEV: removes the platform
+//     device's driver link (ENODEV when it is not bound to <d>).
+//   - modprobe(argv): `modprobe NAME` registers the driver, adds
+//     /sys/module/NAME and /proc/modules, and probes unbound devices whose
+//     default driver it is; `modprobe -r A B…` unbinds their devices and
+//     removes them (EBUSY-style failure when `busy` names one).
 //   - Any other write (under sys/ or elsewhere) throws "not handled write",
 //     so an unexpected write fails the test.
 //   - Failure injection: fail the Nth write (1-based) or a matching write
@@ -162,6 +170,40 @@ export class KernelFake implements SysfsWriter {
     return addr;
   }
 
+  /** Modules `modprobe -r` refuses ("Module X is in use"). */
+  readonly busy = new Set<string>();
+
+  private procModules(update: (names: string[]) => string[]): void {
+    const f = this.p('/proc/modules');
+    const lines = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
+    const names = update(lines.map((l) => l.split(' ')[0]));
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, names.map((n) => lines.find((l) => l.startsWith(`${n} `)) ?? `${n} 16384 0 - Live 0x0000000000000000`).join('\n') + '\n');
+  }
+
+  /** What modprobe does (a recording runner's onCall): returns an exit code and message on failure. */
+  modprobe(argv: string[]): { code: number; stderr: string } | undefined {
+    if (argv[0] !== 'modprobe') return undefined;
+    if (argv[1] === '-r') {
+      const mods = argv.slice(2);
+      const b = mods.find((m) => this.busy.has(m));
+      if (b) return { code: 1, stderr: `modprobe: FATAL: Module ${b} is in use.` };
+      for (const m of mods) {
+        for (const a of this.devices()) if (this.driverOf(a) === m) this.detach(a);
+        fs.rmSync(this.p(`/sys/bus/pci/drivers/${m}`), { recursive: true, force: true });
+        fs.rmSync(this.p(`/sys/module/${m.replace(/-/g, '_')}`), { recursive: true, force: true });
+      }
+      this.procModules((names) => names.filter((n) => !mods.includes(n)));
+      return undefined;
+    }
+    const m = argv[1];
+    this.loadModule(m);
+    fs.mkdirSync(this.p(`/sys/module/${m.replace(/-/g, '_')}`), { recursive: true });
+    this.procModules((names) => (names.includes(m) ? names : [...names, m]));
+    for (const a of this.devices()) if (!this.driverOf(a) && this.overrideOf(a) === null && this.defaults.get(a) === m) this.attach(a, m);
+    return undefined;
+  }
+
   write(hostPath: string, value: string): void {
     this.count++;
     this.writes.push(`${hostPath} ← ${JSON.stringify(value)}`);
@@ -205,6 +247,24 @@ export class KernelFake implements SysfsWriter {
       const o = this.overrideOf(addr);
       const want = o ?? this.defaults.get(addr) ?? null;
       if (want && this.registered(want)) this.attach(addr, want);
+      return;
+    }
+    if ((m = /^\/sys\/class\/vtconsole\/(vtcon\d+)\/bind$/.exec(hostPath))) {
+      const name = fs.readFileSync(this.p(`/sys/class/vtconsole/${m[1]}/name`), 'utf8');
+      if (name.startsWith('(S)') && value.trim() === '0') throw errno('EINVAL', `${m[1]} is a system console`);
+      fs.writeFileSync(this.p(hostPath), `${value.trim()}\n`);
+      return;
+    }
+    if ((m = /^\/sys\/bus\/platform\/drivers\/([^/]+)\/unbind$/.exec(hostPath))) {
+      const link = this.p(`/sys/bus/platform/devices/${value.trim()}/driver`);
+      let cur: string | null = null;
+      try {
+        cur = path.basename(fs.readlinkSync(link));
+      } catch {
+        /* unbound */
+      }
+      if (cur !== m[1]) throw errno('ENODEV', `${value.trim()} is not bound to ${m[1]}`);
+      fs.unlinkSync(link);
       return;
     }
     throw new Error(`kernel fake: not handled write to ${hostPath} (${JSON.stringify(value)})`);

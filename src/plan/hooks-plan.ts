@@ -1,0 +1,126 @@
+// `hooks install|remove` as plans (pure): one executable per domain in
+// /etc/libvirt/hooks/qemu.d/ (libvirt ≥ 6.5 runs every executable file there,
+// after the main /etc/libvirt/hooks/qemu, which is never touched — a user's
+// script or the per-VM dispatcher keeps working). Refused when libvirt is
+// missing or too old for qemu.d, or the domain is not defined. libvirt looks
+// for hooks only when the daemon starts: the plan says when (and which daemon)
+// must be restarted.
+
+import type { Problem } from '../errors.js';
+import { LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../model/display-paths.js';
+import { emptyPlan, type Plan } from '../model/plan.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { HOOK_MARKER, parseHookScript, renderHookScript } from '../formats/libvirt-hook.js';
+
+export interface HooksIntent {
+  domain: string;
+  singleGpu: boolean;
+  vfiokit: string[];
+}
+
+/** The installed file as read by the command (content and its sha256), null when absent. */
+export interface ExistingHook {
+  content: string;
+  sha256: string;
+}
+
+/** libvirt 6.5.0 introduced /etc/libvirt/hooks/<driver>.d (src/util/virhook.c). */
+export const QEMU_D_MIN_VERSION = [6, 5, 0];
+
+export function hookFileName(domain: string): string {
+  return `vfiokit-${domain.replace(/[^A-Za-z0-9_.+-]/g, '_')}`;
+}
+export const hookPath = (domain: string) => `${LIBVIRT_QEMU_HOOKS_D}/${hookFileName(domain)}`;
+
+function versionAtLeast(v: string, min: number[]): boolean {
+  const p = v.split('.').map(Number);
+  for (let i = 0; i < min.length; i++) if ((p[i] ?? 0) !== min[i]) return (p[i] ?? 0) > min[i];
+  return true;
+}
+
+/** Which daemon serves qemu:///system (and so runs the hooks): the modular virtqemud or the monolithic libvirtd. */
+export function libvirtDaemon(snap: HostSnapshot): 'virtqemud' | 'libvirtd' | null {
+  const r = snap.libvirt.runningDaemons;
+  if (r.includes('virtqemud')) return 'virtqemud';
+  if (r.includes('libvirtd')) return 'libvirtd';
+  const d = snap.libvirt.daemon;
+  return d?.endsWith('virtqemud') ? 'virtqemud' : d?.endsWith('libvirtd') ? 'libvirtd' : null;
+}
+
+/** A hook is already seen by the running daemon only when some qemu hook existed when it started (approximated: one exists now). */
+function anyQemuHook(snap: HostSnapshot): boolean {
+  return Boolean(snap.libvirt.mainHook && snap.libvirt.mainHook.mode & 0o111) || (snap.libvirt.hooksDir ?? []).some((e) => e.executable && !e.isDir);
+}
+
+export function libvirtProblems(snap: HostSnapshot): Problem[] {
+  const out: Problem[] = [];
+  if (!snap.libvirt.daemon && !snap.libvirt.runningDaemons.length) {
+    out.push({ code: 'E_LIBVIRT_MISSING', subject: 'libvirt', message: 'libvirt is not installed (no libvirtd or virtqemud): nothing would run the hook', hint: 'install libvirt (libvirt-daemon-system on Debian/Ubuntu, libvirt on Fedora/Arch) and define the domain first' });
+  } else if (snap.libvirt.version && !versionAtLeast(snap.libvirt.version, QEMU_D_MIN_VERSION)) {
+    out.push({ code: 'E_LIBVIRT_TOO_OLD', subject: 'libvirt', message: `libvirt ${snap.libvirt.version} does not run hooks from ${LIBVIRT_QEMU_HOOKS_D} (added in 6.5.0)`, hint: `upgrade libvirt to 6.5 or later; vfiokit does not replace ${LIBVIRT_QEMU_HOOK}, but a dispatcher there can call the files in ${LIBVIRT_QEMU_HOOKS_D}` });
+  }
+  return out;
+}
+
+export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existing: ExistingHook | null): Plan {
+  const plan = emptyPlan('hooks-install', intent as unknown as Record<string, unknown>);
+  plan.problems.push(...libvirtProblems(snap));
+  if (!snap.libvirt.definedDomains.includes(intent.domain)) {
+    plan.problems.push({ code: 'E_DOMAIN_NOT_DEFINED', subject: intent.domain, message: `no libvirt domain named '${intent.domain}' is defined (/etc/libvirt/qemu/${intent.domain}.xml)`, hint: `define it first (\`vfiokit vm define ${intent.domain} --device ADDR\` or virsh define), or check the name with \`virsh list --all\`` });
+  }
+  const path = hookPath(intent.domain);
+  if (existing && !existing.content.includes(HOOK_MARKER)) {
+    plan.problems.push({ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} exists and is not a vfiokit hook`, hint: 'rename or remove that file; vfiokit never replaces files it did not write' });
+  }
+  if (plan.problems.length) return plan;
+  const content = renderHookScript(intent);
+  if (existing?.content === content) {
+    plan.summary.push(`the hook for ${intent.domain} is installed already (${path})`);
+    return plan;
+  }
+  plan.steps.push({ kind: 'install-file', path, contentBase64: toBase64(content), mode: 0o755, beforeSha256: existing?.sha256 ?? null, reason: `libvirt runs it for every domain; it acts for '${intent.domain}' only${intent.singleGpu ? ' (single-GPU handoff)' : ''}` });
+  plan.summary.push(`hook ${path} → vfiokit handoff prepare|release ${intent.domain}${intent.singleGpu ? ' --single-gpu' : ''}`);
+  if (snap.libvirt.mainHook) {
+    const dispatcher = /qemu\.d\/\$|hooks\/qemu\.d\/\$\{?GUEST|\$HOOKPATH/i.test(snap.libvirt.mainHook.content);
+    plan.summary.push(`${LIBVIRT_QEMU_HOOK} stays as it is${dispatcher ? ' (a per-VM dispatcher: it ignores plain files in qemu.d, libvirt runs them after it)' : ''}; libvirt runs it first`);
+  }
+  const daemon = libvirtDaemon(snap);
+  if (!anyQemuHook(snap)) {
+    plan.warnings.push(`this is the first qemu hook: libvirt looks for hooks only when it starts — run \`systemctl restart ${daemon ?? 'libvirtd'}\` before starting ${intent.domain} (running domains keep running)`);
+  }
+  return plan;
+}
+
+export function planHooksRemove(snap: HostSnapshot, domain: string, existing: (ExistingHook & { mode: number; uid: number; gid: number }) | null): Plan {
+  const plan = emptyPlan('hooks-remove', { domain });
+  const path = hookPath(domain);
+  if (!existing) {
+    plan.summary.push(`no vfiokit hook for ${domain} (${path})`);
+    return plan;
+  }
+  if (!parseHookScript(existing.content)) {
+    plan.problems.push({ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} is not a vfiokit hook`, hint: 'remove it yourself if you mean to; vfiokit never removes files it did not write' });
+    return plan;
+  }
+  plan.steps.push({ kind: 'remove-file', path, before: { content: existing.content, mode: existing.mode, uid: existing.uid, gid: existing.gid }, reason: `the handoff hook for ${domain}` });
+  plan.summary.push(`remove ${path}`);
+  return plan;
+}
+
+/** Installed vfiokit hooks (from the qemu.d listing and the files' headers, read by the command). */
+export function listHooks(snap: HostSnapshot, read: (name: string) => string | undefined): { path: string; domain: string; singleGpu: boolean; executable: boolean }[] {
+  const out = [];
+  for (const e of snap.libvirt.hooksDir ?? []) {
+    if (e.isDir || !e.name.startsWith('vfiokit-')) continue;
+    const h = parseHookScript(read(e.name) ?? '');
+    if (h) out.push({ path: `${LIBVIRT_QEMU_HOOKS_D}/${e.name}`, domain: h.domain, singleGpu: h.singleGpu, executable: e.executable });
+  }
+  return out;
+}
+
+function toBase64(s: string): string {
+  const bytes = new TextEncoder().encode(s);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}

@@ -1,0 +1,271 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { applyPlan, listJournals } from '../../src/apply/index.js';
+import { recordingRunner } from '../../src/apply/runner.js';
+import { run as runHandoff } from '../../src/cli/commands/handoff.js';
+import { run as runHooks } from '../../src/cli/commands/hooks.js';
+import type { CommandContext } from '../../src/cli/context.js';
+import { ApplyError } from '../../src/errors.js';
+import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hook.js';
+import { inspect } from '../../src/host/inspect.js';
+import { HostRoot } from '../../src/host/root.js';
+import { libvirtVersionFromSoname } from '../../src/host/system.js';
+import { planHandoffPrepare } from '../../src/plan/handoff-plan.js';
+import { renderStepPlan } from '../../src/render/handoff.js';
+import { treeFingerprint } from '../apply/_tree.js';
+import { buildFakeHost, type FakeHost } from '../helpers/fake-host.js';
+import { expectGolden, stableRoot } from '../helpers/golden.js';
+import { KernelFake } from '../helpers/kernel-fake.js';
+import { domainXml, singleAmd, singleNvidia } from './fixtures.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  if (!process.env.KEEP_TMP) for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function setup(host: FakeHost, defaults: Record<string, string | null> = {}) {
+  const dir = buildFakeHost(host);
+  dirs.push(dir);
+  fs.mkdirSync(path.join(dir, 'dev/vfio'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'var/lib'), { recursive: true });
+  const kernel = new KernelFake(dir, { defaults });
+  // systemctl stop/start of the display manager: the fake removes/creates its cgroup (and Xorg's open card).
+  const runner = recordingRunner({
+    onCall: (argv) => {
+      const r = kernel.modprobe(argv);
+      if (r) return r;
+      if (argv[0] === 'systemctl') {
+        const procs = path.join(dir, `sys/fs/cgroup/system.slice/${argv[2]}/cgroup.procs`);
+        if (argv[1] === 'stop') {
+          fs.writeFileSync(procs, '');
+          fs.rmSync(path.join(dir, 'proc/4242'), { recursive: true, force: true });
+        } else fs.writeFileSync(procs, '1201\n');
+      }
+    },
+  });
+  return { dir, kernel, runner };
+}
+
+function ctx(dir: string, positionals: string[], values: Record<string, unknown> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const c: CommandContext = {
+    positionals,
+    values: values as never,
+    root: new HostRoot(dir),
+    io: { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} },
+  };
+  return { c, out: () => stdout, err: () => stderr };
+}
+
+const WIN11 = { domain: 'win11', hostdevs: ['0000:01:00.0', '0000:01:00.1'], singleGpu: true };
+
+describe('handoff plans', () => {
+  it('AMD single GPU: DM stop, wait for the card, fbcon unbind, both functions to vfio-pci (golden)', async () => {
+    const { dir } = setup(singleAmd);
+    const x = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, 'dry-run': true });
+    expect(await runHandoff(x.c)).toBe(0);
+    expectGolden('handoff/prepare-amd.txt', x.out());
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['run-command', 'wait', 'write-attr', 'module', 'bind-driver', 'bind-driver', 'wait']);
+    // The system console vtcon0 is never touched; the waited-for nodes are the GPU's.
+    expect(plan.steps.filter((s) => s.kind === 'write-attr').map((s) => s.kind === 'write-attr' && s.path)).toEqual(['/sys/class/vtconsole/vtcon1/bind']);
+    expect(plan.steps[1]).toMatchObject({ condition: { type: 'no-open-files', paths: ['/dev/dri/card0', '/dev/dri/renderD128'] } });
+  });
+
+  it('NVIDIA: efifb released and the four modules unloaded dependants first (golden)', async () => {
+    const { dir } = setup(singleNvidia);
+    const x = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, 'dry-run': true });
+    expect(await runHandoff(x.c)).toBe(0);
+    expectGolden('handoff/prepare-nvidia.txt', x.out());
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.steps.find((s) => s.kind === 'module' && s.action === 'unload')).toMatchObject({ module: 'nvidia', also: ['nvidia_drm', 'nvidia_uvm', 'nvidia_modeset'] });
+    expect(plan.steps.some((s) => s.kind === 'write-attr' && s.path === '/sys/bus/platform/drivers/efi-framebuffer/unbind' && s.value === 'efi-framebuffer.0')).toBe(true);
+  });
+
+  it('no framebuffer, no consoles, no display manager: only the bind', () => {
+    const bare: FakeHost = { ...singleAmd, files: Object.fromEntries(Object.entries(singleAmd.files!).filter(([k]) => !/vtconsole|graphics|\/proc\/fb|cgroup/.test(k))), links: {} };
+    const { dir } = setup(bare);
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['wait', 'module', 'bind-driver', 'bind-driver', 'wait']);
+    expect(plan.warnings.join('\n')).toMatch(/no display manager/);
+  });
+
+  it('bad input: no hostdevs, a hostdev not on this host, the root disk group', () => {
+    const { dir } = setup(singleAmd);
+    const snap = inspect(dir);
+    expect(planHandoffPrepare(snap, { ...WIN11, hostdevs: [] }).problems.map((p) => p.code)).toEqual(['E_NO_HOSTDEVS']);
+    expect(planHandoffPrepare(snap, { ...WIN11, hostdevs: ['0000:09:00.0'] }).problems.map((p) => p.code)).toEqual(['E_HOSTDEV_MISSING']);
+    snap.boot.rootStorage = ['0000:05:00.0'];
+    expect(planHandoffPrepare(snap, { ...WIN11, hostdevs: ['0000:05:00.0'] }).problems.map((p) => p.code)).toContain('E_HOSTDEV_ROOT_DISK');
+  });
+});
+
+describe('prepare and release through the engine', () => {
+  it('prepare moves the pair, release gives back drivers, console and display manager, and verifies', async () => {
+    const { dir, kernel, runner } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    const before = treeFingerprint(dir);
+    const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true });
+    expect(await runHandoff(p.c, { writer: kernel, runner, stdinText: domainXml('win11', ['0000:01:00.0', '0000:01:00.1']), sleep: async () => {} })).toBe(0);
+    expect([kernel.driverOf('0000:01:00.0'), kernel.driverOf('0000:01:00.1')]).toEqual(['vfio-pci', 'vfio-pci']);
+    expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('0');
+    expect(fs.existsSync(path.join(dir, 'dev/vfio/3'))).toBe(true);
+    expect(runner.log()).toBe('systemctl stop gdm.service\nmodprobe vfio-pci\n');
+    // The Xorg stand-in is gone with the DM; bring it back for release to compare.
+    const r = ctx(dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'destroyed' });
+    expect(await runHandoff(r.c, { writer: kernel, runner, stdinText: domainXml('win11', ['0000:01:00.0', '0000:01:00.1']) })).toBe(0);
+    expect([kernel.driverOf('0000:01:00.0'), kernel.driverOf('0000:01:00.1')]).toEqual(['amdgpu', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(runner.log().split('\n').filter(Boolean).pop()).toBe('systemctl start gdm.service');
+    expect(r.err()).toMatch(/ok {3}console vtcon1 bound/);
+    expect(r.err()).not.toMatch(/FAIL/);
+    const after = treeFingerprint(dir);
+    const changed = Object.keys({ ...before, ...after }).filter((k) => before[k] !== after[k] && !k.startsWith('proc/4242') && !k.includes('vfio-pci') && !k.includes('vfio_pci') && !k.startsWith('dev/vfio') && k !== 'proc/modules');
+    // vfio-pci stays loaded (keepOnUndo); /proc/modules gains only it.
+    expect(fs.readFileSync(path.join(dir, 'proc/modules'), 'utf8').trim().split('\n').pop()).toMatch(/^vfio-pci /);
+    expect(changed).toEqual([]);
+  });
+
+  it('release tries every step after a failure and names the recovery command (each release step failing in turn)', async () => {
+    for (const failing of ['/sys/bus/pci/drivers_probe', '/sys/class/vtconsole/vtcon1/bind']) {
+      const dir = buildFakeHost(singleAmd);
+      dirs.push(dir);
+      fs.mkdirSync(path.join(dir, 'dev/vfio'), { recursive: true });
+      fs.mkdirSync(path.join(dir, 'var/lib'), { recursive: true });
+      let armed = false;
+      const kernel = new KernelFake(dir, { defaults: { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' }, failWhen: (p) => (armed && p === failing ? 'EIO' : undefined) });
+      const runner = recordingRunner({ onCall: (argv) => kernel.modprobe(argv) });
+      const xml = domainXml('win11', ['0000:01:00.0', '0000:01:00.1']);
+      fs.rmSync(path.join(dir, 'proc/4242'), { recursive: true, force: true });
+      expect(await runHandoff(ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true }).c, { writer: kernel, runner, stdinText: xml, sleep: async () => {} })).toBe(0);
+      armed = true;
+      const r = ctx(dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'crashed' });
+      expect(await runHandoff(r.c, { writer: kernel, runner, stdinText: xml })).toBe(1);
+      // The display manager is started whatever failed before it.
+      expect(runner.log().split('\n').filter(Boolean).pop()).toBe('systemctl start gdm.service');
+      expect(r.err()).toMatch(/FAIL/);
+      expect(r.err()).toMatch(/fix: /);
+    }
+  });
+
+  it('a failure at every step of prepare rolls back to the same tree and exits non-zero', async () => {
+    const probe = setup(singleAmd);
+    probe.kernel.modprobe(['modprobe', 'vfio-pci']);
+    const n = planHandoffPrepare(inspect(probe.dir), WIN11).steps.length;
+    expect(n).toBe(6);
+    for (let k = 0; k < n; k++) {
+      const { dir, kernel, runner } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+      // vfio-pci loaded beforehand: its load step is kept on rollback by design (keepOnUndo), everything else must be undone.
+      kernel.modprobe(['modprobe', 'vfio-pci']);
+      const plan = planHandoffPrepare(inspect(dir), WIN11);
+      const before = treeFingerprint(dir, ['var/lib/vfiokit', 'proc/4242']);
+      await expect(applyPlan(plan, { root: dir, runner, sysfs: kernel, failAt: k, sleep: async () => {} })).rejects.toBeInstanceOf(ApplyError);
+      expect(treeFingerprint(dir, ['var/lib/vfiokit', 'proc/4242']), `failure at step ${k + 1}`).toEqual(before);
+    }
+  });
+
+  it('a process that keeps the card open: prepare refused (exit 4), display manager started again', async () => {
+    const { dir, kernel, runner } = setup(singleAmd, { '0000:01:00.0': 'amdgpu' });
+    fs.mkdirSync(path.join(dir, 'proc/5555/fd'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'proc/5555/comm'), 'steam\n');
+    fs.symlinkSync('/dev/dri/renderD128', path.join(dir, 'proc/5555/fd/7'));
+    const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, timeout: '1' });
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/renderD128 by pid 5555 \(steam\)/) });
+    expect(runner.log()).toBe('systemctl stop gdm.service\nsystemctl start gdm.service\n');
+    expect(kernel.driverOf('0000:01:00.0')).toBe('amdgpu');
+  });
+
+  it('NVIDIA module in use: rolled back, the consoles bound again', async () => {
+    const { dir, kernel, runner } = setup(singleNvidia, { '0000:01:00.0': 'nvidia', '0000:01:00.1': 'snd_hda_intel' });
+    kernel.busy.add('nvidia_drm');
+    const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true });
+    const e = await runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ exitCode: 4 });
+    expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(kernel.driverOf('0000:01:00.0')).toBe('nvidia');
+  });
+
+  it('release without a recorded prepare goes by the domain: clears overrides, binds consoles, starts the DM', async () => {
+    const { dir, kernel, runner } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    const x = ctx(dir, ['release', 'win11'], { 'dry-run': true, 'single-gpu': true });
+    expect(await runHandoff(x.c, { writer: kernel, runner })).toBe(0);
+    expect(x.out()).toMatch(/no prepare transaction recorded/);
+    expect(listJournals(dir)).toEqual([]);
+  });
+});
+
+describe('hooks', () => {
+  const hook = (domain: string, single = true) => renderHookScript({ domain, singleGpu: single, vfiokit: ['/usr/bin/vfiokit'] });
+
+  it('the hook file (golden) round-trips its header', () => {
+    expectGolden('handoff/hook-win11.sh', hook('win11'));
+    expectGolden('handoff/hook-quoted.sh', hook("it's \"mine\"", false));
+    expect(parseHookScript(hook("it's \"mine\""))).toEqual({ domain: "it's \"mine\"", singleGpu: true });
+    expect(parseHookScript('#!/bin/sh\necho hi\n')).toBeNull();
+  });
+
+  it('invoked exactly as libvirt does: other domains exit 0 at once; ours execs vfiokit with the arguments and stdin', () => {
+    const dir = fs.mkdtempSync('/tmp/vfiokit-hook-');
+    dirs.push(dir);
+    const fake = path.join(dir, 'vfiokit');
+    fs.writeFileSync(fake, `#!/bin/sh\necho "$@" > ${dir}/args\ncat > ${dir}/stdin\n`, { mode: 0o755 });
+    const file = path.join(dir, 'hook');
+    fs.writeFileSync(file, renderHookScript({ domain: 'win11', singleGpu: true, vfiokit: [fake] }), { mode: 0o755 });
+    const other = spawnSync(file, ['other', 'prepare', 'begin', '-'], { input: '<domain/>' });
+    expect(other.status).toBe(0);
+    expect(fs.existsSync(`${dir}/args`)).toBe(false);
+    expect(spawnSync(file, ['win11', 'started', 'begin', '-'], { input: '' }).status).toBe(0);
+    expect(fs.existsSync(`${dir}/args`)).toBe(false);
+    execFileSync(file, ['win11', 'prepare', 'begin', '-'], { input: '<domain>x</domain>' });
+    expect(fs.readFileSync(`${dir}/args`, 'utf8')).toBe('handoff prepare --hook --single-gpu -- win11\n');
+    expect(fs.readFileSync(`${dir}/stdin`, 'utf8')).toBe('<domain>x</domain>');
+    execFileSync(file, ['win11', 'release', 'end', 'destroyed'], { input: '' });
+    expect(fs.readFileSync(`${dir}/args`, 'utf8')).toBe('handoff release --hook --single-gpu --reason destroyed -- win11\n');
+  });
+
+  it('install is one transaction next to an untouched main hook; says to restart libvirtd for a first hook; remove and list', async () => {
+    const { dir, runner } = setup({ ...singleAmd, files: { ...singleAmd.files, '/etc/libvirt/hooks/qemu': '#!/bin/sh\n# my own hook\n' } });
+    fs.chmodSync(path.join(dir, 'etc/libvirt/hooks/qemu'), 0o644);
+    const i = ctx(dir, ['install', 'win11'], { 'single-gpu': true, vfiokit: '/usr/bin/vfiokit' });
+    expect(await runHooks(i.c, { runner })).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'), 'utf8')).toBe(hook('win11'));
+    expect(fs.statSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11')).mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu'), 'utf8')).toBe('#!/bin/sh\n# my own hook\n');
+    expect(i.err()).toMatch(/systemctl restart libvirtd/);
+    const again = ctx(dir, ['install', 'win11'], { 'single-gpu': true, vfiokit: '/usr/bin/vfiokit' });
+    expect(await runHooks(again.c, { runner })).toBe(0);
+    expect(again.out()).toMatch(/installed already/);
+    const l = ctx(dir, ['list'], { json: true });
+    await runHooks(l.c);
+    expect(JSON.parse(l.out()).hooks).toEqual([{ path: '/etc/libvirt/hooks/qemu.d/vfiokit-win11', domain: 'win11', singleGpu: true, executable: true }]);
+    expect(await runHooks(ctx(dir, ['remove', 'win11']).c, { runner })).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
+  });
+
+  it('refusals: unknown domain, libvirt missing, libvirt too old, a foreign file in the way', async () => {
+    const { dir } = setup(singleAmd);
+    await expect(runHooks(ctx(dir, ['install', 'nosuch']).c)).rejects.toMatchObject({ code: 'E_DOMAIN_NOT_DEFINED', exitCode: 3 });
+    fs.renameSync(path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.9000.0'), path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6004.0'));
+    await expect(runHooks(ctx(dir, ['install', 'win11']).c)).rejects.toMatchObject({ code: 'E_LIBVIRT_TOO_OLD' });
+    fs.renameSync(path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6004.0'), path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6005.0'));
+    fs.mkdirSync(path.join(dir, 'etc/libvirt/hooks/qemu.d'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'), '#!/bin/sh\n');
+    await expect(runHooks(ctx(dir, ['install', 'win11']).c)).rejects.toMatchObject({ code: 'E_HOOK_NOT_OURS' });
+    for (const f of ['usr/sbin/libvirtd']) fs.rmSync(path.join(dir, f));
+    await expect(runHooks(ctx(dir, ['install', 'win11']).c)).rejects.toMatchObject({ code: 'E_LIBVIRT_MISSING' });
+    expect(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'), 'utf8')).toBe('#!/bin/sh\n');
+  });
+
+  it('libvirt version from the soname', () => {
+    expect(libvirtVersionFromSoname('libvirt.so.0.9000.0')).toBe('9.0.0');
+    expect(libvirtVersionFromSoname('libvirt.so.0.10010.1')).toBe('10.10.1');
+    expect(libvirtVersionFromSoname('libvirt.so.0')).toBeNull();
+  });
+});
+
+// stableRoot and renderStepPlan keep the imports honest for golden helpers.
+void stableRoot;
+void renderStepPlan;
