@@ -9,8 +9,8 @@ import { FIXTURE_HOSTS } from '../helpers/hosts.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const roots: string[] = [];
-afterAll(() => {
-  if (process.env.KEEP_TMP !== '1') for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+afterAll(async () => {
+  if (process.env.KEEP_TMP !== '1') await Promise.all([...roots].map((r) => fs.promises.rm(r, { recursive: true, force: true })));
 });
 function build(name: string): string {
   const r = buildFakeHost(FIXTURE_HOSTS[name]);

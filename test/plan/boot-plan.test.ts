@@ -13,8 +13,10 @@ import { FIXTURE_HOSTS } from '../helpers/hosts.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const roots: string[] = [];
-afterAll(() => {
-  if (process.env.KEEP_TMP !== '1') for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+// Asynchronous removal keeps the worker's event loop free to answer vitest (a long synchronous
+// rmSync of every tree times out its RPC on a loaded machine).
+afterAll(async () => {
+  if (process.env.KEEP_TMP !== '1') await Promise.all(roots.map((r) => fs.promises.rm(r, { recursive: true, force: true })));
 });
 const build = (h: FakeHost) => {
   const r = buildFakeHost(h);

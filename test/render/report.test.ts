@@ -17,8 +17,8 @@ import { FIXTURE_HOSTS } from '../helpers/hosts.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const roots: string[] = [];
-afterAll(() => {
-  if (process.env.KEEP_TMP !== '1') for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+afterAll(async () => {
+  if (process.env.KEEP_TMP !== '1') await Promise.all([...roots].map((r) => fs.promises.rm(r, { recursive: true, force: true })));
 });
 const snapshots = new Map<string, { root: string; snap: HostSnapshot }>();
 function host(name: string): { root: string; snap: HostSnapshot } {

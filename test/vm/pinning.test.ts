@@ -16,8 +16,8 @@ beforeAll(() => {
     topo[n] = inspect(r, { names: false }).cpuTopology!;
   }
 }, 60_000);
-afterAll(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+afterAll(async () => {
+  await Promise.all([...roots].map((r) => fs.promises.rm(r, { recursive: true, force: true })));
 });
 
 const pin = (t: CpuTopology, vcpus: number | null, preferNode: number | null = null, preferCpus: number[] | null = null) => planPinning({ topology: t, vcpus, preferNode, preferCpus });

@@ -10,8 +10,8 @@ import { buildFakeHost } from '../helpers/fake-host.js';
 import { alderLakeDesktop, dualXeonServer, ryzenDesktop } from './hosts.js';
 
 const roots: string[] = [];
-afterAll(() => {
-  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+afterAll(async () => {
+  await Promise.all([...roots].map((r) => fs.promises.rm(r, { recursive: true, force: true })));
 });
 const build = (h: Parameters<typeof buildFakeHost>[0]) => {
   const r = buildFakeHost(h);
