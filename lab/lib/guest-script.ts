@@ -108,3 +108,13 @@ export function parseListing(groupsText: string, devicesText: string): GuestList
   }
   return { groups, devices };
 }
+
+/** What `lab_run NAME …` and `lab_listing NAME` left in a boot's /lab share: exit code, output, seconds, listing. */
+export function guestOutputs(read: (name: string) => string | undefined) {
+  return {
+    rc: (n: string): number | null => (read(`${n}.rc`) === undefined ? null : Number(read(`${n}.rc`)!.trim())),
+    out: (n: string): string => `${read(`${n}.out`) ?? ''}${read(`${n}.err`) ?? ''}`.trim(),
+    secs: (n: string): string => read(`${n}.secs`)?.trim() ?? '?',
+    listing: (n: string): GuestListing => parseListing(read(`${n}.groups`) ?? '', read(`${n}.devices`) ?? ''),
+  };
+}

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { runFast } from '../lib/fast-guest.js';
 import { bootOutcome } from '../lib/qemu.js';
-import { parseListing } from '../lib/guest-script.js';
+import { guestOutputs } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
 import { BOOT_HELPERS, driversOf } from '../lib/session.js';
@@ -39,9 +39,7 @@ lab_listing after
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
   t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
-  const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
-  const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
-  const listing = (n: string) => parseListing(r.read(`${n}.groups`) ?? '', r.read(`${n}.devices`) ?? '');
+  const { rc, out, listing } = guestOutputs(r.read);
   const before = listing('before');
   const gpu = gpus(before)[0];
   t.require('the guest has the GPU-like device on its host drivers', !!gpu && onHostDrivers(before, gpu), gpu ? driversOf(before, functionsOf(gpu)) : 'none');
@@ -103,10 +101,7 @@ lab_run history vfiokit history --json
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
   t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
-  const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
-  const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
-  const secs = (n: string) => r.read(`${n}.secs`)?.trim() ?? '?';
-  const listing = (n: string) => parseListing(r.read(`${n}.groups`) ?? '', r.read(`${n}.devices`) ?? '');
+  const { rc, out, secs, listing } = guestOutputs(r.read);
   const before = listing('before');
   const gpu = gpus(before)[0];
   t.require('the guest has the GPU-like device on its host drivers', !!gpu && onHostDrivers(before, gpu), gpu ? driversOf(before, functionsOf(gpu)) : 'none');

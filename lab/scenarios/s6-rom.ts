@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runFast } from '../lib/fast-guest.js';
 import { bootOutcome } from '../lib/qemu.js';
+import { guestOutputs } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
 import { BOOT_HELPERS } from '../lib/session.js';
@@ -66,8 +67,7 @@ rom_readable final
   });
   t.recordBoot(`${t.id}/boot`, r.boot);
   t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
-  const rc = (n: string) => (r.read(`${n}.rc`) === undefined ? null : Number(r.read(`${n}.rc`)!.trim()));
-  const out = (n: string) => `${r.read(`${n}.out`) ?? ''}${r.read(`${n}.err`) ?? ''}`.trim();
+  const { rc, out } = guestOutputs(r.read);
   const readable = (n: string) => `${(r.read(`${n}.readable`) ?? '?').trim()}${r.read(`${n}.readerr`)?.trim() ? ` (${r.read(`${n}.readerr`)!.trim()})` : ''}`;
   const gpu = (r.read('gpu') ?? '').trim();
   t.require(`the guest has the emulated VGA device ${VGA_ID}`, gpu !== '', 'lab_find found none');
