@@ -5,12 +5,18 @@
 // pasted files or stdin.
 
 import { spawn } from 'node:child_process';
+import { isAscii } from 'node:buffer';
 import * as fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { HostRoot } from './root.js';
 import { LIBVIRT_QEMU_LOG_DIR, VAR_LOG_DMESG, VAR_LOG_JOURNAL, VAR_LOG_KERN, VFIOKIT_JOURNAL_DIR } from './sysfs-paths.js';
 
-export type LineSink = (line: string, source: string, lineNo: number) => void;
+/**
+ * Receives text of whole lines (the last line of a stream may lack its
+ * newline), the first of them being line `firstLine` of `source`; returns the
+ * number of lines in it.
+ */
+export type ChunkSink = (text: string, source: string, firstLine: number) => number;
 
 /** 'boot' (this boot) or a number of seconds back from now. */
 export type Since = 'boot' | number;
@@ -22,38 +28,48 @@ export interface SourceReport {
   skipped?: string;
 }
 
-/** Streams a readable into the sink; resolves with the line count. */
-export async function streamLines(input: NodeJS.ReadableStream, source: string, sink: LineSink): Promise<number> {
-  // A chunk splitter (faster than node:readline); a line longer than MAX_PENDING
-  // is passed on in pieces, so memory stays bounded whatever the input.
-  const MAX_PENDING = 1 << 20;
+/** A line longer than this is passed on in pieces, so memory stays bounded whatever the input. */
+const MAX_PENDING = 1 << 20;
+
+/** Streams a readable into the sink in chunks cut at line ends; resolves with the line count. */
+export async function streamLines(input: NodeJS.ReadableStream, source: string, sink: ChunkSink): Promise<number> {
   const decoder = new StringDecoder('utf8');
+  // Plain ASCII (most logs) is decoded as latin1, several times faster; the
+  // UTF-8 decoder takes any chunk with other bytes, and the one after it in
+  // case it ended inside a character.
+  let decoderHolds = false;
+  const decode = (b: Buffer): string => {
+    if (!decoderHolds && isAscii(b)) return b.toString('latin1');
+    decoderHolds = b.length > 0 && b[b.length - 1] >= 0x80;
+    return decoder.write(b);
+  };
   let pending = '';
   let n = 0;
   for await (const chunk of input) {
-    const text = pending + (typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
-    let start = 0;
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', start)) {
-      sink(text.charCodeAt(i - 1) === 13 ? text.slice(start, i - 1) : text.slice(start, i), source, ++n);
-      start = i + 1;
+    const text = pending + (typeof chunk === 'string' ? chunk : decode(chunk as Buffer));
+    const last = text.lastIndexOf('\n');
+    if (last === -1) {
+      pending = text;
+    } else {
+      n += sink(last === text.length - 1 ? text : text.slice(0, last + 1), source, n + 1);
+      pending = text.slice(last + 1);
     }
-    pending = text.slice(start);
     if (pending.length > MAX_PENDING) {
-      sink(pending, source, ++n);
+      n += sink(pending + '\n', source, n + 1);
       pending = '';
     }
   }
   pending += decoder.end();
-  if (pending) sink(pending, source, ++n);
+  if (pending) n += sink(pending, source, n + 1);
   return n;
 }
 
-export async function streamFile(file: string, label: string, sink: LineSink): Promise<number> {
-  return streamLines(fs.createReadStream(file), label, sink);
+export async function streamFile(file: string, label: string, sink: ChunkSink): Promise<number> {
+  return streamLines(fs.createReadStream(file, { highWaterMark: 1 << 20 }), label, sink);
 }
 
 /** Runs a command and streams its stdout; null when it cannot run or fails without output. */
-async function streamCommand(argv: string[], label: string, sink: LineSink): Promise<number | null> {
+async function streamCommand(argv: string[], label: string, sink: ChunkSink): Promise<number | null> {
   return new Promise((resolve) => {
     let child;
     try {
@@ -79,7 +95,7 @@ function sinceArgs(since: Since): string[] {
 }
 
 /** Reads every log of the host under the root into the sink. */
-export async function readHostLogs(root: HostRoot, since: Since, sink: LineSink): Promise<SourceReport[]> {
+export async function readHostLogs(root: HostRoot, since: Since, sink: ChunkSink): Promise<SourceReport[]> {
   const reports: SourceReport[] = [];
   const journalDir = root.isLive ? null : root.path(VAR_LOG_JOURNAL);
   const jctl = (extra: string[]) => ['journalctl', '--no-pager', '-q', '-o', 'short-iso', ...(journalDir ? ['-D', journalDir] : []), ...sinceArgs(since), ...extra];
@@ -139,7 +155,8 @@ export async function readHostLogs(root: HostRoot, since: Since, sink: LineSink)
     if (text === undefined) continue;
     let n = 0;
     try {
-      for (const line of journalMessages(JSON.parse(text))) sink(line, p, ++n);
+      const lines = journalMessages(JSON.parse(text));
+      if (lines.length) n = sink(lines.join('\n') + '\n', p, 1);
     } catch {
       reports.push({ source: p, lines: 0, skipped: 'not valid JSON' });
       continue;

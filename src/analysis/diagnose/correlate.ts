@@ -8,6 +8,9 @@ import { detectBootloader } from '../boot-detect.js';
 import { CAUSES, type CauseId } from './catalogue.js';
 import type { Confidence, } from './rules.js';
 import type { DiagnoseResult, Evidence, LookedAt, RawFinding } from './engine.js';
+import type { LogFacts } from './facts.js';
+
+export { FactCollector, type LogFacts } from './facts.js';
 
 export interface FindingDevice {
   address: string;
@@ -38,14 +41,6 @@ export interface Diagnosis {
   relevantLines: number;
   /** Whether the host snapshot was used. */
   correlated: boolean;
-}
-
-/** Facts read from the logs themselves that fixes use. */
-export interface LogFacts {
-  /** Guest memory from a QEMU command line (-m) in the input, in MiB. */
-  guestMemoryMiB: number | null;
-  /** A memlock limit seen in the input (ulimit -l, limits), in KiB; 'unlimited' as Infinity. */
-  memlockKiB: number | null;
 }
 
 const VIABLE_DRIVERS = new Set(['vfio-pci', 'pci-stub', 'pcieport']);
@@ -184,7 +179,7 @@ function memlockFix(facts: LogFacts, base: string): { host: string[]; fix: strin
   return { host, fix: base };
 }
 
-export function correlate(r: DiagnoseResult, s: HostSnapshot | null, facts: LogFacts): Diagnosis {
+export function correlate(r: DiagnoseResult, s: HostSnapshot | null, facts: LogFacts = r.facts): Diagnosis {
   const findings = r.findings.map((f): Finding => {
     const { host, fix } = hostFinding(f, s, facts);
     const devices = f.devices.map((a): FindingDevice => {
@@ -194,26 +189,4 @@ export function correlate(r: DiagnoseResult, s: HostSnapshot | null, facts: LogF
     return { cause: f.cause, confidence: f.confidence, meaning: CAUSES.get(f.cause)!.meaning, host, devices, groups: f.groups, fix, evidence: f.evidence, matches: f.matches, consequenceOf: f.consequenceOf };
   });
   return { findings, linesRead: r.linesRead, matched: findings.length > 0, lookedAt: r.lookedAt, relevantLines: r.relevantLines, correlated: s !== null };
-}
-
-/** Reads guest memory and memlock limits from lines (fed alongside the diagnoser). */
-export class FactCollector {
-  readonly facts: LogFacts = { guestMemoryMiB: null, memlockKiB: null };
-  feed(line: string): void {
-    if (line.length > 4096) line = line.slice(0, 4096);
-    if (line.includes(' -m ')) {
-      const m = / -m (?:size=)?(\d{1,12})([kKmMgG]?)\b/.exec(line);
-      if (m) {
-        const n = Number(m[1]);
-        const u = m[2].toLowerCase();
-        this.facts.guestMemoryMiB = u === 'k' ? Math.round(n / 1024) : u === 'g' ? n * 1024 : n;
-      }
-    }
-    if (!line.includes('locked memory') && !line.includes('memlock')) return;
-    const l = /max locked memory\s{0,40}\(kbytes, -l\)\s{1,40}(\d{1,15}|unlimited)|memlock[\s=:]{1,10}(\d{1,15}|unlimited)\b/i.exec(line);
-    if (l) {
-      const v = l[1] ?? l[2];
-      this.facts.memlockKiB = v === 'unlimited' ? Infinity : Number(v);
-    }
-  }
 }

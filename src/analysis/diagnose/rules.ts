@@ -74,6 +74,7 @@ export const RULES: readonly Rule[] = [
   // memory
   R('map-enomem', 'memlock', 'high', 'cannot allocate memory', /vfio_(?:dma_map|container_dma_map|listener_region_add)[^\n]{0,160}(?:-12|Cannot allocate memory)|VFIO_MAP_DMA(?: failed)?: (?:-12|Cannot allocate memory)/, 'QEMU could not pin guest memory for DMA'),
   R('map-enomem-short', 'memlock', 'high', 'vfio_map_dma', /VFIO_MAP_DMA(?: failed)?: -12\b/, 'QEMU could not pin guest memory for DMA'),
+  R('kernel-memlock', 'memlock', 'high', 'rlimit_memlock', /RLIMIT_MEMLOCK \(\d{1,20}\) exceeded/, 'the kernel refused to pin guest memory beyond the memlock limit'),
   R('libvirt-memlock', 'memlock', 'high', 'locked memory', /cannot limit locked memory|locked memory limit/i, 'the locked-memory limit could not be set or was exceeded'),
   R('map-enospc', 'dma_entry_limit', 'high', 'no space left on device', /(?:VFIO_MAP_DMA|vfio_dma_map|vfio_container_dma_map).{0,160}(?:-28|No space left on device)/, 'the VFIO DMA entry limit is exhausted'),
   R('map-einval', 'dma_map_invalid', 'medium', 'invalid argument', /(?:VFIO_MAP_DMA failed|vfio_dma_map\(|vfio_container_dma_map\().{0,160}(?:-22|Invalid argument)/, 'the IOMMU refused a guest memory mapping'),

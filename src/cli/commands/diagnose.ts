@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { correlate, FactCollector } from '../../analysis/diagnose/correlate.js';
+import { correlate } from '../../analysis/diagnose/correlate.js';
 import { Diagnoser } from '../../analysis/diagnose/engine.js';
 import { UsageError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
@@ -30,14 +30,18 @@ export async function run(ctx: CommandContext): Promise<number> {
     if (!st || !st.isFile()) throw new UsageError(`${f}: no such file`, 'name a log file, or - to read pasted text from standard input', 'E_DIAGNOSE_INPUT');
   }
   const d = new Diagnoser();
-  const facts = new FactCollector();
   const tty = Boolean(ctx.io.stderr.isTTY) && !ctx.values.json;
   const progress = (s: string) => tty && ctx.io.stderr.write(`\r\x1b[2Kreading ${s}…`);
   let seq = 0;
-  const sink = (line: string, source: string, n: number) => {
-    d.feed(line, source, n);
-    facts.feed(line);
-    if (tty && ++seq % 200_000 === 0) progress(`${source} (${seq} lines)`);
+  let shown = 0;
+  const sink = (text: string, source: string, first: number): number => {
+    const n = d.feedText(text, source, first);
+    seq += n;
+    if (tty && seq - shown >= 200_000) {
+      shown = seq;
+      progress(`${source} (${seq} lines)`);
+    }
+    return n;
   };
   let sources: SourceReport[] = [];
   if (files.length) {
@@ -53,7 +57,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (tty) ctx.io.stderr.write('\r\x1b[2K');
   const useHost = files.length === 0 || ctx.values.root !== undefined || Boolean(ctx.values.host);
   const snap = useHost ? inspect(ctx.root) : null;
-  const diagnosis = correlate(d.result(), snap, facts.facts);
+  const diagnosis = correlate(d.result(), snap);
   if (ctx.values.json) printJson(ctx, { ...diagnosis, sources });
   else {
     out(ctx, renderDiagnosis(diagnosis).trimEnd());
