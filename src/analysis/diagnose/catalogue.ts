@@ -15,6 +15,8 @@ export type CauseId =
   | 'vfio_virqfd_missing'
   | 'x_vga_unsupported'
   | 'group_not_viable'
+  | 'vfio_not_bound'
+  | 'bridge_assigned'
   | 'bar_reserved_by_framebuffer'
   | 'vfio_permission'
   | 'hook_failed'
@@ -52,6 +54,8 @@ export const CATALOGUE: readonly CauseInfo[] = [
   C('vfio_virqfd_missing', 25, 'A configuration asks for the module vfio_virqfd, which is built into vfio since Linux 6.2 and no longer exists.', 'drop vfio_virqfd from the initramfs module list (vfiokit apply writes the right list for the running kernel)'),
   C('x_vga_unsupported', 25, 'x-vga=on was asked for but the kernel was built without VGA region support (CONFIG_VFIO_PCI_VGA) or the device is no VGA device.', 'remove x-vga=on (UEFI guests with OVMF do not need it) or use a kernel with CONFIG_VFIO_PCI_VGA=y'),
   C('group_not_viable', 30, 'A device of the IOMMU group is still bound to a host driver; VFIO only opens a group whose every device is on vfio-pci (or unbound).', 'bind every non-bridge device of the group to vfio-pci (vfiokit apply/bind takes the whole group), or move the card to a slot with its own group'),
+  C('vfio_not_bound', 28, 'The device is not on vfio-pci (or the vfio modules are not loaded), so its group has no /dev/vfio node the VM can open.', 'bind the device with the rest of its IOMMU group to vfio-pci: vfiokit bind ADDR (now) or vfiokit apply ADDR (from boot); modprobe vfio-pci if the module is missing'),
+  C('bridge_assigned', 30, 'A PCI bridge or root port was given to the VM; only endpoints can be assigned.', 'remove the bridge from the VM definition and pass the endpoints behind it; the bridge stays on pcieport'),
   C('bar_reserved_by_framebuffer', 30, 'A firmware framebuffer (efifb, simplefb/BOOTFB, vesafb) still holds the GPU\'s BAR, so vfio-pci cannot reserve it.', 'add initcall_blacklist=sysfb_init to the kernel command line (video=efifb:off for efifb on older kernels), or boot the host from another GPU'),
   C('vfio_permission', 35, 'The VM process may not open /dev/vfio/N (owner, ACL or SELinux/AppArmor).', 'run the VM through libvirt (it sets the ownership), or give the user access: a udev rule SUBSYSTEM=="vfio", OWNER="USER" and a memlock limit'),
   C('hook_failed', 35, 'A libvirt hook script (/etc/libvirt/hooks/qemu or hooks.d) failed, so libvirt aborted the start.', 'run the hook by hand with the same arguments and fix its error; make it exit 0 and log to a file'),

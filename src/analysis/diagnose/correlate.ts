@@ -148,6 +148,13 @@ function hostFinding(f: RawFinding, s: HostSnapshot | null, facts: LogFacts): { 
       host.push(`interrupt remapping on this host: ${ir.enabled === null ? 'unknown' : ir.enabled ? 'enabled' : 'not enabled'} (${ir.evidence})`);
       return { host, fix: base };
     }
+    case 'vfio_not_bound': {
+      const off = f.devices.map(dev).filter((d): d is PciDevice => !!d && d.driver !== 'vfio-pci');
+      for (const d of off) host.push(`${d.address} (${deviceName(d)}) is on ${d.driver ?? 'no driver'}${d.iommuGroup != null ? `, IOMMU group ${d.iommuGroup}` : ''}`);
+      if (!off.length) return { host, fix: base };
+      const all = [...new Set(off.flatMap((d) => s.iommu.groups.find((g) => g.id === d.iommuGroup)?.devices.filter((a) => !dev(a)?.isBridge) ?? [d.address]))];
+      return { host, fix: `vfiokit bind ${all.join(' ')} (now) or vfiokit apply ${all.join(' ')} (from boot)` };
+    }
     case 'vfio_virqfd_missing': {
       const rel = s.kernel.release;
       const k = s.boot.kernels.find((x) => x.running);

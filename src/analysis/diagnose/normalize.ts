@@ -6,7 +6,10 @@
 
 const ISO = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?:?\s+/;
 const SYSLOG = /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,9})?\s+/;
-const HOST_IDENT = /^[\w.-]{1,64}\s+[\w.@/-]{1,64}(?:\[\d{1,10}\])?:\s/;
+// host, then a program name (it starts with a letter: "usb 1-2:" or "pci 0000:00:01.0:" are messages)
+const HOST_IDENT = /^[\w.-]{1,64}\s+[A-Za-z_][\w.@/-]{0,63}(?:\[\d{1,10}\])?:\s/;
+/** A stamp with a numeric UTC offset: the journal's and rsyslog's forms, which a host and program follow. */
+const ISO_OFFSET = /[+-]\d\d:?\d\d:?\s+$/;
 const DMESG_TS = /^\[\s{0,12}\d{1,9}\.\d{1,9}\]\s?/;
 const DMESG_HUMAN = /^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s?/;
 const PROMPT = /^(?:(?:\(qemu\)|[$#❯>])\s+|\*\*)/;
@@ -22,7 +25,7 @@ export function normalizeLine(raw: string): string {
     if (iso) {
       s = s.slice(iso[0].length);
       // journal short-iso: "2024-06-04T07:25:13+0200 host ident[pid]: "
-      if (!iso[0].trimEnd().endsWith(':')) s = s.replace(HOST_IDENT, '');
+      if (!iso[0].trimEnd().endsWith(':') && ISO_OFFSET.test(iso[0])) s = s.replace(HOST_IDENT, '');
     }
     if (SYSLOG.test(s)) {
       s = s.replace(SYSLOG, '');

@@ -19,7 +19,12 @@ describe('docs/diagnose.md documents the catalogue', () => {
       const row = rows.get(c.id)!;
       expect(row).toContain(c.meaning.replace(/\|/g, '\\|'));
       expect(row).toContain(c.fix.replace(/\|/g, '\\|'));
-      for (const r of RULES.filter((x) => x.cause === c.id)) expect(row).toContain(`\`${r.id}\``);
+      for (const r of RULES.filter((x) => x.cause === c.id)) {
+        expect(row).toContain(`\`${r.id}\``);
+        // where the message comes from: the project and its source file
+        expect(r.source.length).toBeGreaterThan(10);
+        expect(row).toContain(r.source.replace(/\|/g, '\\|'));
+      }
     });
   it('the causes the issue names all exist, and every rule names one', () => {
     const ids = new Set(CATALOGUE.map((c) => c.id));

@@ -14,11 +14,21 @@ const FAILURES: [string, string][] = [
   ['qemu-system-x86_64: VFIO_MAP_DMA failed: Cannot allocate memory', 'memlock'],
   ['qemu-system-x86_64: VFIO_MAP_DMA failed: No space left on device', 'dma_entry_limit'],
   ['vfio-pci 0000:0b:00.0: Relaying device request to user (#10)', 'detach_hang'],
-  ['libvirt: error : hook script execution failed: internal error: Child process (LC_ALL=C /etc/libvirt/hooks/qemu win10 prepare begin -) unexpected exit status 1', 'hook_failed'],
+  ['libvirt: error : Hook script execution failed: internal error: Child process (LC_ALL=C PATH=/usr/bin /etc/libvirt/hooks/qemu win10 prepare begin -) unexpected exit status 1', 'hook_failed'],
   ['qemu-system-x86_64: -device vfio-pci,host=01:00.0,x-vga=on: vfio 0000:01:00.0: Device does not support requested feature x-vga', 'x_vga_unsupported'],
   ['dracut-install: Failed to find module \'vfio_virqfd\'', 'vfio_virqfd_missing'],
   ['vfio-pci 0000:09:00.0: not ready 65535ms after FLR; giving up', 'reset_failed'],
   ['DMAR: IOMMU disabled', 'iommu_off'],
+  ['vfio-pci 0000:01:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.', 'rmrr'],
+  ['vfio_pin_pages_remote: RLIMIT_MEMLOCK (33554432) exceeded', 'memlock'],
+  ['qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to open /dev/vfio/12: No such file or directory', 'vfio_not_bound'],
+  ['vfio-pci 0000:01:00.0: probe with driver vfio-pci failed with error -22', 'iommu_off'],
+  ['genirq: Flags mismatch irq 16. 00000000 (vfio-intx(0000:03:00.0)) vs. 00000080 (ehci_hcd:usb1)', 'msi_intx'],
+  ['error: internal error: Non-endpoint PCI devices cannot be assigned to guests', 'bridge_assigned'],
+  ["vfio-pci 0000:01:00.0: BAR 0 [mem 0xc0000000-0xcfffffff 64bit pref]: can't reserve", 'bar_reserved_by_framebuffer'],
+  ['vfio-pci 0000:01:00.0: not ready 65535ms after PM D3HOT->D0; giving up', 'reset_failed'],
+  ['NVRM: Xid (PCI:0000:01:00): 79, pid=1234, GPU has fallen off the bus.', 'reset_failed'],
+  ['error: Requested operation is not valid: PCI device 0000:01:00.0 is in use by driver QEMU, domain win10', 'device_busy'],
 ];
 
 const NOISE = [
@@ -47,6 +57,14 @@ describe('rules on kernel, QEMU and libvirt message texts', () => {
     ]);
     expect(r.findings.map((f) => f.cause)).toEqual(['reset_failed', 'device_busy']);
     expect(r.findings[1].consequenceOf).toBe('reset_failed');
+  });
+  it('an INTx line shared with a host driver is the root of the "busy" QEMU prints', () => {
+    const r = diagnoseLines(['qemu-system-x86_64: vfio: Error: Failed to setup INTx fd: Device or resource busy']);
+    expect(r.findings.map((f) => [f.cause, f.confidence])).toEqual([['msi_intx', 'high'], ['device_busy', 'low']]);
+  });
+  it('lines healthy hosts print too stay low', () => {
+    for (const line of ["qemu-system-x86_64: Could not open option rom 'sgabios.bin': No such file or directory", 'vfio: Cannot reset device 0000:01:00.1, no available reset mechanism.', 'vfio-pci 0000:01:00.0: Refused to change power state from D0 to D3hot', 'vfio-pci 0000:02:00.0: Masking broken INTx support'])
+      expect(diagnoseLines([line]).findings.map((f) => f.confidence)).toEqual(['low']);
   });
   it('a generic line never outranks a specific one', () => {
     const r = diagnoseLines(['dmar_fault: 12 callbacks suppressed', 'DMAR: DRHD: handling fault status reg 3', 'vfio-pci 0000:05:00.0: BAR 0: can\'t reserve [mem 0xd0000000-0xdfffffff 64bit pref]']);
