@@ -77,6 +77,23 @@ describe('diagnose correlated with the host', () => {
     expect(f.host).toContain('the limit is 8128 MiB below the guest memory');
     expect(f.fix).toMatch(/ulimit -l 9437184/);
   });
+  it('the kernel\'s RLIMIT_MEMLOCK warning gives the limit (bytes) to compare with the guest memory', async () => {
+    const j = await diagnose(host(), [
+      'LC_ALL=C /usr/bin/qemu-system-x86_64 -name guest=win -m 4G -device vfio-pci,host=0000:01:00.0',
+      '[   44.230103] vfio_pin_pages_remote: RLIMIT_MEMLOCK (67108864) exceeded',
+    ]);
+    const f = j.findings[0];
+    expect(f.cause).toBe('memlock');
+    expect(f.host).toContain('the memlock limit seen is 64 MiB (65536 KiB)');
+    expect(f.host).toContain('the limit is 4032 MiB below the guest memory');
+  });
+  it('"/dev/vfio/N: No such file or directory" names the device\'s host driver and binds its group', async () => {
+    const j = await diagnose(host(), ['qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to open /dev/vfio/1: No such file or directory']);
+    const f = j.findings[0];
+    expect(f.cause).toBe('vfio_not_bound');
+    expect(f.host.join('\n')).toMatch(/0000:01:00\.0 .* is on nvidia, IOMMU group 1/);
+    expect(f.fix).toMatch(/^vfiokit bind 0000:01:00\.0 0000:01:00\.1 0000:01:00\.2 0000:01:00\.3 \(now\)/);
+  });
   it('reads the host logs under --root when no file is given', async () => {
     const root = host({ '/var/log/kern.log': "Jun  4 07:25:13 h kernel: [    1.0] vfio-pci 0000:01:00.0: BAR 0: can't reserve [mem 0xc0000000-0xcfffffff 64bit pref]\n", '/var/log/libvirt/qemu/win.log': 'qemu-system-x86_64: vfio 0000:01:00.0: group 1 is not viable\n' });
     const r = await runCli(['diagnose', '--root', root, '--json']);
