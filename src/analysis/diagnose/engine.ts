@@ -190,6 +190,8 @@ export class Diagnoser {
   private relevant = 0;
   private readonly looked: LookedAt[] = [];
   private readonly factCollector = new FactCollector();
+  /** The last line (source NUL line) each cause was recorded from. */
+  private readonly lastLine = new Map<CauseId, string>();
   /** Keys the current line hit (rule keys only). */
   private readonly keys: number[] = [];
 
@@ -279,8 +281,16 @@ export class Diagnoser {
       f = { cause: rule.cause, confidence: rule.confidence, devices: [], groups: [], evidence: [], matches: 0, first: this.order++, consequenceOf: null };
       this.byCause.set(rule.cause, f);
     }
-    f.matches++;
     if (TIER[rule.confidence] > TIER[f.confidence]) f.confidence = rule.confidence;
+    // a second rule of the same cause on the same line: one line of evidence, the stronger reading
+    const key = `${source}\0${line}`;
+    if (this.lastLine.get(rule.cause) === key) {
+      const same = f.evidence.findIndex((e) => e.line === line && e.source === source);
+      if (same !== -1 && TIER[rule.confidence] > TIER[f.evidence[same].confidence]) f.evidence[same] = { ...f.evidence[same], rule: rule.id, says: rule.says, confidence: rule.confidence };
+      return;
+    }
+    this.lastLine.set(rule.cause, key);
+    f.matches++;
     const captured = m[1] && /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(m[1]) ? m[1] : undefined;
     const addr = captured ?? PCI_ADDR.exec(text)?.[1];
     if (addr) {

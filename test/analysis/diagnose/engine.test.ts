@@ -63,7 +63,7 @@ describe('rules on kernel, QEMU and libvirt message texts', () => {
     expect(r.findings.map((f) => [f.cause, f.confidence])).toEqual([['msi_intx', 'high'], ['device_busy', 'low']]);
   });
   it('lines healthy hosts print too stay low', () => {
-    for (const line of ["qemu-system-x86_64: Could not open option rom 'sgabios.bin': No such file or directory", 'vfio: Cannot reset device 0000:01:00.1, no available reset mechanism.', 'vfio-pci 0000:01:00.0: Refused to change power state from D0 to D3hot', 'vfio-pci 0000:02:00.0: Masking broken INTx support'])
+    for (const line of ["qemu-system-x86_64: Could not open option rom 'sgabios.bin': No such file or directory", 'vfio: Cannot reset device 0000:01:00.1, no available reset mechanism.', 'vfio-pci 0000:01:00.0: Refused to change power state from D0 to D3hot', 'vfio-pci 0000:02:00.0: Masking broken INTx support', 'vfio-pci 0000:0b:00.0: vfio_bar_restore: 0000:0b:00.0 reset recovery - restoring BARs'])
       expect(diagnoseLines([line]).findings.map((f) => f.confidence)).toEqual(['low']);
   });
   it('a generic line never outranks a specific one', () => {
