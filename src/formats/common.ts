@@ -45,14 +45,24 @@ export function lineOfOffset(text: string, offset: number): number {
 /** vfiokit files are LF-only; a CR means a DOS-edited file that tools may misread. */
 export function rejectCarriageReturns(text: string, file: string): void {
   const i = text.indexOf('\r');
-  if (i >= 0) {
+  if (i < 0) return;
+  // A CR that ends a line is a DOS line ending; a lone CR, or one in a file with NUL bytes, is binary data.
+  const nul = text.indexOf('\0');
+  if (text[i + 1] !== '\n' || nul >= 0) {
+    const at = nul >= 0 && nul < i ? nul : i;
     throw new FileFormatError(
       file,
-      lineOfOffset(text, i),
-      'carriage return (CRLF line ending) found; expected LF line endings',
-      `convert the file to LF line endings (e.g. \`dos2unix ${file}\`) and retry`,
+      lineOfOffset(text, at),
+      `binary data (byte 0x${text.charCodeAt(at).toString(16).padStart(2, '0').toUpperCase()}) in a text configuration file`,
+      `check what was written over ${file}: restore it from a backup or reinstall the package that owns it, then retry`,
     );
   }
+  throw new FileFormatError(
+    file,
+    lineOfOffset(text, i),
+    'carriage return (CRLF line ending) found; expected LF line endings',
+    `convert the file to LF line endings (e.g. \`dos2unix ${file}\`) and retry`,
+  );
 }
 
 /** Trailing marker on a line vfiokit added to a file it does not own. */

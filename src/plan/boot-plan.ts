@@ -44,6 +44,7 @@ export interface BootIntent {
   allowBootVga?: boolean;
   allowRootStorage?: boolean;
   allowDefaultNic?: boolean;
+  allowChipset?: boolean;
 }
 
 
@@ -138,10 +139,17 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
         hint: `check what was written over ${f} (restore it from a backup or your package manager), then run vfiokit plan again`,
       });
   }
-  const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga });
+  const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
   for (const d of sel.devices) {
+    if (d.physfn)
+      b.problems.push({
+        code: 'E_SRIOV_VF_BOOT',
+        subject: d.address,
+        message: `${shortAddress(d.address)} is an SR-IOV virtual function of ${shortAddress(d.physfn)}: virtual functions are created after boot (through the physical function's sriov_numvfs), after vfio-pci has loaded, so a boot-time binding never sees it`,
+        hint: `bind it at runtime once the virtual functions exist: \`vfiokit bind ${shortAddress(d.address)}\` (a libvirt <hostdev managed='yes'> also binds it when the VM starts)`,
+      });
     if (s.boot.rootStorage.includes(d.address) && !intent.allowRootStorage)
       b.problems.push({
         code: 'E_ROOT_STORAGE',

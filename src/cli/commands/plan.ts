@@ -16,6 +16,7 @@ export function bootIntent(ctx: CommandContext): BootIntent {
     allowBootVga: Boolean(ctx.values['allow-boot-vga']),
     allowRootStorage: Boolean(ctx.values['allow-root-storage']),
     allowDefaultNic: Boolean(ctx.values['allow-default-nic']),
+    allowChipset: Boolean(ctx.values['allow-chipset']),
   };
 }
 
@@ -25,7 +26,7 @@ export function planOrThrow(ctx: CommandContext): Plan {
   const plan = assembleBootPlan(inspect(ctx.root), bootIntent(ctx));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
-    throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems);
+    throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
   }
   return plan;
 }
