@@ -43,8 +43,12 @@ export function detectBootloader(s: HostSnapshot): Detected<BootloaderKind> {
   }
   const grubDefault = s.boot.files['/etc/default/grub'];
   const grubCfg = listed(s, '/boot/grub').includes('grub.cfg') || listed(s, '/boot/grub2').includes('grub.cfg');
-  if (grubDefault && /^\s*GRUB_ENABLE_BLSCFG\s*=\s*["']?true/m.test(grubDefault.content) && entries.length && t.grubby) {
-    return { kind: 'grubby-bls', evidence: ['GRUB_ENABLE_BLSCFG=true in /etc/default/grub', `BLS entries in ${entries.join(', ')}`, `${t.grubby} exists`] };
+  if (grubDefault && /^\s*GRUB_ENABLE_BLSCFG\s*=\s*["']?true/m.test(grubDefault.content)) {
+    // GRUB builds its menu from the BLS entries: kernel arguments go there, never only to /etc/default/grub.
+    return {
+      kind: 'grubby-bls',
+      evidence: ['GRUB_ENABLE_BLSCFG=true in /etc/default/grub', entries.length ? `BLS entries in ${entries.join(', ')}` : 'no BLS entries found', ...(t.grubby ? [`${t.grubby} exists`] : [])],
+    };
   }
   if (grubDefault && (grubCfg || t['update-grub'] || t['grub-mkconfig'] || t['grub2-mkconfig'])) {
     ev.push('/etc/default/grub exists');

@@ -70,6 +70,8 @@ export const MARK = '# vfiokit';
 export const BLOCK_BEGIN = '# vfiokit begin: managed by vfiokit, remove with `vfiokit undo`';
 export const BLOCK_END = '# vfiokit end';
 const HEADER_FIRST = '# Managed by vfiokit';
+/** First words of the one-line header of smaller files vfiokit writes (hooks, drop-ins). */
+const WRITTEN_FIRST = '# Written by vfiokit';
 
 /** Header of a file vfiokit owns entirely (drop-ins, owned configs). */
 export function ownedHeader(what: string, comment = '#'): string[] {
@@ -77,7 +79,8 @@ export function ownedHeader(what: string, comment = '#'): string[] {
 }
 
 export function isOwnedText(text: string): boolean {
-  return text.startsWith(HEADER_FIRST) || text.startsWith('#!/bin/sh\n' + HEADER_FIRST);
+  const body = text.startsWith('#!/bin/sh\n') ? text.slice('#!/bin/sh\n'.length) : text;
+  return body.startsWith(HEADER_FIRST) || body.startsWith(WRITTEN_FIRST);
 }
 
 /** Module names: modprobe and the kernel treat '-' and '_' as the same character. */
