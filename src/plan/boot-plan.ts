@@ -28,7 +28,7 @@ import * as kernelstub from '../formats/kernelstub-config.js';
 import * as limine from '../formats/limine.js';
 import * as mkinitcpio from '../formats/mkinitcpio-conf.js';
 import * as modprobe from '../formats/modprobe-d.js';
-import { isOwnedText, sizeLimitFor } from '../formats/common.js';
+import { isOwnedText, normModule, sizeLimitFor } from '../formats/common.js';
 import * as refind from '../formats/refind-linux-conf.js';
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type FileState, type Plan, type RunCommandStep, type Step } from '../model/plan.js';
@@ -293,6 +293,7 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
     if (!builtin) planInitramfs(b, initramfs.kind, strategy, mark);
     else b.warnings.push(`vfio-pci is built into kernel ${s.kernel.release}: the kernel command line alone binds the devices (no modprobe.d or initramfs changes)`);
     checkSingleIds(b);
+    reportReplacedArgs(b, args);
   }
 
   const txIntent: BootTransactionIntent = {
@@ -353,6 +354,31 @@ function userVfioIds(s: HostSnapshot): UserIds[] {
     }
   }
   return out;
+}
+
+/**
+ * A user's own value for an argument vfiokit sets (intel_iommu=off,
+ * iommu=soft) is replaced on the normal entries: never silently.
+ */
+function reportReplacedArgs(b: Builder, args: string[]): void {
+  const norm = (k: string) => k.replace(/-/g, '_');
+  for (const a of args) {
+    const [key, want] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+    if (norm(key) === 'vfio_pci.ids') continue;
+    const re = new RegExp(`(?:^|[\\s"'\\[,])(${key.replace(/[-_]/g, '[-_]').replace(/\./g, '\\.')})=([^\\s"',\\]]*)`, 'g');
+    const seen = new Set<string>();
+    for (const [p, f] of Object.entries(b.s.boot.files)) {
+      if (!kernelArgSource(p) || WHOLE_FILES.has(p) || p.includes('vfiokit-fallback')) continue;
+      for (const line of f.content.split('\n')) {
+        if (isComment(line)) continue;
+        for (const m of line.matchAll(re)) {
+          if (m[2] === want || seen.has(`${p} ${m[2]}`)) continue;
+          seen.add(`${p} ${m[2]}`);
+          b.warnings.push(`${p} sets ${m[1]}=${m[2]}; vfiokit's ${a} takes its place on the normal boot entries (passthrough needs it); \`vfiokit undo\` gives yours back`);
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -534,14 +560,10 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
     }
     for (const m of competingModules(d)) if (present.has(m)) softdeps.add(m);
   }
-  const intentFile: modprobe.VfioModprobeIntent = { softdeps: [...softdeps].sort() };
-  // Without a bootloader we can edit, the IDs go to modprobe.d instead of the command line.
-  if (strategy === 'ids' && bootloader === 'unknown') intentFile.ids = ids;
-  if (strategy === 'address') intentFile.overrideAddresses = devices.map((d) => d.address);
   // Report what other files already say about vfio-pci.
   const docs: modprobe.ModprobeDoc[] = [];
   for (const [p, f] of Object.entries(s.boot.files)) {
-    if (!p.startsWith('/etc/modprobe.d/') || p === modprobe.OWNED_PATH) continue;
+    if (!p.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`) || p === modprobe.OWNED_PATH) continue;
     try {
       docs.push(modprobe.parse(f.content, p));
     } catch (e) {
@@ -550,12 +572,66 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
   }
   const facts = modprobe.analyseVfio(docs);
   for (const p of facts.problems) b.warnings.push(`${p.file}:${p.line}: ${p.message}${p.hint ? ` — ${p.hint}` : ''}`);
+  const extra = mergeSoftdeps(b, softdeps, docs);
+  const intentFile: modprobe.VfioModprobeIntent = { softdeps: [...softdeps].sort(), softdepExtra: extra };
+  // Without a bootloader we can edit, the IDs go to modprobe.d instead of the command line.
+  if (strategy === 'ids' && bootloader === 'unknown') intentFile.ids = ids;
+  if (strategy === 'address') {
+    intentFile.overrideAddresses = devices.map((d) => d.address);
+    // modprobe runs only the first `install` command for a module: a user's own would win or be lost.
+    const own = facts.hooks.find((h) => h.command === 'install' && normModule(h.module) === 'vfio_pci');
+    if (own)
+      b.problems.push({
+        code: 'E_MODPROBE_CONFLICT',
+        subject: own.file,
+        message: `${own.file}:${own.line} already has \`install ${own.module} ${own.shell}\`; vfiokit binds by address through its own \`install vfio-pci\` hook, and modprobe runs only the first install command for a module, so one of the two would be ignored`,
+        hint: `remove that install line (vfiokit's hook sets driver_override for ${devices.map((d) => shortAddress(d.address)).join(' ')}), or bind these devices at runtime with \`vfiokit bind\``,
+      });
+  }
   try {
     b.write(modprobe.OWNED_PATH, modprobe.renderOwnedFile(intentFile), 'load vfio-pci before the host drivers (softdeps)');
     if (strategy === 'address') b.write(modprobe.OVERRIDE_SCRIPT_PATH, modprobe.renderOverrideScript(devices.map((d) => d.address)), 'set driver_override for the chosen addresses before vfio-pci loads', 0o755);
   } catch (e) {
     b.fail(e, modprobe.OWNED_PATH);
   }
+}
+
+/**
+ * modprobe uses only the first `softdep` line for a module (files in name
+ * order). For each module vfiokit orders after vfio-pci, a user's softdep is
+ * merged into vfiokit's (when vfiokit.conf comes first), makes vfiokit's
+ * unnecessary (it already loads vfio-pci first), or is a refusal with the
+ * line to change (it comes first and would hide vfiokit's).
+ */
+function mergeSoftdeps(b: Builder, softdeps: Set<string>, docs: modprobe.ModprobeDoc[]): Record<string, { pre: string[]; post: string[] }> {
+  const ours = baseOf(modprobe.OWNED_PATH);
+  const first = new Map<string, { file: string; line: number; module: string; pre: string[]; post: string[] }>();
+  for (const doc of [...docs].sort((x, y) => (baseOf(x.file) < baseOf(y.file) ? -1 : baseOf(x.file) > baseOf(y.file) ? 1 : 0))) {
+    for (const d of modprobe.directives(doc)) if (d.command === 'softdep' && !first.has(normModule(d.module))) first.set(normModule(d.module), { file: doc.file, line: d.line, module: d.module, pre: d.pre, post: d.post });
+  }
+  const extra: Record<string, { pre: string[]; post: string[] }> = {};
+  for (const m of [...softdeps]) {
+    const u = first.get(normModule(m));
+    if (!u) continue;
+    const pre = u.pre.filter((x) => normModule(x) !== 'vfio_pci');
+    if (pre.length < u.pre.length) {
+      softdeps.delete(m); // the user's line already loads vfio-pci first
+      continue;
+    }
+    const post = u.post.length ? ` post: ${u.post.join(' ')}` : '';
+    if (baseOf(u.file) < ours)
+      b.problems.push({
+        code: 'E_MODPROBE_CONFLICT',
+        subject: u.file,
+        message: `${u.file}:${u.line} has \`softdep ${u.module} pre: ${u.pre.join(' ')}${post}\`, and modprobe uses only the first softdep line for a module: it comes before ${modprobe.OWNED_PATH}, so vfiokit's \`softdep ${m} pre: vfio-pci\` would be ignored`,
+        hint: `add vfio-pci to that line: \`softdep ${u.module} pre: ${[...u.pre, 'vfio-pci'].join(' ')}${post}\`, then run vfiokit plan again`,
+      });
+    else {
+      extra[m] = { pre, post: u.post };
+      b.warnings.push(`${u.file}:${u.line} has \`softdep ${u.module} pre: ${u.pre.join(' ')}${post}\`; modprobe uses only the first softdep line for a module, which is vfiokit's, so vfiokit's line carries yours too: \`softdep ${m} pre: ${['vfio-pci', ...pre].join(' ')}${post}\``);
+    }
+  }
+  return extra;
 }
 
 function renderInitramfsToolsHook(script: string): string {

@@ -115,6 +115,51 @@ describe('passthrough accumulates; the user\'s vfio-pci ids are merged or refuse
   });
 });
 
+describe('the user\'s softdeps and kernel arguments: merged and reported, or refused with the line to change', () => {
+  it('a user softdep in a file after vfiokit.conf is carried on vfiokit\'s line (modprobe reads only the first)', async () => {
+    const root = host(debianGrub, (r) => fs.writeFileSync(at(r, 'etc/modprobe.d/zz-local.conf'), 'softdep snd_hda_intel pre: snd_hda_codec_hdmi\n'));
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(0);
+    const conf = plan.steps.find((s: { path?: string }) => s.path === '/etc/modprobe.d/vfiokit.conf').after.content as string;
+    expect(conf).toContain('softdep snd_hda_intel pre: vfio-pci snd_hda_codec_hdmi\n');
+    expect(plan.warnings.join('\n')).toMatch(/zz-local.conf:1 has `softdep snd_hda_intel pre: snd_hda_codec_hdmi`/);
+  });
+
+  it('a user softdep in a file before vfiokit.conf would hide vfiokit\'s: refused with the line to write', async () => {
+    const root = host(debianGrub, (r) => fs.writeFileSync(at(r, 'etc/modprobe.d/nvidia.conf'), 'softdep nvidia pre: nvidia-modeset\n'));
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(3);
+    expect(plan.problems).toEqual([expect.objectContaining({ code: 'E_MODPROBE_CONFLICT', subject: '/etc/modprobe.d/nvidia.conf' })]);
+    expect(plan.problems[0].hint).toContain('softdep nvidia pre: nvidia-modeset vfio-pci');
+  });
+
+  it('a user softdep that already loads vfio-pci first makes vfiokit\'s line for it unnecessary', async () => {
+    const root = host(debianGrub, (r) => fs.writeFileSync(at(r, 'etc/modprobe.d/nvidia.conf'), 'softdep nvidia pre: vfio-pci\n'));
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(0);
+    const conf = plan.steps.find((s: { path?: string }) => s.path === '/etc/modprobe.d/vfiokit.conf').after.content as string;
+    expect(conf).not.toContain('softdep nvidia ');
+    expect(conf).toContain('softdep nouveau pre: vfio-pci');
+  });
+
+  it('twin GPUs: a user\'s own `install vfio-pci` would fight vfiokit\'s hook: refused', async () => {
+    const root = host(debianTwin, (r) => fs.writeFileSync(at(r, 'etc/modprobe.d/local.conf'), 'install vfio-pci /usr/local/bin/my-override.sh\n'));
+    const { code, plan } = await planJson(root, ['0b:00.0']);
+    expect(code).toBe(3);
+    expect(plan.problems).toEqual([expect.objectContaining({ code: 'E_MODPROBE_CONFLICT', subject: '/etc/modprobe.d/local.conf' })]);
+  });
+
+  it('intel_iommu=off in the user\'s GRUB line is replaced on the normal entries, and the plan says so', async () => {
+    const root = host(debianGrub, (r) => {
+      const g = at(r, 'etc/default/grub');
+      fs.writeFileSync(g, fs.readFileSync(g, 'utf8').replace('GRUB_CMDLINE_LINUX_DEFAULT="quiet"', 'GRUB_CMDLINE_LINUX_DEFAULT="quiet intel_iommu=off"'));
+    });
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(0);
+    expect(plan.warnings.join('\n')).toMatch(/\/etc\/default\/grub sets intel_iommu=off; vfiokit's intel_iommu=on takes its place/);
+  });
+});
+
 describe('files that are not what they seem', () => {
   it('/etc/default/grub → /etc/shadow is refused naming the target; nothing of it is shown or written', async () => {
     const root = host(archGrubBooster, (r) => {
