@@ -14,6 +14,20 @@ export interface Detected<K> {
 const has = (s: HostSnapshot, p: string) => p in s.boot.files;
 const listed = (s: HostSnapshot, dir: string) => s.boot.dirs[dir] ?? [];
 
+/** Where a config file's symlink may point: configuration locations only. */
+const CONFIG_LOCATIONS = ['/etc/', '/boot/', '/efi/'];
+
+/**
+ * Whether a config file that is a symlink points at the same kind of file:
+ * inside a configuration location, and either of the same name or in the
+ * same directory (grub → grub.local; not grub → /etc/shadow).
+ */
+export function linkTargetIsSameKind(link: string, target: string): boolean {
+  const dir = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+  const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+  return CONFIG_LOCATIONS.some((l) => target.startsWith(l)) && (base(target) === base(link) || dir(target) === dir(link));
+}
+
 export function loaderEntryDirs(s: HostSnapshot): string[] {
   return ['/boot/loader/entries', '/boot/efi/loader/entries', '/efi/loader/entries'].filter((d) => listed(s, d).some((n) => n.endsWith('.conf')));
 }

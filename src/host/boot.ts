@@ -10,6 +10,7 @@ import { DROP_IN_PATH as GRUB_DROP_IN } from '../formats/grub-default.js';
 import { DROP_IN_PATH as LIMINE_DROP_IN } from '../formats/limine.js';
 import { DROP_IN_PATH as MKINITCPIO_DROP_IN } from '../formats/mkinitcpio-conf.js';
 import { OWNED_PATH as MODPROBE_OWNED } from '../formats/modprobe-d.js';
+import { linkTargetIsSameKind } from '../analysis/boot-detect.js';
 import type { FileState } from '../model/plan.js';
 import type { BootInfo, ModuleState } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
@@ -93,8 +94,11 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
       irregular[f] = { type: e.type, link: e.link };
       return;
     }
+    // A link to another kind of file is refused by the planner: its content is neither read nor archived.
+    if (e.link && !linkTargetIsSameKind(f, e.link)) return;
     const st = root.tryReadFileState(f);
     if (st) files[f] = st;
+    if (e.link) root.keep(e.link, 'file');
   };
   for (const f of CONFIG_FILES) {
     // grub.cfg can be large: only its existence matters.

@@ -225,7 +225,7 @@ export class HostRoot {
   entry(hostPath: string): { type: 'file' | 'dir' | 'other' | 'absent' | 'dangling'; link: string | null } {
     const norm = path.posix.normalize(hostPath);
     const parentReal = this.dir === '/' ? path.posix.dirname(norm) : this.resolveInRoot(path.posix.dirname(norm));
-    const own = (this.dir === '/' ? '' : this.dir) + path.posix.join(parentReal, path.posix.basename(norm));
+    const own = this.linkPath(hostPath);
     const lst = fs.lstatSync(own, { throwIfNoEntry: false });
     if (!lst) return { type: 'absent', link: null };
     let link: string | null = null;
@@ -242,6 +242,15 @@ export class HostRoot {
     const st = fs.statSync(this.path(hostPath), { throwIfNoEntry: false });
     if (!st) return { type: 'dangling', link };
     return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', link };
+  }
+
+  /** The real path of a host path with its directories resolved but not its last component (to read a symlink itself). */
+  linkPath(hostPath: string): string {
+    const norm = path.posix.normalize(hostPath);
+    if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
+    if (this.dir === '/') return norm;
+    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
+    return this.dir + path.posix.join(this.resolveInRoot(path.posix.dirname(norm)), path.posix.basename(norm));
   }
 
   tryReadLink(hostPath: string): string | undefined {

@@ -35,7 +35,7 @@ import { emptyPlan, type FileState, type Plan, type RunCommandStep, type Step } 
 import type { BootTransactionIntent } from '../model/plan.js';
 export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
+import { detectBootloader, detectInitramfs, isDebianLike, limineConf, linkTargetIsSameKind, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -94,8 +94,6 @@ export function vfioModules(s: HostSnapshot): string[] {
 
 /** Files vfiokit writes whole (every other file it touches is edited in place). */
 const WHOLE_FILES = new Set([modprobe.OWNED_PATH, modprobe.OVERRIDE_SCRIPT_PATH, INITRAMFS_HOOK_PATH, grub.DROP_IN_PATH, dracut.OWNED_PATH, mkinitcpio.DROP_IN_PATH, limine.DROP_IN_PATH]);
-/** Where a config file's symlink may point: configuration locations only. */
-const CONFIG_LOCATIONS = ['/etc/', '/boot/', '/efi/'];
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
 const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 
@@ -106,6 +104,7 @@ const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 export function pathProblems(s: HostSnapshot): Problem[] {
   const out: Problem[] = [];
   for (const [p, e] of Object.entries(s.boot.irregular ?? {})) {
+    if (e.link && !linkTargetIsSameKind(p, e.link)) continue; // refused below for where it points, whether or not that exists
     const what = e.type === 'dir' ? 'a directory' : e.type === 'dangling' ? `a symlink to ${e.link}, which does not exist` : 'not a regular file (a device, FIFO or socket)';
     out.push({
       code: 'E_NOT_A_FILE',
@@ -115,8 +114,8 @@ export function pathProblems(s: HostSnapshot): Problem[] {
     });
   }
   for (const [p, target] of Object.entries(s.boot.links ?? {})) {
-    if (s.boot.irregular?.[p]) continue;
-    const sameKind = CONFIG_LOCATIONS.some((l) => target.startsWith(l)) && (baseOf(target) === baseOf(p) || dirOf(target) === dirOf(p));
+    const sameKind = linkTargetIsSameKind(p, target);
+    if (s.boot.irregular?.[p] && sameKind) continue;
     if (WHOLE_FILES.has(p))
       out.push({ code: 'E_SYMLINK_TARGET', subject: p, message: `${p} is a symlink to ${target}; vfiokit writes ${p} whole and will not write through a link into another file`, hint: `remove the link ${p} (or replace it with a copy of what it should hold), then run vfiokit plan again` });
     else if (!sameKind)

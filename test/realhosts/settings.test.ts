@@ -1,6 +1,7 @@
 // Items: never lose a user's setting, refuse what cannot be right. Each case
 // is a fixture host with one small real-world change, driven through the CLI
 // as a user would.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -189,6 +190,30 @@ describe('files that are not what they seem', () => {
     expect(fs.readFileSync(at(root, 'etc/default/grub.local'), 'utf8')).toContain('vfio-pci.ids=1022:149c');
   });
 
+  it('snapshot keeps a config symlink as a link with its same-kind target, and never archives a foreign target', async () => {
+    for (const [target, archived] of [['grub.local', true], ['/etc/shadow', false]] as const) {
+      const root = host(archGrubBooster, (r) => {
+        fs.writeFileSync(at(r, 'etc/shadow'), 'root:$6$secret:19000:0:99999:7:::\n', { mode: 0o600 });
+        fs.renameSync(at(r, 'etc/default/grub'), at(r, 'etc/default/grub.local'));
+        fs.symlinkSync(target, at(r, 'etc/default/grub'));
+      });
+      const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-snap-')), 'h.tar.gz');
+      tmp.push(path.dirname(out));
+      const r = await runCli(['snapshot', out, '--root', root], env);
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code).toBe(0);
+      const back = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-snap-back-'));
+      tmp.push(back);
+      execFileSync('tar', ['-xzf', out, '-C', back]);
+      expect(fs.readlinkSync(at(back, 'etc/default/grub'))).toBe(target);
+      expect(fs.existsSync(at(back, 'etc/default/grub.local'))).toBe(archived);
+      expect(fs.existsSync(at(back, 'etc/shadow'))).toBe(false);
+      // the extracted archive plans like the original
+      const [p1, p2] = [await planJson(root, ['03:00.3']), await planJson(back, ['03:00.3'])];
+      expect(codes(p2.plan)).toEqual(codes(p1.plan));
+    }
+  });
+
   it('a user-written /etc/modprobe.d/vfiokit.conf is not vfiokit\'s: refused, untouched', async () => {
     const root = host(debianGrub, (r) => fs.writeFileSync(at(r, 'etc/modprobe.d/vfiokit.conf'), 'options snd_hda_intel power_save=0\n'));
     const before = userFiles(root);
@@ -202,7 +227,7 @@ describe('files that are not what they seem', () => {
   const wrong: [string, (r: string) => void, string][] = [
     ['/etc/modprobe.d/vfiokit.conf as a directory', (r) => fs.mkdirSync(at(r, 'etc/modprobe.d/vfiokit.conf')), '/etc/modprobe.d/vfiokit.conf is a directory'],
     ['/etc/default/grub as a directory', (r) => (fs.rmSync(at(r, 'etc/default/grub')), fs.mkdirSync(at(r, 'etc/default/grub'))), '/etc/default/grub is a directory'],
-    ['/etc/default/grub as a dangling link', (r) => (fs.rmSync(at(r, 'etc/default/grub')), fs.symlinkSync('/etc/grub.moved', at(r, 'etc/default/grub'))), '/etc/default/grub is a symlink to /etc/grub.moved, which does not exist'],
+    ['/etc/default/grub as a dangling link', (r) => (fs.rmSync(at(r, 'etc/default/grub')), fs.symlinkSync('grub.moved', at(r, 'etc/default/grub'))), '/etc/default/grub is a symlink to /etc/default/grub.moved, which does not exist'],
   ];
   for (const [what, change, says] of wrong) {
     it(`${what}: a refusal naming the path (exit 3), never "unknown bootloader"`, async () => {
