@@ -1,6 +1,7 @@
 // Which bootloader and initramfs generator this host uses, with the evidence
 // (pure: decided from files and tools recorded in the snapshot).
 
+import { CONFIG_LOCATIONS } from '../model/config-paths.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
 import type { BootloaderKind, InitramfsKind } from '../model/plan.js';
@@ -14,8 +15,6 @@ export interface Detected<K> {
 const has = (s: HostSnapshot, p: string) => p in s.boot.files;
 const listed = (s: HostSnapshot, dir: string) => s.boot.dirs[dir] ?? [];
 
-/** Where a config file's symlink may point: configuration locations only. */
-const CONFIG_LOCATIONS = ['/etc/', '/boot/', '/efi/'];
 
 /**
  * Whether a config file that is a symlink points at the same kind of file:

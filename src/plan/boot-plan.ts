@@ -149,7 +149,7 @@ class Builder {
         code: 'E_NOT_OURS',
         subject: path,
         message: `${path} exists but was not written by vfiokit (it lacks vfiokit's header); vfiokit writes this file whole, which would replace what is in it`,
-        hint: `keep your settings under another name (e.g. \`mv ${path} ${dirOf(path)}/local-${baseOf(path)}\`${path.startsWith('/etc/modprobe.d/') ? ': modprobe reads every .conf there' : ''}), then run vfiokit plan again`,
+        hint: `keep your settings under another name (e.g. \`mv ${path} ${dirOf(path)}/local-${baseOf(path)}\`${path.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`) ? ': modprobe reads every .conf there' : ''}), then run vfiokit plan again`,
       });
       return;
     }
