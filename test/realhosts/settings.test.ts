@@ -276,6 +276,13 @@ describe('selection guards', () => {
     const { code, plan } = await planJson(host(debianGrub), ['01:00.0', '--with', '02:00.0']);
     expect(code).toBe(3);
     expect(plan.problems).toEqual([expect.objectContaining({ code: 'E_WITH_OUTSIDE_GROUP', subject: '0000:02:00.0' })]);
+    // the same selection rule holds for runtime binding and VM generation
+    const bind = await runCli(['bind', '01:00.0', '--with', '02:00.0', '--dry-run', '--json', '--root', host(debianGrub)], env);
+    expect(bind.code).toBe(3);
+    expect(codes(JSON.parse(bind.stdout))).toEqual(['E_WITH_OUTSIDE_GROUP']);
+    const vm = await runCli(['vm', 'xml', 'w', '--device', '01:00.0', '--with', '02:00.0', '--json', '--root', host(debianGrub)], env);
+    expect(vm.code).toBe(3);
+    expect(codes(JSON.parse(vm.stdout))).toEqual(['E_WITH_OUTSIDE_GROUP']);
   });
 
   it('the onboard NIC at 00:1f.6 does not take the ISA/LPC bridge and SMBus along: refused, or taken with --allow-chipset and a warning', async () => {
