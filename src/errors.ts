@@ -34,7 +34,7 @@ export class UsageError extends VfioError {
 /** The host is not in a state where the request can be honoured; nothing was changed. Exit 3. */
 export class PreconditionError extends VfioError {
   override readonly exitCode: number = EXIT.PRECONDITION;
-  constructor(code: string, message: string, hint?: string, subject?: string, readonly problems: Problem[] = []) {
+  constructor(code: string, message: string, hint?: string, subject?: string, readonly problems: Problem[] = [], readonly warnings: string[] = []) {
     super(code, message, hint, subject);
   }
 }

@@ -1,6 +1,7 @@
 // Which bootloader and initramfs generator this host uses, with the evidence
 // (pure: decided from files and tools recorded in the snapshot).
 
+import { CONFIG_LOCATIONS } from '../model/config-paths.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
 import type { BootloaderKind, InitramfsKind } from '../model/plan.js';
@@ -13,6 +14,18 @@ export interface Detected<K> {
 
 const has = (s: HostSnapshot, p: string) => p in s.boot.files;
 const listed = (s: HostSnapshot, dir: string) => s.boot.dirs[dir] ?? [];
+
+
+/**
+ * Whether a config file that is a symlink points at the same kind of file:
+ * inside a configuration location, and either of the same name or in the
+ * same directory (grub → grub.local; not grub → /etc/shadow).
+ */
+export function linkTargetIsSameKind(link: string, target: string): boolean {
+  const dir = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+  const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+  return CONFIG_LOCATIONS.some((l) => target.startsWith(l)) && (base(target) === base(link) || dir(target) === dir(link));
+}
 
 export function loaderEntryDirs(s: HostSnapshot): string[] {
   return ['/boot/loader/entries', '/boot/efi/loader/entries', '/efi/loader/entries'].filter((d) => listed(s, d).some((n) => n.endsWith('.conf')));
@@ -43,8 +56,12 @@ export function detectBootloader(s: HostSnapshot): Detected<BootloaderKind> {
   }
   const grubDefault = s.boot.files['/etc/default/grub'];
   const grubCfg = listed(s, '/boot/grub').includes('grub.cfg') || listed(s, '/boot/grub2').includes('grub.cfg');
-  if (grubDefault && /^\s*GRUB_ENABLE_BLSCFG\s*=\s*["']?true/m.test(grubDefault.content) && entries.length && t.grubby) {
-    return { kind: 'grubby-bls', evidence: ['GRUB_ENABLE_BLSCFG=true in /etc/default/grub', `BLS entries in ${entries.join(', ')}`, `${t.grubby} exists`] };
+  if (grubDefault && /^\s*GRUB_ENABLE_BLSCFG\s*=\s*["']?true/m.test(grubDefault.content)) {
+    // GRUB builds its menu from the BLS entries: kernel arguments go there, never only to /etc/default/grub.
+    return {
+      kind: 'grubby-bls',
+      evidence: ['GRUB_ENABLE_BLSCFG=true in /etc/default/grub', entries.length ? `BLS entries in ${entries.join(', ')}` : 'no BLS entries found', ...(t.grubby ? [`${t.grubby} exists`] : [])],
+    };
   }
   if (grubDefault && (grubCfg || t['update-grub'] || t['grub-mkconfig'] || t['grub2-mkconfig'])) {
     ev.push('/etc/default/grub exists');

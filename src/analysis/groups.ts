@@ -82,6 +82,26 @@ export function isBridgeRole(d: Pick<PciDevice, 'isBridge' | 'class'>): boolean 
   return d.isBridge || d.class.startsWith('0600');
 }
 
+/**
+ * PCI classes (base+sub) of chipset functions the host itself relies on:
+ * never passed through without an explicit flag.
+ */
+const CHIPSET_CLASSES: Record<string, string> = {
+  '0601': 'an ISA/LPC bridge',
+  '0c05': 'an SMBus controller',
+  '0580': 'a memory controller',
+  '0800': 'an interrupt controller',
+  '0801': 'a DMA controller',
+  '0802': 'a system timer',
+  '0803': 'a real-time clock',
+  '0806': 'an IOMMU',
+};
+
+/** What kind of chipset function a class code (6 hex digits) is, or null. */
+export function chipsetFunctionKind(cls: string): string | null {
+  return CHIPSET_CLASSES[cls.slice(0, 4)] ?? null;
+}
+
 export function describeKind(d: PciDevice): string {
   switch (d.caps?.pcieType) {
     case 'root-port':
@@ -415,6 +435,19 @@ export function analyzeGroups(snapshot: HostSnapshot, names?: (d: PciDevice) => 
   return { iommuActive: snapshot.iommu.active, groups, prediction };
 }
 
+/** "X (a)", "X (b)" → "X (a; b)": one reason said once, with every detail. */
+function mergeSameReason(reasons: string[]): string[] {
+  const out: { head: string; details: string[] }[] = [];
+  for (const r of reasons) {
+    const m = /^(.*?) \((.*)\)$/s.exec(r);
+    const head = m ? m[1] : r;
+    const prev = out.find((o) => o.head === head);
+    if (prev && m) prev.details.push(m[2]);
+    else if (!prev) out.push({ head, details: m ? [m[2]] : [] });
+  }
+  return out.map((o) => (o.details.length ? `${o.head} (${o.details.join('; ')})` : o.head));
+}
+
 function explainGroup(addrs: string[], byAddr: Map<string, PciDevice>, sim: SimResult | null): string[] {
   if (sim) {
     const ids = new Set(addrs.map((a) => sim.groupOf.get(a)).filter((x) => x !== undefined));
@@ -423,7 +456,7 @@ function explainGroup(addrs: string[], byAddr: Map<string, PciDevice>, sim: SimR
     // Drop a reason already quoted inside a longer one.
     const all = [...out];
     const kept = all.filter((r) => !all.some((o) => o !== r && o.includes(r)));
-    if (kept.length) return kept;
+    if (kept.length) return mergeSameReason(kept);
   }
   // Without a simulation, say what topology alone shows.
   const out = new Set<string>();

@@ -109,7 +109,18 @@ export function acquireLock(rootArg: HostRoot | string, opts: LockOptions = {}):
       `wait for it to finish (\`vfiokit history\` shows it); if pid ${pid} is not vfiokit, remove ${file} by hand`,
       LOCK_FILE,
     );
-  if (tryCreate(file)) return held(null);
+  // A command that wrote nothing removes the state directory it made (withWriteLock): make it again if it just went.
+  const first = (): boolean => {
+    for (let i = 0; ; i++) {
+      try {
+        return tryCreate(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || i >= 3) throw e;
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+      }
+    }
+  };
+  if (first()) return held(null);
   const cur = readPid(file);
   if (cur && Number.isFinite(cur.pid) && isAlive(cur.pid)) throw busy(cur.pid);
 

@@ -12,12 +12,14 @@
 // are skipped with a note. Runs under the root's lock; every writing command
 // calls it first (withWriteLock), and `vfiokit recover` on its own.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PreconditionError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import { corruptJournalError, Journal, scanJournals, type JournalDoc, type TxState } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import type { Runner } from './runner.js';
-import { asRoot } from './state-dir.js';
+import { asRoot, STATE_DIR } from './state-dir.js';
 import { summarizeRollback, unwind } from './steps.js';
 import type { SysfsWriter } from './sysfs-writer.js';
 import { PROC_BOOT_ID } from '../host/sysfs-paths.js';
@@ -138,6 +140,8 @@ export async function recoverInterrupted(
  * same lock — so nothing is ever planned over a half-applied host.
  */
 export async function withWriteLock<T>(root: HostRoot | string, runner: Runner, opts: RecoverOptions, fn: (recovered: RecoveryReport[]) => Promise<T>): Promise<T> {
+  // The state directory is made for the lock; a command that then writes nothing leaves no trace.
+  const made = missingStateDirs(asRoot(root));
   const lock = acquireLock(root, { onStale: opts.log, ...opts.lock });
   try {
     const recovered = await recoverLocked(root, runner, opts);
@@ -146,5 +150,23 @@ export async function withWriteLock<T>(root: HostRoot | string, runner: Runner, 
     return await fn(recovered);
   } finally {
     lock.release();
+    for (const d of made) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        break; // not empty: something was written
+      }
+    }
   }
+}
+
+/** Real paths of the state directory and its ancestors that do not exist yet, deepest first. */
+function missingStateDirs(root: HostRoot): string[] {
+  const out: string[] = [];
+  for (let d = STATE_DIR; d !== '/'; d = path.posix.dirname(d)) {
+    const real = root.path(d);
+    if (fs.existsSync(real)) break;
+    out.push(real);
+  }
+  return out;
 }

@@ -104,12 +104,14 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     if (e instanceof errors.VfioError) {
       io.stderr.write(`vfiokit ${name}: ${e.message}\n`);
       if (e instanceof errors.PreconditionError) for (const p of e.problems) io.stderr.write(`  - ${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}\n`);
+      if (e instanceof errors.PreconditionError) for (const w of e.warnings) io.stderr.write(`  warning: ${w}\n`);
       if (e.hint) io.stderr.write(`  fix: ${e.hint}\n`);
       if (e instanceof errors.UsageError && !parsed.values.json) io.stderr.write(`\n${commandHelp(spec)}\n`);
       // With --json, machine consumers (the Ansible modules) also get the error as one JSON line, last.
       if (parsed.values.json) {
         const problems = e instanceof errors.PreconditionError ? e.problems : [];
-        io.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint ?? null, subject: e.subject ?? null, exitCode: e.exitCode, problems } }) + '\n');
+        const warnings = e instanceof errors.PreconditionError ? e.warnings : [];
+        io.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, hint: e.hint ?? null, subject: e.subject ?? null, exitCode: e.exitCode, problems, warnings } }) + '\n');
       }
       return e.exitCode;
     }

@@ -34,6 +34,7 @@ const bootFlags: Record<string, OptionSpec> = {
   'allow-boot-vga': { type: 'boolean', description: 'allow the boot display device (the host needs another display)' },
   'allow-root-storage': { type: 'boolean', description: 'allow the storage controller holding the root filesystem' },
   'allow-default-nic': { type: 'boolean', description: 'allow the network card carrying the default route' },
+  'allow-chipset': { type: 'boolean', description: 'allow chipset functions (ISA/LPC bridge, SMBus…) that share the group (the host loses them)' },
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -106,6 +107,7 @@ export const COMMANDS: CommandSpec[] = [
       device: { type: 'string', multiple: true, description: 'device to pass through: PCI address or vendor:device (repeatable, or comma-separated)', valueName: 'SELECTOR' },
       with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
       'allow-boot-vga': { type: 'boolean', description: 'allow the host\'s boot display' },
+      'allow-chipset': { type: 'boolean', description: 'allow chipset functions (ISA/LPC bridge, SMBus…) that share the group' },
       memory: { type: 'string', description: 'guest memory, binary units (8G, 8192M); default 8G, at most half the host', valueName: 'SIZE' },
       vcpus: { type: 'string', description: 'vCPU count; default: one L3 domain of whole cores, at most half the host', valueName: 'N' },
       disk: { type: 'string', description: 'virtio disk image or block device', valueName: 'PATH' },
@@ -188,6 +190,7 @@ export const COMMANDS: CommandSpec[] = [
       yes,
       with: { type: 'string', multiple: true, description: 'also take this device of the same IOMMU group (repeatable)', valueName: 'ADDR' },
       force: { type: 'boolean', description: 'take the boot display even while it drives the host console' },
+      'allow-chipset': { type: 'boolean', description: 'allow chipset functions (ISA/LPC bridge, SMBus…) that share the group' },
       'dry-run': dryRun,
     },
     load: () => import('./commands/bind.js'),

@@ -45,14 +45,24 @@ export function lineOfOffset(text: string, offset: number): number {
 /** vfiokit files are LF-only; a CR means a DOS-edited file that tools may misread. */
 export function rejectCarriageReturns(text: string, file: string): void {
   const i = text.indexOf('\r');
-  if (i >= 0) {
+  if (i < 0) return;
+  // A CR that ends a line is a DOS line ending; a lone CR, or one in a file with NUL bytes, is binary data.
+  const nul = text.indexOf('\0');
+  if (text[i + 1] !== '\n' || nul >= 0) {
+    const at = nul >= 0 && nul < i ? nul : i;
     throw new FileFormatError(
       file,
-      lineOfOffset(text, i),
-      'carriage return (CRLF line ending) found; expected LF line endings',
-      `convert the file to LF line endings (e.g. \`dos2unix ${file}\`) and retry`,
+      lineOfOffset(text, at),
+      `binary data (byte 0x${text.charCodeAt(at).toString(16).padStart(2, '0').toUpperCase()}) in a text configuration file`,
+      `check what was written over ${file}: restore it from a backup or reinstall the package that owns it, then retry`,
     );
   }
+  throw new FileFormatError(
+    file,
+    lineOfOffset(text, i),
+    'carriage return (CRLF line ending) found; expected LF line endings',
+    `convert the file to LF line endings (e.g. \`dos2unix ${file}\`) and retry`,
+  );
 }
 
 /** Trailing marker on a line vfiokit added to a file it does not own. */
@@ -60,6 +70,8 @@ export const MARK = '# vfiokit';
 export const BLOCK_BEGIN = '# vfiokit begin: managed by vfiokit, remove with `vfiokit undo`';
 export const BLOCK_END = '# vfiokit end';
 const HEADER_FIRST = '# Managed by vfiokit';
+/** First words of the one-line header of smaller files vfiokit writes (hooks, drop-ins). */
+const WRITTEN_FIRST = '# Written by vfiokit';
 
 /** Header of a file vfiokit owns entirely (drop-ins, owned configs). */
 export function ownedHeader(what: string, comment = '#'): string[] {
@@ -67,7 +79,8 @@ export function ownedHeader(what: string, comment = '#'): string[] {
 }
 
 export function isOwnedText(text: string): boolean {
-  return text.startsWith(HEADER_FIRST) || text.startsWith('#!/bin/sh\n' + HEADER_FIRST);
+  const body = text.startsWith('#!/bin/sh\n') ? text.slice('#!/bin/sh\n'.length) : text;
+  return body.startsWith(HEADER_FIRST) || body.startsWith(WRITTEN_FIRST);
 }
 
 /** Module names: modprobe and the kernel treat '-' and '_' as the same character. */

@@ -267,6 +267,8 @@ export interface VfioModprobeIntent {
   ids?: string[];
   /** Drivers that get `softdep <driver> pre: vfio-pci`. */
   softdeps: string[];
+  /** A user's own softdep dependencies carried on vfiokit's line for that driver (modprobe reads only the first softdep line per module). */
+  softdepExtra?: Record<string, { pre: string[]; post: string[] }>;
   /** BDFs bound by driver_override through an install hook (the install-hook variant). */
   overrideAddresses?: string[];
   /** Path of the install-hook script (default OVERRIDE_SCRIPT_PATH). */
@@ -299,7 +301,9 @@ export function renderOwnedFile(intent: VfioModprobeIntent): string {
   if (opts.length > 0) lines.push(`options vfio-pci ${opts.join(' ')}`);
   for (const drv of intent.softdeps) {
     if (normModule(drv) === 'vfio_pci') continue;
-    lines.push(`softdep ${drv} pre: vfio-pci`);
+    const x = intent.softdepExtra?.[drv];
+    if (x) checkModuleNames([...x.pre, ...x.post]);
+    lines.push(`softdep ${drv} pre: ${['vfio-pci', ...(x?.pre ?? [])].join(' ')}${x?.post.length ? ` post: ${x.post.join(' ')}` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

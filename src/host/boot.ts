@@ -5,6 +5,12 @@
 // filesystem storage, default-route NIC, firmware framebuffers).
 
 import * as path from 'node:path';
+import { OWNED_PATH as DRACUT_OWNED } from '../formats/dracut-conf.js';
+import { DROP_IN_PATH as GRUB_DROP_IN } from '../formats/grub-default.js';
+import { DROP_IN_PATH as LIMINE_DROP_IN } from '../formats/limine.js';
+import { DROP_IN_PATH as MKINITCPIO_DROP_IN } from '../formats/mkinitcpio-conf.js';
+import { OWNED_PATH as MODPROBE_OWNED } from '../formats/modprobe-d.js';
+import { linkTargetIsSameKind } from '../analysis/boot-detect.js';
 import type { FileState } from '../model/plan.js';
 import type { BootInfo, ModuleState } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
@@ -46,6 +52,9 @@ const CONFIG_FILES = [
   '/etc/initramfs-tools/hooks/vfiokit',
 ];
 
+/** Files vfiokit writes whole: checked for their type even where their directory is not listed. */
+const OWNED_FILES = [MODPROBE_OWNED, GRUB_DROP_IN, DRACUT_OWNED, MKINITCPIO_DROP_IN, LIMINE_DROP_IN];
+
 const TOOLS = [
   'update-grub',
   'grub-mkconfig',
@@ -74,25 +83,38 @@ const LOADER_INFO = '/sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c
 export function readBoot(root: HostRoot, currentRelease: string | null): BootInfo {
   const files: Record<string, FileState> = {};
   const dirs: Record<string, string[]> = {};
+  const links: Record<string, string> = {};
+  const irregular: NonNullable<BootInfo['irregular']> = {};
+  /** Read a config file, noting a symlink's target and anything that is not a regular file. */
+  const readConfig = (f: string) => {
+    const e = root.entry(f);
+    if (e.type === 'absent') return;
+    if (e.link) links[f] = e.link;
+    if (e.type !== 'file') {
+      irregular[f] = { type: e.type, link: e.link };
+      return;
+    }
+    // A link to another kind of file is refused by the planner: its content is neither read nor archived.
+    if (e.link && !linkTargetIsSameKind(f, e.link)) return;
+    const st = root.tryReadFileState(f);
+    if (st) files[f] = st;
+    if (e.link) root.keep(e.link, 'file');
+  };
   for (const f of CONFIG_FILES) {
     // grub.cfg can be large: only its existence matters.
     if (f.endsWith('grub.cfg')) {
       if (root.probe(f)) dirs[path.posix.dirname(f)] = [...(dirs[path.posix.dirname(f)] ?? []), path.posix.basename(f)];
       continue;
     }
-    const st = root.tryReadFileState(f);
-    if (st) files[f] = st;
+    readConfig(f);
   }
   for (const [dir, re] of CONFIG_DIRS) {
     const names = root.tryList(dir);
     if (!names) continue;
     dirs[dir] = names.sort();
-    for (const n of names) {
-      if (!re.test(n)) continue;
-      const st = root.tryReadFileState(`${dir}/${n}`);
-      if (st) files[`${dir}/${n}`] = st;
-    }
+    for (const n of names) if (re.test(n)) readConfig(`${dir}/${n}`);
   }
+  for (const f of OWNED_FILES) if (!(f in files) && !(f in irregular)) readConfig(f);
   const tools: Record<string, string | null> = {};
   for (const t of TOOLS) tools[t] = root.findExecutable(BIN_DIRS.map((d) => `${d}/${t}`));
   tools['booster-regenerate'] = root.findExecutable(['/usr/lib/booster/regenerate_images']);
@@ -132,6 +154,8 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
     rootStorage: readRootStorage(root),
     defaultRouteNics: readDefaultRouteNics(root),
     framebuffers: readFramebuffers(root),
+    ...(Object.keys(links).length ? { links } : {}),
+    ...(Object.keys(irregular).length ? { irregular } : {}),
   };
 }
 

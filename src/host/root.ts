@@ -217,6 +217,42 @@ export class HostRoot {
     }
   }
 
+  /**
+   * What is at a path, without reading it: its type after following links, and
+   * — when the last component is a symlink — the host path it resolves to
+   * (inside the root). A link whose target is missing is 'dangling'.
+   */
+  entry(hostPath: string): { type: 'file' | 'dir' | 'other' | 'absent' | 'dangling'; link: string | null } {
+    const norm = path.posix.normalize(hostPath);
+    const parentReal = this.dir === '/' ? path.posix.dirname(norm) : this.resolveInRoot(path.posix.dirname(norm));
+    const own = this.linkPath(hostPath);
+    const lst = fs.lstatSync(own, { throwIfNoEntry: false });
+    if (!lst) return { type: 'absent', link: null };
+    let link: string | null = null;
+    if (lst.isSymbolicLink()) {
+      if (this.dir === '/') {
+        try {
+          link = fs.realpathSync(norm);
+        } catch {
+          return { type: 'dangling', link: path.posix.resolve(parentReal, fs.readlinkSync(own)) };
+        }
+      } else link = this.resolveInRoot(norm);
+      this.note(hostPath, 'link');
+    }
+    const st = fs.statSync(this.path(hostPath), { throwIfNoEntry: false });
+    if (!st) return { type: 'dangling', link };
+    return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', link };
+  }
+
+  /** The real path of a host path with its directories resolved but not its last component (to read a symlink itself). */
+  linkPath(hostPath: string): string {
+    const norm = path.posix.normalize(hostPath);
+    if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
+    if (this.dir === '/') return norm;
+    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
+    return this.dir + path.posix.join(this.resolveInRoot(path.posix.dirname(norm)), path.posix.basename(norm));
+  }
+
   tryReadLink(hostPath: string): string | undefined {
     try {
       const l = fs.readlinkSync(this.path(hostPath));

@@ -300,6 +300,10 @@ export interface BootInfo {
   defaultRouteNics: string[];
   /** Firmware framebuffers (efifb, simpledrm, BOOTFB…) sitting in a PCI device's BARs. */
   framebuffers: { address: string; owner: string }[];
+  /** Config files (read or written by vfiokit) that are symlinks: host path → the host path they resolve to. Absent when none. */
+  links?: Record<string, string>;
+  /** Config paths that exist but are not regular files (a directory, a dangling link, a device): host path → what is there. Absent when none. */
+  irregular?: Record<string, { type: 'dir' | 'dangling' | 'other'; link: string | null }>;
 }
 
 export interface HugepagePool {

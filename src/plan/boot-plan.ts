@@ -28,14 +28,14 @@ import * as kernelstub from '../formats/kernelstub-config.js';
 import * as limine from '../formats/limine.js';
 import * as mkinitcpio from '../formats/mkinitcpio-conf.js';
 import * as modprobe from '../formats/modprobe-d.js';
-import { sizeLimitFor } from '../formats/common.js';
+import { isOwnedText, normModule, sizeLimitFor } from '../formats/common.js';
 import * as refind from '../formats/refind-linux-conf.js';
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type FileState, type Plan, type RunCommandStep, type Step } from '../model/plan.js';
 import type { BootTransactionIntent } from '../model/plan.js';
 export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
+import { detectBootloader, detectInitramfs, isDebianLike, limineConf, linkTargetIsSameKind, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -44,6 +44,13 @@ export interface BootIntent {
   allowBootVga?: boolean;
   allowRootStorage?: boolean;
   allowDefaultNic?: boolean;
+  allowChipset?: boolean;
+  /**
+   * Boot-time passthrough already applied (the applied transactions' devices):
+   * kept in this plan, so passthrough accumulates and undoing the new
+   * transaction returns exactly to the previous one.
+   */
+  previous?: { txid: string; devices: { address: string; vendor: string; device: string; hostDriver?: string | null }[] }[];
 }
 
 
@@ -85,6 +92,43 @@ export function vfioModules(s: HostSnapshot): string[] {
   return ['vfio', 'vfio_iommu_type1', ...(virqfd ? ['vfio_virqfd'] : []), 'vfio_pci'];
 }
 
+/** Files vfiokit writes whole (every other file it touches is edited in place). */
+const WHOLE_FILES = new Set([modprobe.OWNED_PATH, modprobe.OVERRIDE_SCRIPT_PATH, INITRAMFS_HOOK_PATH, grub.DROP_IN_PATH, dracut.OWNED_PATH, mkinitcpio.DROP_IN_PATH, limine.DROP_IN_PATH]);
+const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+
+/**
+ * Refusals for config paths that are not what they seem: not a regular file
+ * (a directory, a dangling link), or a symlink to a file of another kind.
+ */
+export function pathProblems(s: HostSnapshot): Problem[] {
+  const out: Problem[] = [];
+  for (const [p, e] of Object.entries(s.boot.irregular ?? {})) {
+    if (e.link && !linkTargetIsSameKind(p, e.link)) continue; // refused below for where it points, whether or not that exists
+    const what = e.type === 'dir' ? 'a directory' : e.type === 'dangling' ? `a symlink to ${e.link}, which does not exist` : 'not a regular file (a device, FIFO or socket)';
+    out.push({
+      code: 'E_NOT_A_FILE',
+      subject: p,
+      message: `${p} is ${what}; vfiokit ${WHOLE_FILES.has(p) ? 'writes' : 'reads'} it as a regular file`,
+      hint: e.type === 'dangling' ? `point ${p} at the real file, or remove the link, then run vfiokit plan again` : `move ${p} out of the way (it is not a configuration file the boot tools can read), then run vfiokit plan again`,
+    });
+  }
+  for (const [p, target] of Object.entries(s.boot.links ?? {})) {
+    const sameKind = linkTargetIsSameKind(p, target);
+    if (s.boot.irregular?.[p] && sameKind) continue;
+    if (WHOLE_FILES.has(p))
+      out.push({ code: 'E_SYMLINK_TARGET', subject: p, message: `${p} is a symlink to ${target}; vfiokit writes ${p} whole and will not write through a link into another file`, hint: `remove the link ${p} (or replace it with a copy of what it should hold), then run vfiokit plan again` });
+    else if (!sameKind)
+      out.push({
+        code: 'E_SYMLINK_TARGET',
+        subject: p,
+        message: `${p} is a symlink to ${target}, which is not a ${baseOf(p)} file in a configuration location; vfiokit will not read or edit another file under this name`,
+        hint: `make ${p} a regular file (or a link to the real ${baseOf(p)}), then run vfiokit plan again`,
+      });
+  }
+  return out;
+}
+
 class Builder {
   readonly steps: Step[] = [];
   readonly problems: Problem[] = [];
@@ -100,7 +144,18 @@ class Builder {
     if (content === null) return;
     const before = this.file(path);
     if (before && before.content === content) return;
-    this.steps.push({ kind: 'write-file', path, before, after: { content, mode: mode ?? before?.mode ?? 0o644 }, reason });
+    if (before && WHOLE_FILES.has(path) && !isOwnedText(before.content)) {
+      this.problems.push({
+        code: 'E_NOT_OURS',
+        subject: path,
+        message: `${path} exists but was not written by vfiokit (it lacks vfiokit's header); vfiokit writes this file whole, which would replace what is in it`,
+        hint: `keep your settings under another name (e.g. \`mv ${path} ${dirOf(path)}/local-${baseOf(path)}\`${path.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`) ? ': modprobe reads every .conf there' : ''}), then run vfiokit plan again`,
+      });
+      return;
+    }
+    const link = this.s.boot.links?.[path];
+    const via = link ? ` — ${path} is a symlink: ${link} is the file that changes` : '';
+    this.steps.push({ kind: 'write-file', path, before, after: { content, mode: mode ?? before?.mode ?? 0o644 }, reason: reason + via });
   }
 
   /** Edit an existing file with a format module; parse errors become problems. */
@@ -138,10 +193,18 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
         hint: `check what was written over ${f} (restore it from a backup or your package manager), then run vfiokit plan again`,
       });
   }
-  const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga });
+  b.problems.push(...pathProblems(s));
+  const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
   for (const d of sel.devices) {
+    if (d.physfn)
+      b.problems.push({
+        code: 'E_SRIOV_VF_BOOT',
+        subject: d.address,
+        message: `${shortAddress(d.address)} is an SR-IOV virtual function of ${shortAddress(d.physfn)}: virtual functions are created after boot (through the physical function's sriov_numvfs), after vfio-pci has loaded, so a boot-time binding never sees it`,
+        hint: `bind it at runtime once the virtual functions exist: \`vfiokit bind ${shortAddress(d.address)}\` (a libvirt <hostdev managed='yes'> also binds it when the VM starts)`,
+      });
     if (s.boot.rootStorage.includes(d.address) && !intent.allowRootStorage)
       b.problems.push({
         code: 'E_ROOT_STORAGE',
@@ -165,11 +228,31 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
     plan.warnings = b.warnings;
     return plan;
   }
+  // Devices of earlier applied transactions stay passed through.
+  const hostDriverOf = new Map<string, string | null>();
+  const kept: string[] = [];
+  for (const p of intent.previous ?? []) {
+    for (const d of p.devices) {
+      if (sel.devices.some((x) => x.address === d.address)) continue;
+      const now = s.pci.find((x) => x.address === d.address);
+      if (!now || now.vendor !== d.vendor || now.device !== d.device) {
+        b.warnings.push(`${shortAddress(d.address)} [${d.vendor}:${d.device}] was passed through by transaction ${p.txid}, but that address now ${now ? `holds ${now.vendor}:${now.device}` : 'holds no device'}; it is left out of this plan`);
+        continue;
+      }
+      sel.devices.push(now);
+      hostDriverOf.set(now.address, d.hostDriver ?? null);
+      kept.push(`${shortAddress(d.address)} (transaction ${p.txid})`);
+    }
+  }
+  sel.devices.sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
   const moving = new Set(sel.devices.map((d) => d.address));
 
   // 2. Strategy.
-  const ids = [...new Set(sel.devices.map((d) => `${d.vendor}:${d.device}`))];
-  const stays = s.pci.filter((d) => !moving.has(d.address) && ids.includes(`${d.vendor}:${d.device}`));
+  const ownIds = [...new Set(sel.devices.map((d) => `${d.vendor}:${d.device}`))];
+  // The user's own vfio-pci ids (kernel arguments, modprobe.d) are merged in, never dropped.
+  const userIds = userVfioIds(s).filter((u) => !ownIds.includes(u.id));
+  const ids = [...ownIds, ...new Set(userIds.map((u) => u.id))];
+  const stays = s.pci.filter((d) => !moving.has(d.address) && ownIds.includes(`${d.vendor}:${d.device}`));
   const strategy: 'ids' | 'address' = stays.length ? 'address' : 'ids';
   const builtin = s.kernel.modules.vfio_pci === 'builtin';
   if (strategy === 'address' && builtin)
@@ -194,8 +277,13 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   args.push('iommu=pt');
   if (strategy === 'ids') args.push(`vfio-pci.ids=${ids.join(',')}`);
   if (current.includes('amd_iommu=on')) b.warnings.push('the kernel command line has amd_iommu=on, which is not a kernel option (ignored); vfiokit leaves it alone');
-  const otherIds = current.filter((a) => /^vfio[-_]pci\.ids=/.test(a) && a !== `vfio-pci.ids=${ids.join(',')}`);
-  if (otherIds.length) b.warnings.push(`the running kernel already has ${otherIds.join(' ')}; the new vfio-pci.ids= comes later on the command line and wins`);
+  const otherIds = current.filter((a) => /^vfio[-_]pci\.ids=/.test(a) && a.split('=')[1].split(',').some((x) => !ids.includes(x.toLowerCase())));
+  if (otherIds.length) b.warnings.push(`the running kernel has ${otherIds.join(' ')}, which no boot configuration file sets any more (typed at the boot menu?); the next boot uses vfio-pci.ids=${ids.join(',')}`);
+  if (userIds.length) {
+    const where = [...new Set(userIds.map((u) => u.where))].join(', ');
+    if (strategy === 'ids') b.warnings.push(`merged the vfio-pci ids already set on this host (${[...new Set(userIds.map((u) => u.id))].join(',')}, in ${where}) into vfiokit's: vfio-pci.ids=${ids.join(',')}`);
+    else b.warnings.push(`this host already sets vfio-pci ids ${[...new Set(userIds.map((u) => u.id))].join(',')} (in ${where}); vfiokit binds by address and leaves them as they are`);
+  }
 
   if (!b.problems.length) {
     planBootloader(b, bootloader.kind, args);
@@ -203,11 +291,13 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
     if (!builtin) planModprobe(b, sel.devices, strategy, ids, bootloader.kind);
     if (!builtin) planInitramfs(b, initramfs.kind, strategy, mark);
     else b.warnings.push(`vfio-pci is built into kernel ${s.kernel.release}: the kernel command line alone binds the devices (no modprobe.d or initramfs changes)`);
+    checkSingleIds(b);
+    reportReplacedArgs(b, args);
   }
 
   const txIntent: BootTransactionIntent = {
     selectors: intent.selectors,
-    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: d.driver })),
+    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: hostDriverOf.has(d.address) ? hostDriverOf.get(d.address)! : d.driver })),
     strategy,
     kernelArgs: args,
     bootloader: bootloader.kind,
@@ -220,11 +310,103 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   plan.summary = [
     `devices: ${sel.devices.map((d) => `${shortAddress(d.address)} [${d.vendor}:${d.device}]${d.driver ? ` (now ${d.driver})` : ''}`).join(', ')}`,
     `binding: ${strategy === 'ids' ? `by IDs (${ids.join(', ')})` : `by address (driver_override), because ${stays.map((d) => shortAddress(d.address)).join(', ')} has the same IDs and stays on the host`}${builtin ? '; vfio-pci is built in' : ''}`,
+    ...(kept.length ? [`kept from earlier transactions: ${kept.join(', ')} (passthrough accumulates; \`vfiokit undo\` of this one returns to them)`] : []),
     `kernel arguments: ${args.join(' ')} (normal boot entries only; the recovery entry boots without passthrough)`,
     `bootloader: ${bootloader.kind} (${bootloader.evidence.join('; ')})`,
     `initramfs: ${builtin ? 'not needed (vfio-pci built in)' : `${initramfs.kind} (${initramfs.evidence.join('; ')})`}`,
   ];
   return plan;
+}
+
+/** Files whose lines put arguments on a kernel command line (GRUB's defaults, BLS entries, kernelstub, rEFInd, Limine). */
+function kernelArgSource(p: string): 'grub' | 'file' | 'lines' | null {
+  if (p === grub.MAIN_PATH || p.startsWith(`${dirOf(grub.DROP_IN_PATH)}/`)) return 'grub';
+  if (p === bls.KERNEL_CMDLINE_PATH || /\/loader\/entries\/[^/]+\.conf$/.test(p)) return 'file';
+  if (p === kernelstub.PATH || p === refind.PATH || p === limine.DEFAULTS_PATH || /limine\.conf$/.test(p)) return 'lines';
+  return null;
+}
+
+const IDS_ARG = /(?:^|[\s"'[,])vfio[-_]pci\.ids=([0-9A-Fa-f:,]+)/g;
+const PCI_ID = /^[0-9a-f]{4}:[0-9a-f]{4}$/i;
+const isComment = (line: string) => /^\s*#/.test(line);
+
+interface UserIds {
+  id: string;
+  where: string;
+  kind: 'kernel' | 'modprobe';
+}
+
+/** vfio-pci ids this host's configuration sets outside what vfiokit owns: kernel arguments in boot files and modprobe.d options. */
+function userVfioIds(s: HostSnapshot): UserIds[] {
+  const out: UserIds[] = [];
+  for (const [p, f] of Object.entries(s.boot.files)) {
+    if (WHOLE_FILES.has(p) || p.includes('vfiokit-fallback')) continue;
+    const lines = f.content.split('\n').filter((l) => !isComment(l));
+    if (kernelArgSource(p)) {
+      for (const line of lines) for (const m of line.matchAll(IDS_ARG)) for (const id of m[1].split(',')) if (PCI_ID.test(id)) out.push({ id: id.toLowerCase(), where: p, kind: 'kernel' });
+    } else if (p.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`)) {
+      for (const line of lines) {
+        const m = /^\s*options\s+vfio[-_]pci\s+(.*)$/.exec(line);
+        const v = m ? /(?:^|\s)ids=([0-9A-Fa-f:,]+)/.exec(m[1]) : null;
+        if (v) for (const id of v[1].split(',')) if (PCI_ID.test(id)) out.push({ id: id.toLowerCase(), where: p, kind: 'modprobe' });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A user's own value for an argument vfiokit sets (intel_iommu=off,
+ * iommu=soft) is replaced on the normal entries: never silently.
+ */
+function reportReplacedArgs(b: Builder, args: string[]): void {
+  const norm = (k: string) => k.replace(/-/g, '_');
+  for (const a of args) {
+    const [key, want] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+    if (norm(key) === 'vfio_pci.ids') continue;
+    const re = new RegExp(`(?:^|[\\s"'\\[,])(${key.replace(/[-_]/g, '[-_]').replace(/\./g, '\\.')})=([^\\s"',\\]]*)`, 'g');
+    const seen = new Set<string>();
+    for (const [p, f] of Object.entries(b.s.boot.files)) {
+      if (!kernelArgSource(p) || WHOLE_FILES.has(p) || p.includes('vfiokit-fallback')) continue;
+      for (const line of f.content.split('\n')) {
+        if (isComment(line)) continue;
+        for (const m of line.matchAll(re)) {
+          if (m[2] === want || seen.has(`${p} ${m[2]}`)) continue;
+          seen.add(`${p} ${m[2]}`);
+          b.warnings.push(`${p} sets ${m[1]}=${m[2]}; vfiokit's ${a} takes its place on the normal boot entries (passthrough needs it); \`vfiokit undo\` gives yours back`);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The kernel keeps only the last vfio-pci.ids= of a command line: after the
+ * plan, no command line may carry two. Where vfiokit cannot merge in place
+ * (the user's argument lives in a file it does not edit), refuse with the choice.
+ */
+function checkSingleIds(b: Builder): void {
+  const after = new Map<string, string>();
+  for (const [p, f] of Object.entries(b.s.boot.files)) after.set(p, f.content);
+  for (const st of b.steps) if (st.kind === 'write-file') after.set(st.path, st.after.content);
+  const perLine = (text: string) => text.split('\n').filter((l) => !isComment(l)).map((l) => [...l.matchAll(IDS_ARG)].length);
+  const count = (text: string) => perLine(text).reduce((n, c) => n + c, 0);
+  const clash = (files: string[]) => {
+    const user = files.filter((p) => !WHOLE_FILES.has(p) && count(after.get(p) ?? '') > 0);
+    const named = user.length ? user : files;
+    b.problems.push({
+      code: 'E_VFIO_IDS_CONFLICT',
+      subject: named[0],
+      message: `${named.join(', ')} already ${named.length > 1 ? 'set' : 'sets'} vfio-pci.ids= on the kernel command line, where vfiokit would add a second one; the kernel keeps only the last, so one list of devices would be lost`,
+      hint: `remove vfio-pci.ids= from ${named.join(' and ')} and select those devices too (add their addresses to \`vfiokit plan\`), so that one vfio-pci.ids= holds them all`,
+    });
+  };
+  const grubFiles = [...after.keys()].filter((p) => kernelArgSource(p) === 'grub');
+  if (grubFiles.reduce((n, p) => n + count(after.get(p)!), 0) > 1) return clash(grubFiles);
+  for (const [p, text] of after) {
+    const k = kernelArgSource(p);
+    if ((k === 'file' && count(text) > 1) || (k === 'lines' && perLine(text).some((c) => c > 1))) return clash([p]);
+  }
 }
 
 const INITRAMFS_TOOLS = new Set(['update-initramfs', 'dracut', 'mkinitcpio', 'booster', '/usr/lib/booster/regenerate_images']);
@@ -249,6 +431,16 @@ function planBootloader(b: Builder, kind: BootloaderKind, args: string[]): void 
   };
   switch (kind) {
     case 'grub': {
+      const cfgs = ['/boot/grub', '/boot/grub2'].filter((d) => (s.boot.dirs[d] ?? []).includes('grub.cfg'));
+      if (!cfgs.length) {
+        b.problems.push({
+          code: 'E_BOOT_EMPTY',
+          subject: '/boot',
+          message: 'GRUB is configured (/etc/default/grub), but neither /boot/grub/grub.cfg nor /boot/grub2/grub.cfg exists: /boot looks empty or not mounted, so regenerating grub.cfg would write a menu GRUB never reads',
+          hint: 'mount /boot (`mount /boot`; check /etc/fstab), then run vfiokit plan again',
+        });
+        return;
+      }
       if (isDebianLike(s)) {
         b.write(grub.DROP_IN_PATH, grub.renderDropIn(args, { key: 'GRUB_CMDLINE_LINUX_DEFAULT' }), 'kernel arguments for normal GRUB entries (a drop-in sourced after /etc/default/grub)');
       } else {
@@ -295,7 +487,17 @@ function planBootloader(b: Builder, kind: BootloaderKind, args: string[]): void 
           if (!first && (kind === 'systemd-boot')) first = { path: p, content: f.content };
         }
       }
-      if (!dirs.length) b.problems.push({ code: 'E_NO_BOOT_ENTRIES', subject: 'loader entries', message: 'no Boot Loader Specification entries found in /boot/loader/entries, /boot/efi/loader/entries or /efi/loader/entries', hint: 'check where the ESP is mounted' });
+      if (!dirs.length)
+        b.problems.push(
+          kind === 'grubby-bls'
+            ? {
+                code: 'E_NO_BOOT_ENTRIES',
+                subject: 'loader entries',
+                message: 'GRUB_ENABLE_BLSCFG=true in /etc/default/grub: GRUB takes each kernel\'s arguments from its Boot Loader Specification entry, and none was found in /boot/loader/entries (editing /etc/default/grub alone would never take effect)',
+                hint: 'mount /boot (`mount /boot`; check /etc/fstab), then run vfiokit plan again; `grubby --info=ALL` lists the entries GRUB boots',
+              }
+            : { code: 'E_NO_BOOT_ENTRIES', subject: 'loader entries', message: 'no Boot Loader Specification entries found in /boot/loader/entries, /boot/efi/loader/entries or /efi/loader/entries', hint: 'check where the ESP is mounted (mount it, e.g. `mount /boot` or `mount /efi`), then run vfiokit plan again' },
+        );
       // Future kernels: /etc/kernel/cmdline (kernel-install) when present.
       b.edit(bls.KERNEL_CMDLINE_PATH, 'kernel arguments for kernels installed later (kernel-install)', (text) => bls.renderCmdlineFile(cmdline.addKernelArgs(bls.parseCmdlineFile(text), args)));
       if (first && !keptPlain) {
@@ -357,14 +559,10 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
     }
     for (const m of competingModules(d)) if (present.has(m)) softdeps.add(m);
   }
-  const intentFile: modprobe.VfioModprobeIntent = { softdeps: [...softdeps].sort() };
-  // Without a bootloader we can edit, the IDs go to modprobe.d instead of the command line.
-  if (strategy === 'ids' && bootloader === 'unknown') intentFile.ids = ids;
-  if (strategy === 'address') intentFile.overrideAddresses = devices.map((d) => d.address);
   // Report what other files already say about vfio-pci.
   const docs: modprobe.ModprobeDoc[] = [];
   for (const [p, f] of Object.entries(s.boot.files)) {
-    if (!p.startsWith('/etc/modprobe.d/') || p === modprobe.OWNED_PATH) continue;
+    if (!p.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`) || p === modprobe.OWNED_PATH) continue;
     try {
       docs.push(modprobe.parse(f.content, p));
     } catch (e) {
@@ -373,13 +571,66 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
   }
   const facts = modprobe.analyseVfio(docs);
   for (const p of facts.problems) b.warnings.push(`${p.file}:${p.line}: ${p.message}${p.hint ? ` — ${p.hint}` : ''}`);
-  if (facts.effectiveIds && strategy === 'ids') b.warnings.push(`${facts.effectiveIds.file}:${facts.effectiveIds.line} already sets vfio-pci ids=${facts.effectiveIds.ids.join(',')}; the kernel command line's vfio-pci.ids= is applied as well`);
+  const extra = mergeSoftdeps(b, softdeps, docs);
+  const intentFile: modprobe.VfioModprobeIntent = { softdeps: [...softdeps].sort(), softdepExtra: extra };
+  // Without a bootloader we can edit, the IDs go to modprobe.d instead of the command line.
+  if (strategy === 'ids' && bootloader === 'unknown') intentFile.ids = ids;
+  if (strategy === 'address') {
+    intentFile.overrideAddresses = devices.map((d) => d.address);
+    // modprobe runs only the first `install` command for a module: a user's own would win or be lost.
+    const own = facts.hooks.find((h) => h.command === 'install' && normModule(h.module) === 'vfio_pci');
+    if (own)
+      b.problems.push({
+        code: 'E_MODPROBE_CONFLICT',
+        subject: own.file,
+        message: `${own.file}:${own.line} already has \`install ${own.module} ${own.shell}\`; vfiokit binds by address through its own \`install vfio-pci\` hook, and modprobe runs only the first install command for a module, so one of the two would be ignored`,
+        hint: `remove that install line (vfiokit's hook sets driver_override for ${devices.map((d) => shortAddress(d.address)).join(' ')}), or bind these devices at runtime with \`vfiokit bind\``,
+      });
+  }
   try {
     b.write(modprobe.OWNED_PATH, modprobe.renderOwnedFile(intentFile), 'load vfio-pci before the host drivers (softdeps)');
     if (strategy === 'address') b.write(modprobe.OVERRIDE_SCRIPT_PATH, modprobe.renderOverrideScript(devices.map((d) => d.address)), 'set driver_override for the chosen addresses before vfio-pci loads', 0o755);
   } catch (e) {
     b.fail(e, modprobe.OWNED_PATH);
   }
+}
+
+/**
+ * modprobe uses only the first `softdep` line for a module (files in name
+ * order). For each module vfiokit orders after vfio-pci, a user's softdep is
+ * merged into vfiokit's (when vfiokit.conf comes first), makes vfiokit's
+ * unnecessary (it already loads vfio-pci first), or is a refusal with the
+ * line to change (it comes first and would hide vfiokit's).
+ */
+function mergeSoftdeps(b: Builder, softdeps: Set<string>, docs: modprobe.ModprobeDoc[]): Record<string, { pre: string[]; post: string[] }> {
+  const ours = baseOf(modprobe.OWNED_PATH);
+  const first = new Map<string, { file: string; line: number; module: string; pre: string[]; post: string[] }>();
+  for (const doc of [...docs].sort((x, y) => (baseOf(x.file) < baseOf(y.file) ? -1 : baseOf(x.file) > baseOf(y.file) ? 1 : 0))) {
+    for (const d of modprobe.directives(doc)) if (d.command === 'softdep' && !first.has(normModule(d.module))) first.set(normModule(d.module), { file: doc.file, line: d.line, module: d.module, pre: d.pre, post: d.post });
+  }
+  const extra: Record<string, { pre: string[]; post: string[] }> = {};
+  for (const m of [...softdeps]) {
+    const u = first.get(normModule(m));
+    if (!u) continue;
+    const pre = u.pre.filter((x) => normModule(x) !== 'vfio_pci');
+    if (pre.length < u.pre.length) {
+      softdeps.delete(m); // the user's line already loads vfio-pci first
+      continue;
+    }
+    const post = u.post.length ? ` post: ${u.post.join(' ')}` : '';
+    if (baseOf(u.file) < ours)
+      b.problems.push({
+        code: 'E_MODPROBE_CONFLICT',
+        subject: u.file,
+        message: `${u.file}:${u.line} has \`softdep ${u.module} pre: ${u.pre.join(' ')}${post}\`, and modprobe uses only the first softdep line for a module: it comes before ${modprobe.OWNED_PATH}, so vfiokit's \`softdep ${m} pre: vfio-pci\` would be ignored`,
+        hint: `add vfio-pci to that line: \`softdep ${u.module} pre: ${[...u.pre, 'vfio-pci'].join(' ')}${post}\`, then run vfiokit plan again`,
+      });
+    else {
+      extra[m] = { pre, post: u.post };
+      b.warnings.push(`${u.file}:${u.line} has \`softdep ${u.module} pre: ${u.pre.join(' ')}${post}\`; modprobe uses only the first softdep line for a module, which is vfiokit's, so vfiokit's line carries yours too: \`softdep ${m} pre: ${['vfio-pci', ...pre].join(' ')}${post}\``);
+    }
+  }
+  return extra;
 }
 
 function renderInitramfsToolsHook(script: string): string {

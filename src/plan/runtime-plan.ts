@@ -46,8 +46,8 @@ function inUse(snap: HostSnapshot, groups: number[], warnings: string[]): Proble
   return out;
 }
 
-export function planBind(snap: HostSnapshot, selectors: string[], opts: { with?: string[]; force?: boolean } = {}): Plan {
-  const sel = resolveSelection(snap, selectors, { with: opts.with, allowBootVga: true });
+export function planBind(snap: HostSnapshot, selectors: string[], opts: { with?: string[]; force?: boolean; allowChipset?: boolean } = {}): Plan {
+  const sel = resolveSelection(snap, selectors, { with: opts.with, allowBootVga: true, allowChipset: opts.allowChipset });
   const plan = emptyPlan('runtime-bind', {});
   plan.problems.push(...sel.problems);
   plan.warnings.push(...sel.warnings);

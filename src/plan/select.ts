@@ -9,7 +9,7 @@ import { UsageError, type Problem } from '../errors.js';
 import { parsePciAddress, shortAddress, slotOf } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { iommuFix } from '../analysis/check.js';
-import { analyzeGroups, isBridgeRole, type GroupReport } from '../analysis/groups.js';
+import { analyzeGroups, chipsetFunctionKind, isBridgeRole, type GroupReport } from '../analysis/groups.js';
 
 export interface SelectOptions {
   /** Addresses the user agreed to take along (`--with`). */
@@ -18,6 +18,8 @@ export interface SelectOptions {
   allowBootVga?: boolean;
   /** Do not require an active IOMMU (vm xml generation for another host). */
   requireIommu?: boolean;
+  /** Allow chipset functions (ISA/LPC bridge, SMBus…) in the moved set (`--allow-chipset`). */
+  allowChipset?: boolean;
 }
 
 export interface Selection {
@@ -60,6 +62,8 @@ export function resolveSelection(snapshot: HostSnapshot, selectors: string[], op
   const warnings: string[] = [];
   const byAddr = new Map(snapshot.pci.map((d) => [d.address, d]));
   const selected = new Map<string, PciDevice>();
+  /** The vendor:device selector that picked each device, when it matched more than one. */
+  const pickedBy = new Map<string, PciDevice[]>();
   for (const { text, sel } of parsed) {
     const matches = 'address' in sel ? [byAddr.get(sel.address)].filter((d): d is PciDevice => Boolean(d)) : snapshot.pci.filter((d) => d.vendor === sel.vendor && d.device === sel.device);
     if (!matches.length) {
@@ -71,7 +75,10 @@ export function resolveSelection(snapshot: HostSnapshot, selectors: string[], op
       });
       continue;
     }
-    if ('vendor' in sel && matches.length > 1) warnings.push(`'${text}' matches ${matches.length} devices (${matches.map((m) => shortAddress(m.address)).join(', ')}); all are selected — use an address to pick one`);
+    if ('vendor' in sel && matches.length > 1) {
+      warnings.push(`'${text}' matches ${matches.length} devices (${matches.map((m) => shortAddress(m.address)).join(', ')}); all are selected — use an address to pick one`);
+      for (const m of matches) pickedBy.set(m.address, matches);
+    }
     for (const m of matches) {
       if (isBridgeRole(m)) {
         problems.push({ code: 'E_BRIDGE', subject: m.address, message: `${shortAddress(m.address)} is a PCI bridge; bridges stay with the host and cannot be passed through`, hint: 'select the device behind the bridge instead' });
@@ -90,11 +97,15 @@ export function resolveSelection(snapshot: HostSnapshot, selectors: string[], op
   const selectedSlots = new Set([...selected.values()].map((d) => slotOf(d.address)));
   for (const d of selected.values()) {
     if (d.bootVga && !opts.allowBootVga) {
+      // Picked by vendor:device together with identical cards: the fix is the other cards' addresses.
+      const twins = (pickedBy.get(d.address) ?? []).filter((m) => !m.bootVga);
       problems.push({
         code: 'E_BOOT_VGA',
         subject: d.address,
         message: `${shortAddress(d.address)} is the boot display (boot_vga=1): the host's console and firmware framebuffer run on it`,
-        hint: 'pass a GPU the host does not boot from, or take it knowingly with --allow-boot-vga (the host then needs another display or a single-GPU handoff)',
+        hint: twins.length
+          ? `select the identical card${twins.length > 1 ? 's' : ''} the host does not boot from by address instead of by vendor:device: ${twins.map((t) => shortAddress(t.address)).join(' ')}`
+          : 'pass a GPU the host does not boot from, or take it knowingly with --allow-boot-vga (the host then needs another display or a single-GPU handoff)',
       });
     }
     if (d.iommuGroup === null) continue;
@@ -119,6 +130,37 @@ export function resolveSelection(snapshot: HostSnapshot, selectors: string[], op
       });
     }
   }
-  for (const w of withAddrs) if (!byAddr.has(w)) problems.push({ code: 'E_UNKNOWN_DEVICE', subject: w, message: `--with ${shortAddress(w)}: no such PCI device on this host`, hint: 'check the address with `vfiokit groups`' });
+  for (const w of withAddrs) {
+    const dev = byAddr.get(w);
+    if (!dev) {
+      problems.push({ code: 'E_UNKNOWN_DEVICE', subject: w, message: `--with ${shortAddress(w)}: no such PCI device on this host`, hint: 'check the address with `vfiokit groups`' });
+      continue;
+    }
+    if (devices.has(w) || selected.has(w)) continue;
+    const inGroups = [...groups.keys()];
+    problems.push({
+      code: 'E_WITH_OUTSIDE_GROUP',
+      subject: w,
+      message: isBridgeRole(dev)
+        ? `--with ${shortAddress(w)}: it is a bridge, and bridges stay with the host`
+        : `--with ${shortAddress(w)}: it is in IOMMU group ${dev.iommuGroup ?? 'none'}, not in the group${inGroups.length === 1 ? '' : 's'} of the selected devices (${inGroups.length ? inGroups.join(', ') : 'none'}); --with only takes along endpoints that share a group with a selected device`,
+      hint: isBridgeRole(dev) ? `drop --with ${shortAddress(w)}` : `select it as a device of its own (add ${shortAddress(w)} to the selectors), or drop --with ${shortAddress(w)}`,
+    });
+  }
+  // Chipset functions are host infrastructure: refused unless taken knowingly.
+  for (const d of devices.values()) {
+    const kind = chipsetFunctionKind(d.class);
+    if (!kind) continue;
+    const via = [...selected.values()].find((x) => x.iommuGroup === d.iommuGroup && x.address !== d.address);
+    const why = `${shortAddress(d.address)} is ${kind}, part of the host's chipset${via ? ` (it comes along because it shares IOMMU group ${d.iommuGroup} and slot with ${shortAddress(via.address)})` : ''}`;
+    if (opts.allowChipset) warnings.push(`${why}: taken because of --allow-chipset; the host loses what it serves while the VM holds it (firmware, sensors, TPM, keyboard controller)`);
+    else
+      problems.push({
+        code: 'E_CHIPSET_FUNCTION',
+        subject: d.address,
+        message: `${why}; the host needs it (firmware flash, sensors, TPM, keyboard controller, power management), so it is not passed through`,
+        hint: `pass a device that has an IOMMU group of its own (an add-in card in a slot whose root port has ACS); only if you know the host works without it, add --allow-chipset`,
+      });
+  }
   return { selected: [...selected.values()].sort(byAddress), devices: [...devices.values()].sort(byAddress), groups: [...groups.values()], problems, warnings };
 }

@@ -14,7 +14,7 @@
 import { shortAddress, slotOf } from '../model/pci-address.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import type { CheckReport } from '../analysis/check.js';
-import { describeKind, isBridgeRole, type GroupsReport, type Verdict } from '../analysis/groups.js';
+import { chipsetFunctionKind, describeKind, isBridgeRole, type GroupsReport, type Verdict } from '../analysis/groups.js';
 import type { StatusReport } from '../analysis/status.js';
 import { deviceLabel } from './text.js';
 import { REPORT_CSS } from './report-css.js';
@@ -194,6 +194,7 @@ export function reportData(input: ReportInput): ReportData {
   };
   const verdictOf = (d: PciDevice): Verdict => (d.iommuGroup !== null && groupById.has(d.iommuGroup) ? groupById.get(d.iommuGroup)!.verdict : 'no-iommu');
   const gpuSlots = new Set(s.pci.filter((d) => isGpu(d.class)).map((d) => slotOf(d.address)));
+  const pciByAddress = new Map(s.pci.map((d) => [d.address, d]));
   const isCandidate = (d: PciDevice) =>
     !isBridgeRole(d) && CANDIDATE_CLASS.test(d.class) && !(d.class.startsWith('0403') && gpuSlots.has(slotOf(d.address))) && !(d.class.startsWith('0c03') && gpuSlots.has(slotOf(d.address)));
 
@@ -257,7 +258,9 @@ export function reportData(input: ReportInput): ReportData {
       const vmFlags = flags;
       let note: string | null = null;
       let commands: string[] = [];
+      const chipset = [d.address, ...endpoints.map((m) => m.address)].map((a) => pciByAddress.get(a)).filter((x): x is PciDevice => Boolean(x && chipsetFunctionKind(x.class)));
       if (!s.iommu.active || !g) note = 'the IOMMU is not active: fix the readiness check first, then run `vfiokit report` again';
+      else if (chipset.length) note = `its IOMMU group holds ${chipset.map((c) => `${shortAddress(c.address)} (${chipsetFunctionKind(c.class)})`).join(', ')}, part of the host's chipset: vfiokit refuses to pass it through (--allow-chipset only knowingly)`;
       else {
         const sel = d.short;
         commands = [`vfiokit plan ${[sel, ...bootFlags].join(' ')}`, `sudo vfiokit apply ${[sel, ...bootFlags].join(' ')}`];

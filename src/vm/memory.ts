@@ -17,7 +17,9 @@ export function parseMemorySize(text: string): number {
     const bare = /^\d+$/.test(t);
     throw new UsageError(
       `--memory '${text}' is not a memory size`,
-      bare
+      bare && Number(t) * 1024 < MIN_GUEST_KIB
+        ? `a size needs a unit, and a guest needs at least ${MIN_GUEST_KIB / 1024} MiB: e.g. --memory ${Number(t) >= 1 ? t : 8}G`
+        : bare
         ? `a bare number is ambiguous (QEMU reads MiB, libvirt KiB): add a unit, e.g. --memory ${t}M or --memory ${Math.max(1, Math.round(Number(t) / 1024))}G`
         : 'give a number with a binary unit: 8G, 8GiB, 8192M, 1.5G (K, M, G, T = KiB, MiB, GiB, TiB)',
       'E_BAD_MEMORY',

@@ -24,6 +24,7 @@ export interface VmIntent extends ProfileIntent {
   devices: string[];
   with?: string[];
   allowBootVga?: boolean;
+  allowChipset?: boolean;
   /** As typed (`8G`); default: 8 GiB, at most half the host's memory. */
   memory?: string;
   /** As typed; default: chosen by the pinning policy (4 without a topology). */
@@ -140,12 +141,12 @@ export interface DevicePlan {
  * one PCIe root port per host slot, functions keeping their numbers — plus
  * the checked ROM file. Shared by `vm xml/qemu/define` and `vm attach`.
  */
-export function planDevices(s: HostSnapshot, intent: Pick<VmIntent, 'devices' | 'with' | 'allowBootVga' | 'rom'>): DevicePlan {
+export function planDevices(s: HostSnapshot, intent: Pick<VmIntent, 'devices' | 'with' | 'allowBootVga' | 'allowChipset' | 'rom'>): DevicePlan {
   const problems: Problem[] = [];
   const warnings: string[] = [];
   const notes: string[] = [];
   // Devices: every function of each device, every endpoint of its group (resolveSelection).
-  const sel = resolveSelection(s, intent.devices, { with: intent.with, allowBootVga: intent.allowBootVga, requireIommu: false });
+  const sel = resolveSelection(s, intent.devices, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset, requireIommu: false });
   problems.push(...sel.problems);
   warnings.push(...sel.warnings);
   let devices = sel.devices;
@@ -193,7 +194,7 @@ export function planDevices(s: HostSnapshot, intent: Pick<VmIntent, 'devices' | 
         hint:
           rom.romStart !== null
             ? `strip the vendor header: vfiokit rom strip '${intent.rom.path}' -o gpu.rom, then pass --rom gpu.rom`
-            : 'dump the ROM of this card (reference §6.2: a secondary, idle card, via /sys/bus/pci/devices/BDF/rom) or use the vendor image for this exact card',
+            : `dump this card's own ROM with \`vfiokit rom dump ${romTarget ? shortAddress(romTarget.address) : 'ADDR'}\` (while it is a secondary, idle card) or use the vendor image for this exact card; \`vfiokit rom check FILE\` tells whether a file is usable`,
       });
     } else {
       notes.push(`ROM ${intent.rom.path}: ${rom.images.length} image(s)`, ...describeRom(rom).map((l) => `  ${l}`));

@@ -75,7 +75,9 @@ describe('report data', () => {
     expect(dev('0000:01:00.0').hostNeeds).toEqual([]);
     const cand = (a: string) => data.candidates.find((c) => c.address === a)!;
     expect(cand('0000:02:00.0').commands[0]).toBe('vfiokit plan 02:00.0 --allow-root-storage');
-    expect(cand('0000:00:1f.6').commands[0]).toBe('vfiokit plan 00:1f.6 --allow-default-nic');
+    // 00:1f.6 shares its slot with the ISA/LPC bridge and SMBus: chipset functions are never suggested
+    expect(cand('0000:00:1f.6').commands).toEqual([]);
+    expect(cand('0000:00:1f.6').note).toMatch(/00:1f\.0 \(an ISA\/LPC bridge\), 00:1f\.4 \(an SMBus controller\), part of the host's chipset/);
     expect(cand('0000:00:1f.6').takesAlong).toEqual(['0000:00:1f.0', '0000:00:1f.3', '0000:00:1f.4']);
     expect(cand('0000:01:00.0').commands).toEqual(['vfiokit plan 01:00.0', 'sudo vfiokit apply 01:00.0', 'vfiokit vm xml win11 --device 01:00.0 > win11.xml']);
     // GPUs first in "what can I pass"; a GPU's own audio/USB functions are not separate candidates.

@@ -82,7 +82,7 @@ describe('vm: bad input is refused with the thing, the rule and the fix', () => 
   it('malformed --memory, --vcpus, --pin, name → exit 2', async () => {
     const m = await vm('xml', 'g', '--device', '01:00.0', '--memory', '8');
     expect(m.code).toBe(2);
-    expect(m.stderr).toMatch(/'8' is not a memory size[\s\S]*add a unit, e\.g\. --memory 8M/);
+    expect(m.stderr).toMatch(/'8' is not a memory size[\s\S]*needs a unit[\s\S]*e\.g\. --memory 8G/);
     expect((await vm('xml', 'g', '--device', '01:00.0', '--vcpus', 'many')).code).toBe(2);
     expect((await vm('xml', 'g', '--device', '01:00.0', '--pin', 'some')).stderr).toMatch(/--pin 'some' is not a pinning mode/);
     expect((await vm('xml', 'my vm', '--device', '01:00.0')).stderr).toMatch(/'my vm' is not a usable VM name/);

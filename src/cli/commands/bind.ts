@@ -47,7 +47,7 @@ export function notLive(root: HostRoot): PreconditionError {
 }
 
 export function refuse(action: string, plan: Plan): never {
-  throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : `E_${action.toUpperCase()}_REFUSED`, `${action} refused; nothing was changed`, undefined, plan.problems[0].subject, plan.problems);
+  throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : `E_${action.toUpperCase()}_REFUSED`, `${action} refused; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
 }
 
 export interface DeviceOutcome {
@@ -88,7 +88,7 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
   const json = Boolean(ctx.values.json);
   const say = (s: string) => (json ? ctx.io.stderr.write(s + '\n') : out(ctx, s));
   const withs = ctx.values.with;
-  const opts = { with: Array.isArray(withs) ? withs : typeof withs === 'string' ? [withs] : [], force: Boolean(ctx.values.force) };
+  const opts = { with: Array.isArray(withs) ? withs : typeof withs === 'string' ? [withs] : [], force: Boolean(ctx.values.force), allowChipset: Boolean(ctx.values['allow-chipset']) };
   const make = () => planBind(inspect(ctx.root), ctx.positionals, opts);
   if (ctx.values['dry-run']) {
     const plan = make();

@@ -175,7 +175,7 @@ async function strip(ctx: CommandContext, arg: string | undefined): Promise<numb
 function refusePlan(what: string, plan: Plan): void {
   if (plan.problems.length) {
     const p = plan.problems[0];
-    throw new PreconditionError(p.code, `${what}: ${p.message}; nothing was changed`, p.hint, p.subject, plan.problems.slice(1));
+    throw new PreconditionError(p.code, `${what}: ${p.message}; nothing was changed`, p.hint, p.subject, plan.problems.slice(1), plan.warnings);
   }
 }
 

@@ -61,9 +61,11 @@ function onOff(v: unknown, flag: string): boolean | undefined {
   throw new UsageError(`--${flag} '${String(v)}' is not on or off`, `use --${flag} on or --${flag} off (the default comes from --os)`, 'E_USAGE');
 }
 
-function refuse(what: string, plan: Pick<VmPlan, 'problems'>, nothing: string): void {
+function refuse(ctx: CommandContext, what: string, plan: Pick<VmPlan, 'problems' | 'warnings'>, nothing: string): void {
   if (plan.problems.length) {
-    throw new PreconditionError(plan.problems[0].code, `${what}: ${plan.problems.length === 1 ? 'one problem' : `${plan.problems.length} problems`}; nothing was ${nothing}`, undefined, undefined, plan.problems);
+    // Like `plan --json`: a JSON consumer gets the refusal on stdout too.
+    if (ctx.values.json) printJson(ctx, { problems: plan.problems, warnings: plan.warnings });
+    throw new PreconditionError(plan.problems[0].code, `${what}: ${plan.problems.length === 1 ? 'one problem' : `${plan.problems.length} problems`}; nothing was ${nothing}`, undefined, undefined, plan.problems, plan.warnings);
   }
 }
 
@@ -125,14 +127,14 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   const devices = list(v.device);
   if (!devices.length) throw new UsageError('no device given', 'name at least one device to pass through: --device 01:00.0 (or vendor:device, e.g. --device 10de:2204)', 'E_NO_SELECTOR');
   const snap = inspect(ctx.root);
-  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']), rom: readRom(str(v.rom)) };
+  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']), allowChipset: Boolean(v['allow-chipset']), rom: readRom(str(v.rom)) };
 
   if ((sub as Sub) === 'attach') {
     if (!target) throw new UsageError('no domain given', 'name the libvirt domain to add the device to: vfiokit vm attach DOMAIN --device 01:00.0', 'E_NO_NAME');
     const stray = ATTACH_ONLY_DEVICE_FLAGS.filter((k) => v[k] !== undefined);
     if (stray.length) throw new UsageError(`--${stray[0]} does not apply to \`vm attach\``, 'attach only adds devices (and --rom); change memory and vCPUs with `virsh edit DOMAIN`', 'E_USAGE');
     const dev = planDevices(snap, common);
-    refuse(`cannot attach to '${target}'`, dev, 'changed');
+    refuse(ctx, `cannot attach to '${target}'`, dev, 'changed');
     const xml = await virshOk(runner, [...virsh(ctx), 'dumpxml', '--inactive', target], `cannot read domain '${target}'`);
     const result = attachHostdevs(xml, target, dev.hostdevs);
     const warnings = [...dev.warnings, ...result.warnings];
@@ -183,7 +185,7 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
     lookingGlassSize: str(v['looking-glass-size']),
   };
   const plan = planVm(snap, intent);
-  refuse(`cannot ${sub === 'define' ? 'define' : 'build'} VM '${plan.spec.name}'`, plan, sub === 'define' ? 'defined' : 'generated');
+  refuse(ctx, `cannot ${sub === 'define' ? 'define' : 'build'} VM '${plan.spec.name}'`, plan, sub === 'define' ? 'defined' : 'generated');
   const summary = { name: plan.spec.name, memoryKib: plan.spec.memoryKib, vcpus: plan.spec.vcpus, topology: plan.spec.topology, pinning: plan.spec.pinning, hostdevs: plan.spec.hostdevs, hugepages: plan.hugepages, rom: plan.rom, firmware: plan.spec.firmware, profile: plan.spec.profile };
 
   if (sub === 'qemu') {
