@@ -24,7 +24,7 @@ export interface PciNames {
 export function loadPciNamesFor(root: HostRoot, vendors: Iterable<string>): PciNames {
   const want = new Set([...vendors].map((v) => v.toLowerCase()).filter((v) => /^[0-9a-f]{4}$/.test(v)));
   for (const p of PCI_IDS_PATHS) {
-    const text = root.withFile(p, (read) => (want.size ? pciIdsVendorBlocks(read, want) : ''));
+    const text = root.withFile(p, (read) => (want.size ? pciIdsVendorBlocks((buf, pos) => read(buf, 0, buf.length, pos), want) : ''));
     if (text !== undefined) return parsePciIdsLazily(text, p);
   }
   return parsePciIdsLazily('', null);

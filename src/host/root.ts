@@ -149,28 +149,17 @@ export class HostRoot {
    * bytes in `buf`; undefined when absent or unreadable.
    */
   private readInto(hostPath: string, buf: Buffer, max: number): number | undefined {
-    let fd: number;
-    try {
-      fd = fs.openSync(this.path(hostPath), 'r');
-    } catch {
-      return undefined;
-    }
-    try {
+    return this.withFile(hostPath, (read) => {
       let n = 0;
       // A short read is the end: sysfs returns a whole attribute in one
       // read, and regular files this small do too (saves a read per file).
       while (n < max) {
-        const r = fs.readSync(fd, buf, n, max - n, null);
+        const r = read(buf, n, max - n, null);
         n += r;
         if (r === 0 || n < max) break;
       }
-      this.note(hostPath, 'file');
       return n;
-    } catch {
-      return undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
   }
 
   /** A small file (at most 4096 bytes: one sysfs page) as latin1 text; undefined when absent. */
@@ -189,11 +178,11 @@ export class HostRoot {
   }
 
   /**
-   * Read a file piecewise: `use` gets a reader (bytes into a buffer from a
-   * file position; 0 at the end) and may stop early. Undefined when the file
-   * cannot be opened or read.
+   * Read a file piecewise: `use` gets a reader (like fs.readSync: bytes into
+   * buf at offset, from a file position or the current one; 0 at the end) and
+   * may stop early. Undefined when the file cannot be opened or read.
    */
-  withFile<T>(hostPath: string, use: (read: (buf: Buffer, pos: number) => number) => T): T | undefined {
+  withFile<T>(hostPath: string, use: (read: (buf: Buffer, offset: number, length: number, pos: number | null) => number) => T): T | undefined {
     let fd: number;
     try {
       fd = fs.openSync(this.path(hostPath), 'r');
@@ -201,7 +190,7 @@ export class HostRoot {
       return undefined;
     }
     try {
-      const v = use((buf, pos) => fs.readSync(fd, buf, 0, buf.length, pos));
+      const v = use((buf, offset, length, pos) => fs.readSync(fd, buf, offset, length, pos));
       this.note(hostPath, 'file');
       return v;
     } catch {
