@@ -1,75 +1,175 @@
-// `npm run bench`: how fast vfiokit reads a host, against lspci reading the
-// same tree. Generates synthetic hosts of 64, 512 and 4096 PCI functions
-// (root ports, each with multifunction endpoints behind it), then times
-//   vfiokit inspect --json --root R
-//   lspci -nn -A linux-sysfs -O sysfs.path=R/sys/bus/pci
-// as whole processes (median of several runs), plus `vfiokit --version`.
-// Targets: at 4096 functions no slower than 2x lspci; time per function
-// roughly constant (linear growth); --version under 100 ms.
+// `npm run bench`: how fast vfiokit starts and reads a host, each figure next
+// to a yardstick measured in the same run (the machine may be busy, so only
+// ratios mean something). Commands of one comparison are run interleaved
+// (A B A B …, order alternating) and their medians compared.
+//
+//   start-up    vfiokit --version                 vs node -e 0        target <= 1.2x
+//   check       vfiokit check   (desktop fixture) vs vfiokit inspect  target <= 1.2x
+//   plan        vfiokit plan 01:00.0 (Debian)     vs node -e 0        target <= 2x
+//   inspect     vfiokit inspect --json at 64…4096 synthetic functions vs
+//               lspci -nn -A linux-sysfs on the same tree             target <= 1.3x at 4096,
+//               µs per function printed at each size (linear growth)
+//   peak RSS    inspect --json at 4096 functions (/usr/bin/time -v)   target <= 50 MiB
+//   syscalls    per function, from strace -c -f (when strace exists), vfiokit and lspci
+//
+// VFIOKIT_BENCH_RUNS=N changes the number of runs per command (default 11).
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildFakeHost } from '../test/helpers/fake-host.js';
+import { buildFakeHost, type FakeHost } from '../test/helpers/fake-host.js';
+import { FIXTURE_HOSTS } from '../test/helpers/hosts.js';
+import { DISTRO_HOSTS } from '../test/helpers/distros.js';
 import { synthetic } from './synthetic.js';
 
-const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/vfiokit.js');
+// VFIOKIT_BENCH_BIN: another build's bin/vfiokit.js, to compare before and after a change.
+const BIN = process.env.VFIOKIT_BENCH_BIN ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/vfiokit.js');
+const NODE = process.execPath;
 const SYSTEM_PCI_IDS = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids'].find((p) => fs.existsSync(p));
+const RUNS = Math.max(3, Number(process.env.VFIOKIT_BENCH_RUNS) || 11);
+const OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n';
+const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 
-function time(argv: string[], runs: number): { median: number; ok: boolean; out: string } {
-  const times: number[] = [];
-  let ok = true;
-  let out = '';
+type Cmd = { label: string; argv: string[]; check?: (stdout: string) => void; exits?: number[] };
+
+/** One run of a command: wall time in ms; throws when it fails. */
+function once(c: Cmd): { ms: number; stdout: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(c.argv[0], c.argv.slice(1), { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (!(c.exits ?? [0]).includes(r.status ?? -1)) throw new Error(`${c.label} failed (exit ${r.status}): ${(r.stderr || r.stdout).slice(0, 500)}`);
+  return { ms, stdout: r.stdout };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Interleaved runs of the commands (order reversed every other round), after one warm-up each; medians in ms. */
+function interleaved(cmds: Cmd[], runs = RUNS): number[] {
+  for (const c of cmds) c.check?.(once(c).stdout);
+  const times = cmds.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    ok &&= r.status === 0;
-    out = r.stdout;
-    if (r.status !== 0) out = r.stderr;
+    const order = cmds.map((_, k) => k);
+    if (i % 2) order.reverse();
+    for (const k of order) times[k].push(once(cmds[k]).ms);
   }
-  times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], ok, out };
+  return times.map(median);
+}
+
+const verdict = (ratio: number, target: number) => `${ratio.toFixed(2)}x (target <= ${target.toFixed(1)}x) ${ratio <= target ? 'MET' : 'NOT MET'}`;
+
+const host = (h: FakeHost): string => buildFakeHost(h);
+
+/** Peak RSS in KiB of one run, from GNU time's "Maximum resident set size". */
+function peakRss(argv: string[]): number | null {
+  if (!fs.existsSync('/usr/bin/time')) return null;
+  const r = spawnSync('/usr/bin/time', ['-v', ...argv], { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  return r.status === 0 && m ? Number(m[1]) : null;
+}
+
+/** Total system calls of a run (all threads and children), from strace -c -f. */
+function syscalls(argv: string[]): number | null {
+  const out = path.join(os.tmpdir(), `vfiokit-bench-strace-${process.pid}.txt`);
+  const r = spawnSync('strace', ['-c', '-f', '-o', out, ...argv], { stdio: ['ignore', 'ignore', 'ignore'] });
+  if (r.status !== 0) return null;
+  const text = fs.readFileSync(out, 'utf8');
+  fs.rmSync(out, { force: true });
+  const m = /^\s*100\.00\s+\S+\s+\S+\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 function main(): void {
-  const hasLspci = spawnSync('lspci', ['--version']).status === 0;
-  console.log(`vfiokit inspect benchmark (node ${process.version}; lspci ${hasLspci ? 'found' : 'NOT found — install pciutils'}; pci.ids ${SYSTEM_PCI_IDS ?? 'none'})`);
-  const ver = time([process.execPath, BIN, '--version'], 11);
-  console.log(`vfiokit --version: ${ver.median.toFixed(1)} ms (target < 100 ms) ${ver.median < 100 ? 'OK' : 'OVER TARGET'}`);
-  console.log('');
-  console.log('functions  build(s)  vfiokit inspect --json (ms)  per-fn (us)  lspci -nn (ms)  ratio');
-  const rows: { n: number; v: number; l: number | null }[] = [];
-  for (const n of [64, 512, 4096]) {
-    const t0 = Date.now();
-    const root = buildFakeHost({ iommu: 'intel', pci: synthetic(n), pciIds: SYSTEM_PCI_IDS ? fs.readFileSync(SYSTEM_PCI_IDS, 'latin1') : undefined });
-    const build = (Date.now() - t0) / 1000;
-    const runs = n >= 4096 ? 5 : 7;
-    const v = time([process.execPath, BIN, 'inspect', '--json', '--root', root], runs);
-    if (!v.ok) throw new Error(`vfiokit inspect failed: ${v.out.slice(0, 500)}`);
-    const count = JSON.parse(v.out).pci.length;
-    if (count !== n) throw new Error(`vfiokit saw ${count} functions, expected ${n}`);
-    let l: number | null = null;
-    if (hasLspci) {
-      const lr = time(['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${root}/sys/bus/pci`], runs);
-      const lines = lr.out.trim().split('\n').length;
-      if (!lr.ok || lines !== n) throw new Error(`lspci listed ${lines} functions, expected ${n}: ${lr.out.slice(0, 300)}`);
-      l = lr.median;
+  const hasLspci = has('lspci', ['--version']);
+  const hasStrace = has('strace', ['-V']);
+  const roots: string[] = [];
+  console.log(`vfiokit benchmark: node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${RUNS} interleaved runs per command (medians)`);
+  console.log(`  lspci ${hasLspci ? 'found' : 'NOT found (install pciutils)'}; strace ${hasStrace ? 'found' : 'not found (no syscall counts)'}; pci.ids ${SYSTEM_PCI_IDS ?? 'none'}`);
+  try {
+    // Start-up.
+    console.log('\nstart-up');
+    const [ver, bare] = interleaved([
+      { label: 'vfiokit --version', argv: [NODE, BIN, '--version'], check: (s) => void (s.startsWith('vfiokit ') || fail('--version printed ' + s)) },
+      { label: 'node -e 0', argv: [NODE, '-e', '0'] },
+    ], RUNS * 2);
+    console.log(`  vfiokit --version ${ver.toFixed(1)} ms, node -e 0 ${bare.toFixed(1)} ms: ${verdict(ver / bare, 1.2)}`);
+
+    // check vs inspect on the desktop fixture; plan on the Debian fixture.
+    const desktop = host(FIXTURE_HOSTS['desktop-nvidia']);
+    roots.push(desktop);
+    const [chk, insp] = interleaved([
+      // The fixture is not ready for passthrough: check exits 3.
+      { label: 'vfiokit check', argv: [NODE, BIN, 'check', '--root', desktop], exits: [0, 3] },
+      { label: 'vfiokit inspect', argv: [NODE, BIN, 'inspect', '--root', desktop] },
+    ]);
+    console.log(`  vfiokit check (desktop fixture) ${chk.toFixed(1)} ms, vfiokit inspect ${insp.toFixed(1)} ms: ${verdict(chk / insp, 1.2)}`);
+    const deb = DISTRO_HOSTS['debian-grub'];
+    const debian = host(deb.host);
+    roots.push(debian);
+    const [plan, bare2] = interleaved([
+      { label: 'vfiokit plan', argv: [NODE, BIN, 'plan', ...deb.select, '--root', debian], check: (s) => void (s.includes('vfio') || fail('plan printed no vfio change')) },
+      { label: 'node -e 0', argv: [NODE, '-e', '0'] },
+    ]);
+    console.log(`  vfiokit plan ${deb.select.join(' ')} (Debian fixture) ${plan.toFixed(1)} ms, node -e 0 ${bare2.toFixed(1)} ms: ${verdict(plan / bare2, 2)}`);
+
+    // inspect --json against lspci at growing sizes.
+    console.log('\ninspect --json on synthetic hosts, side by side with lspci -nn');
+    console.log('  functions  vfiokit (ms)  us/function  lspci (ms)  us/function  ratio');
+    const rows: { n: number; v: number; l: number | null; root: string }[] = [];
+    const pciIds = SYSTEM_PCI_IDS ? fs.readFileSync(SYSTEM_PCI_IDS, 'latin1') : undefined;
+    for (const n of [64, 256, 1024, 4096]) {
+      const root = host({ iommu: 'intel', pci: synthetic(n), pciIds, files: { '/etc/os-release': OS_RELEASE } });
+      roots.push(root);
+      const cmds: Cmd[] = [
+        { label: 'vfiokit inspect --json', argv: [NODE, BIN, 'inspect', '--json', '--root', root], check: (s) => void (JSON.parse(s).pci.length === n || fail(`vfiokit did not list ${n} functions`)) },
+      ];
+      if (hasLspci) cmds.push({ label: 'lspci -nn', argv: ['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${root}/sys/bus/pci`], check: (s) => void (s.trim().split('\n').length === n || fail(`lspci did not list ${n} functions`)) });
+      const runs = n >= 4096 ? Math.max(5, Math.ceil(RUNS / 2)) : RUNS;
+      const [v, l = null] = interleaved(cmds, runs);
+      rows.push({ n, v, l, root });
+      const us = (ms: number) => ((ms * 1000) / n).toFixed(1);
+      console.log(`  ${String(n).padStart(9)}  ${v.toFixed(1).padStart(12)}  ${us(v).padStart(11)}  ${l === null ? '-'.padStart(10) : l.toFixed(1).padStart(10)}  ${l === null ? '-'.padStart(11) : us(l).padStart(11)}  ${l === null ? '-' : (v / l).toFixed(2)}`);
     }
-    rows.push({ n, v: v.median, l });
-    console.log(
-      `${String(n).padStart(9)}  ${build.toFixed(1).padStart(8)}  ${v.median.toFixed(1).padStart(27)}  ${((v.median * 1000) / n).toFixed(1).padStart(11)}  ${l === null ? '-'.padStart(14) : l.toFixed(1).padStart(14)}  ${l === null ? '-' : (v.median / l).toFixed(2)}`,
-    );
-    fs.rmSync(root, { recursive: true, force: true });
+    const big = rows[rows.length - 1];
+    if (big.l !== null) console.log(`  at ${big.n} functions: vfiokit / lspci = ${verdict(big.v / big.l, 1.3)}`);
+    // Linear growth: the marginal cost per function at the low and the high end (start-up cancels out).
+    const slope = (a: (typeof rows)[0], b: (typeof rows)[0]) => ((b.v - a.v) * 1000) / (b.n - a.n);
+    const low = slope(rows[0], rows[1]);
+    const high = slope(rows[rows.length - 2], big);
+    console.log(`  marginal cost per function: ${low.toFixed(1)} us (${rows[0].n}→${rows[1].n}), ${high.toFixed(1)} us (${rows[rows.length - 2].n}→${big.n}): ${high <= low * 1.5 ? 'linear' : 'SUPERLINEAR'}`);
+
+    // Peak memory.
+    console.log('\npeak RSS');
+    const inspectBig = [NODE, BIN, 'inspect', '--json', '--root', big.root];
+    const rss = [peakRss(inspectBig), peakRss(inspectBig), peakRss(inspectBig)].filter((x): x is number => x !== null);
+    if (rss.length) {
+      const mib = median(rss) / 1024;
+      const bareRss = peakRss([NODE, '-e', '0']);
+      const lspciRss = hasLspci ? peakRss(['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${big.root}/sys/bus/pci`]) : null;
+      console.log(`  vfiokit inspect --json at ${big.n} functions: ${mib.toFixed(1)} MiB (target <= 50 MiB) ${mib <= 50 ? 'MET' : 'NOT MET'}; node -e 0 ${bareRss === null ? '-' : (bareRss / 1024).toFixed(1)} MiB; lspci ${lspciRss === null ? '-' : (lspciRss / 1024).toFixed(1)} MiB`);
+    } else console.log('  /usr/bin/time not found (apt-get install time): no peak RSS');
+
+    // System calls per function.
+    console.log('\nsystem calls (strace -c -f)');
+    if (hasStrace) {
+      const bareCalls = syscalls([NODE, '-e', '0']) ?? 0;
+      for (const r of [rows[0], big]) {
+        const v = syscalls([NODE, BIN, 'inspect', '--json', '--root', r.root]);
+        const l = hasLspci ? syscalls(['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${r.root}/sys/bus/pci`]) : null;
+        if (v === null) continue;
+        console.log(`  ${String(r.n).padStart(5)} functions: vfiokit ${v} calls, ${((v - bareCalls) / r.n).toFixed(2)} per function beyond node -e 0 (${bareCalls});${l === null ? '' : ` lspci ${l} calls, ${(l / r.n).toFixed(2)} per function`}`);
+      }
+    } else console.log('  strace not found (apt-get install strace): no syscall counts');
+  } finally {
+    for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
   }
-  const big = rows[rows.length - 1];
-  const mid = rows[1];
-  console.log('');
-  if (big.l !== null) console.log(`4096 functions: vfiokit/lspci = ${(big.v / big.l).toFixed(2)} (target <= 2.00) ${big.v <= 2 * big.l ? 'OK' : 'OVER TARGET'}`);
-  // Linearity: the marginal cost per function from 512 to 4096 vs 64 to 512 (start-up cancels out).
-  const slopeLow = (mid.v - rows[0].v) / (mid.n - rows[0].n);
-  const slopeHigh = (big.v - mid.v) / (big.n - mid.n);
-  console.log(`marginal cost per function: ${(slopeLow * 1000).toFixed(1)} us (64→512), ${(slopeHigh * 1000).toFixed(1)} us (512→4096): ${slopeHigh <= slopeLow * 2 ? 'linear' : 'SUPERLINEAR'}`);
+}
+
+function fail(msg: string): never {
+  throw new Error(msg);
 }
 
 main();

@@ -4,7 +4,7 @@ import { SNAPSHOT_SCHEMA_VERSION, type HostSnapshot, type SnapshotWarning } from
 import { readDisplay } from './display.js';
 import { readBoot } from './boot.js';
 import { readCpuTopology, readMemory } from './cpu-topology.js';
-import { loadPciNames } from './pci-ids.js';
+import { loadPciNamesFor } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
 import { HostRoot } from './root.js';
 import { readRuntimeFacts } from './runtime.js';
@@ -43,7 +43,8 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     });
   }
   if (opts.names !== false) {
-    const names = loadPciNames(r);
+    // Only the vendors present are looked up (pci.ids is not read whole).
+    const names = loadPciNamesFor(r, new Set(devices.map((d) => d.vendor)));
     if (!names.source && devices.length) {
       warnings.push({ code: 'W_NO_PCI_IDS', subject: 'pci.ids', message: 'no pci.ids found under the root (/usr/share/hwdata, /usr/share/misc, /usr/share): devices are shown by ID (install pciutils or hwdata)' });
     }

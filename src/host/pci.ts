@@ -119,20 +119,20 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     const config = root.withSmall(`${dir}/config`, parseConfigSpace);
     const parsed = config?.value ?? null;
     // Optional attributes (rom, reset_method, sriov_totalvfs, boot_vga…)
-    // are checked one by one with lstat, which costs no exception
-    // when absent and is much cheaper than listing the directory. Without a
+    // are checked one by one with an access check, which costs no exception
+    // and no Stats object when absent and is much cheaper than listing the
+    // directory. Without a
     // readable config the directory is listed instead, which also tells a
     // dangling device link apart.
     let entries: string[] | undefined;
     let has: { has(a: string): boolean };
     if (parsed) {
-      const known = new Map<string, boolean>([['config', true]]);
+      // Each optional attribute is asked about at most once per function below
+      // (rom twice: remembered), so no cache is needed. They are files, checked
+      // with an access check; iommu_group is a link (lstat).
+      let rom: boolean | undefined;
       has = {
-        has: (a: string) => {
-          let v = known.get(a);
-          if (v === undefined) known.set(a, (v = root.has(`${dir}/${a}`)));
-          return v;
-        },
+        has: (a: string) => (a === 'config' ? true : a === 'rom' ? (rom ??= root.hasFile(`${dir}/rom`)) : a === 'iommu_group' ? root.has(`${dir}/${a}`) : root.hasFile(`${dir}/${a}`)),
       };
     } else {
       entries = root.tryList(dir);
@@ -169,8 +169,9 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
     // domain starts a new root bus below an endpoint).
     const parts = dir.split('/').filter(Boolean);
     let hostIdx = -1;
-    for (let i = 0; i < parts.length; i++) if (HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
-    const upstream = hostIdx >= 0 ? parts.slice(hostIdx + 1, -1).filter((p) => BDF_COMPONENT.test(p)) : [];
+    for (let i = 0; i < parts.length; i++) if (parts[i].startsWith('pci') && HOST_BRIDGE_COMPONENT.test(parts[i])) hostIdx = i;
+    const upstream: string[] = [];
+    if (hostIdx >= 0) for (let i = hostIdx + 1; i < parts.length - 1; i++) if (BDF_COMPONENT.test(parts[i])) upstream.push(parts[i]);
     const driverName = bindings ? (bindings.get(addr) ?? null) : (() => {
       const l = root.tryReadLink(`${dir}/driver`);
       return l ? path.posix.basename(l) : null;
@@ -251,12 +252,13 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
   // The kernel marks function 0 multifunction from header bit 7, and every
   // function > 0 as multifunction (pci_scan_slot). Without config space, a
   // sibling function in the slot is the same evidence.
+  const slots = devices.map((d) => slotOf(d.address));
   const slotCount = new Map<string, number>();
-  for (const d of devices) slotCount.set(slotOf(d.address), (slotCount.get(slotOf(d.address)) ?? 0) + 1);
+  for (const slot of slots) slotCount.set(slot, (slotCount.get(slot) ?? 0) + 1);
   // SR-IOV VFs are not found by slot scanning: only their own header bit counts.
-  for (const d of devices) {
+  devices.forEach((d, i) => {
     if (d.physfn) d.multifunction = false;
-    else d.multifunction = !d.address.endsWith('.0') || fn0Multi.get(slotOf(d.address)) === true || (slotCount.get(slotOf(d.address)) ?? 0) > 1;
-  }
+    else d.multifunction = !d.address.endsWith('.0') || fn0Multi.get(slots[i]) === true || (slotCount.get(slots[i]) ?? 0) > 1;
+  });
   return { devices, configReadable };
 }

@@ -121,6 +121,17 @@ export class HostRoot {
     return ok;
   }
 
+  /**
+   * Whether a file exists, following links: for attribute files that are
+   * never links. Cheaper than `has` (an access check, no Stats object); a
+   * dangling link counts as absent. Recorded as a marker.
+   */
+  hasFile(hostPath: string): boolean {
+    const ok = fs.existsSync(this.path(hostPath));
+    if (ok) this.note(hostPath, 'marker');
+    return ok;
+  }
+
   tryReadText(hostPath: string): string | undefined {
     try {
       const s = fs.readFileSync(this.path(hostPath), 'latin1');
@@ -138,28 +149,17 @@ export class HostRoot {
    * bytes in `buf`; undefined when absent or unreadable.
    */
   private readInto(hostPath: string, buf: Buffer, max: number): number | undefined {
-    let fd: number;
-    try {
-      fd = fs.openSync(this.path(hostPath), 'r');
-    } catch {
-      return undefined;
-    }
-    try {
+    return this.withFile(hostPath, (read) => {
       let n = 0;
       // A short read is the end: sysfs returns a whole attribute in one
       // read, and regular files this small do too (saves a read per file).
       while (n < max) {
-        const r = fs.readSync(fd, buf, n, max - n, null);
+        const r = read(buf, n, max - n, null);
         n += r;
         if (r === 0 || n < max) break;
       }
-      this.note(hostPath, 'file');
       return n;
-    } catch {
-      return undefined;
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
   }
 
   /** A small file (at most 4096 bytes: one sysfs page) as latin1 text; undefined when absent. */
@@ -175,6 +175,29 @@ export class HostRoot {
   withSmall<T>(hostPath: string, use: (bytes: Buffer) => T): { value: T; size: number } | undefined {
     const n = this.readInto(hostPath, SCRATCH, SCRATCH.length);
     return n === undefined ? undefined : { value: use(SCRATCH.subarray(0, n)), size: n };
+  }
+
+  /**
+   * Read a file piecewise: `use` gets a reader (like fs.readSync: bytes into
+   * buf at offset, from a file position or the current one; 0 at the end) and
+   * may stop early. Undefined when the file cannot be opened or read.
+   */
+  withFile<T>(hostPath: string, use: (read: (buf: Buffer, offset: number, length: number, pos: number | null) => number) => T): T | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path(hostPath), 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const v = use((buf, offset, length, pos) => fs.readSync(fd, buf, offset, length, pos));
+      this.note(hostPath, 'file');
+      return v;
+    } catch {
+      return undefined;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   readText(hostPath: string): string {
@@ -271,7 +294,8 @@ export class HostRoot {
   tryResolveLink(hostPath: string): string | undefined {
     const target = this.tryReadLink(hostPath);
     if (target === undefined) return undefined;
-    return target.startsWith('/') ? path.posix.normalize(target) : path.posix.resolve(path.posix.dirname(hostPath), target);
+    if (target.startsWith('/')) return path.posix.normalize(target);
+    return joinRelative(hostPath, target) ?? path.posix.resolve(path.posix.dirname(hostPath), target);
   }
 
   tryList(hostPath: string): string[] | undefined {
@@ -323,6 +347,27 @@ export class HostRoot {
     }
     return null;
   }
+}
+
+/**
+ * The target of a relative link at `linkPath`, for the plain form sysfs uses
+ * ("../../../devices/pci0000:00/…": leading `..` components, then names), in
+ * a few string operations instead of path.resolve (the hot path of reading
+ * thousands of device links). Null for any other form (the caller resolves it
+ * in full).
+ */
+export function joinRelative(linkPath: string, target: string): string | null {
+  if (target.startsWith('/') || linkPath.includes('//') || linkPath.includes('/.') || linkPath.endsWith('/') || target.includes('/./') || target.includes('//') || target.endsWith('/') || target.endsWith('/.') || target.endsWith('/..')) return null;
+  let end = linkPath.lastIndexOf('/');
+  let i = 0;
+  while (target.startsWith('../', i)) {
+    if (end <= 0) return null;
+    end = linkPath.lastIndexOf('/', end - 1);
+    i += 3;
+  }
+  const rest = target.slice(i);
+  if (rest === '' || rest === '.' || rest === '..' || rest.startsWith('./') || rest.includes('/../')) return null;
+  return `${linkPath.slice(0, end)}/${rest}`;
 }
 
 /**

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ACS, acsFlagsEnabled, acsMissing, parseConfigSpace } from '../../src/model/config-space.js';
 import { comparePciAddress, parsePciAddress, shortAddress } from '../../src/model/pci-address.js';
-import { parsePciIdsLazily } from '../../src/host/pci-ids.js';
+import { parsePciIdsLazily, pciIdsVendorBlocks } from '../../src/host/pci-ids.js';
+import { joinRelative } from '../../src/host/root.js';
 import { buildFakeHost } from '../helpers/fake-host.js';
 
 describe('PCI addresses', () => {
@@ -101,6 +102,61 @@ describe('pci.ids lookups', () => {
     const n = parsePciIdsLazily(fs.readFileSync(real, 'latin1'), real);
     expect(n.vendor('8086')).toMatch(/Intel/);
     expect(n.device('10de', '2204')).toMatch(/3090/);
+  });
+});
+
+describe('pci.ids looked up for the vendors present only', () => {
+  const reader = (bytes: Buffer) => (buf: Buffer, pos: number) => bytes.copy(buf, 0, pos, Math.min(bytes.length, pos + buf.length));
+  // Lines a pci.ids holds (and some it should not): vendors, devices, subsystems, comments, blank lines, classes, CRs.
+  const hex4 = fc.constantFrom('10de', '1002', '8086', '1af4', 'abcd', '10DE');
+  const line = fc.oneof(
+    fc.tuple(hex4, fc.constantFrom('NVIDIA', ' Intel ', 'x')).map(([v, n]) => `${v}  ${n}`),
+    fc.tuple(fc.constantFrom('2204', '1aef', '73bf', 'ABCD'), fc.constantFrom('GA102', 'Navi 21 ', '')).map(([d, n]) => `\t${d}  ${n}`),
+    fc.constant('\t\t3842 3987  subsystem'),
+    fc.constantFrom('# comment', '', '\r', 'C 03  Display controller', '\t00  VGA compatible controller', '10de', '10de NVIDIA'),
+  );
+  const file = fc.array(line, { maxLength: 40 }).map((ls) => ls.join('\n') + (ls.length % 2 ? '\n' : ''));
+  it('answers exactly as the whole-file parser, whatever the chunk boundaries', () => {
+    fc.assert(
+      fc.property(file, fc.subarray(['10de', '1002', '8086', '1af4', 'abcd', '0000']), fc.integer({ min: 1, max: 64 }), (text, want, chunk) => {
+        const whole = parsePciIdsLazily(text, 't');
+        const part = parsePciIdsLazily(pciIdsVendorBlocks(reader(Buffer.from(text, 'latin1')), new Set(want), chunk), 't');
+        for (const v of want) {
+          expect(part.vendor(v)).toBe(whole.vendor(v));
+          for (const d of ['2204', '1aef', '73bf', 'abcd', '3842']) expect(part.device(v, d)).toBe(whole.device(v, d));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+  it('on the real system pci.ids, decodes only the blocks of the vendors asked for', () => {
+    const real = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids'].find((p) => fs.existsSync(p));
+    if (!real) return console.log('skipped: no system pci.ids on this machine');
+    const bytes = fs.readFileSync(real);
+    const whole = parsePciIdsLazily(bytes.toString('latin1'), real);
+    const blocks = pciIdsVendorBlocks(reader(bytes), new Set(['10de', '8086', '144d']), 4096);
+    expect(blocks.length).toBeLessThan(bytes.length / 4);
+    const part = parsePciIdsLazily(blocks, real);
+    for (const [v, d] of [['10de', '2204'], ['10de', '1aef'], ['8086', '1901'], ['8086', 'a36d'], ['144d', 'a808'], ['10de', 'ffff']]) {
+      expect(part.vendor(v)).toBe(whole.vendor(v));
+      expect(part.device(v, d)).toBe(whole.device(v, d));
+    }
+  });
+});
+
+describe('relative link targets joined without path.resolve', () => {
+  it('agree with path.posix.resolve wherever the fast form applies', () => {
+    const seg = fc.constantFrom('sys', 'bus', 'pci', 'devices', '0000:00:01.0', '.', '..', '', 'a.b', '.hidden');
+    fc.assert(
+      fc.property(fc.array(seg, { minLength: 1, maxLength: 6 }), fc.array(seg, { minLength: 1, maxLength: 6 }), (l, t) => {
+        const link = '/' + l.join('/');
+        const target = t.join('/');
+        const fast = joinRelative(link, target);
+        if (fast !== null) expect(fast).toBe(path.posix.resolve(path.posix.dirname(link), target));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(joinRelative('/sys/bus/pci/devices/0000:00:01.0', '../../../devices/pci0000:00/0000:00:01.0')).toBe('/sys/devices/pci0000:00/0000:00:01.0');
   });
 });
 

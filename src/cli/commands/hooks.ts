@@ -2,6 +2,7 @@
 // one transaction (undoable with `vfiokit undo`). Nothing else under
 // /etc/libvirt/hooks is touched.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyPlan, realRunner, sha256 } from '../../apply/index.js';
@@ -20,8 +21,11 @@ export interface HooksDeps {
 /** How the hook runs this vfiokit: node and bin/vfiokit.js of this installation. */
 function selfArgv(ctx: CommandContext): string[] {
   if (typeof ctx.values.vfiokit === 'string') return [ctx.values.vfiokit];
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../bin/vfiokit.js');
-  return [process.execPath, bin];
+  // The installation's bin/vfiokit.js, above this file wherever the build put it
+  // (dist/cli/chunks in the bundle, dist/src/cli/commands from tsc, src/ in tests).
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'bin', 'vfiokit.js')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return [process.execPath, path.join(dir, 'bin', 'vfiokit.js')];
 }
 
 export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<number> {
