@@ -161,6 +161,17 @@ def plan_diff(plan):
     return diffs
 
 
+def undo_diff(pre):
+    """Each file undo restores, from its bytes now to what undo puts back (vfiokit undo --dry-run --json)."""
+    diffs = []
+    for f in pre.get('files', []):
+        gone = f.get('restored') is None and not f.get('restoredLink')
+        after = f.get('restored') or ('-> %s\n' % f['restoredLink'] if f.get('restoredLink') else '')
+        diffs.append({'before_header': f['path'] if f.get('current') is not None else '/dev/null', 'after_header': '/dev/null' if gone else f['path'],
+                      'before': f.get('current') or '', 'after': after})
+    return diffs
+
+
 def summary(plan):
     return {
         'summary': plan.get('summary', []),
@@ -200,7 +211,7 @@ def absent(module):
     changed = bool(pre.get('txid'))
     result = {'changed': changed, 'txid': pre.get('txid'), 'reboot_required': bool(pre.get('rebootRequired')), 'restores': pre.get('restores', []), 'reruns': pre.get('reruns', [])}
     if module._diff and changed:
-        result['diff'] = {'before': 'vfiokit transaction %s\n%s\n' % (pre['txid'], '\n'.join(pre.get('summary', []))), 'after': '', 'before_header': 'vfiokit %s' % pre['txid'], 'after_header': 'restored: %s' % ', '.join(pre.get('restores', []))}
+        result['diff'] = undo_diff(pre)
     if not changed or module.check_mode:
         module.exit_json(**result)
     args = ['undo', '--yes', '--json'] + (['--force'] if module.params['force'] else [])
