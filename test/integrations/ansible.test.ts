@@ -143,6 +143,9 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
       expect(treeOf(roots[h])).toEqual(start.get(h));
     }
     expect(fs.existsSync(calls)).toBe(false);
+    // Nothing silent: the companion functions of the GPU's group are listed.
+    expect(check.tasks.passthrough.debian.companions).toEqual(['0000:01:00.1', '0000:01:00.2', '0000:01:00.3']);
+    expect((check.tasks.passthrough.debian.devices as { vendor_device: string }[]).map((d) => d.vendor_device)).toEqual(['10de:1f08', '10de:10f9', '10de:1ad8', '10de:1ad9']);
     // The host without the GPU and the root that is not Linux fail, each with its reason.
     expect(check.tasks.passthrough.nogpu).toMatchObject({ failed: true, error_code: 'E_UNKNOWN_DEVICE' });
     expect(check.tasks.passthrough.nogpu.msg).toContain('no PCI device on this host matches 10de:1f08 subsystem 1458:3fc2');

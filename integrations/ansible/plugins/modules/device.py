@@ -97,6 +97,14 @@ selectors:
   description: The selectors used on this host (matches resolved to addresses).
   type: list
   returned: state=present
+devices:
+  description: Every function that goes to vfio-pci (address, vendor_device, iommu_group, host_driver), companions included.
+  type: list
+  returned: state=present
+companions:
+  description: The functions taken along with the selected devices (the rest of their IOMMU groups, e.g. GPU audio, USB-C, UCSI).
+  type: list
+  returned: state=present
 error_code:
   description: vfiokit's error code (E_...) on failure.
   type: str
@@ -192,7 +200,11 @@ def present(module):
     changed = bool(plan.get('steps'))
     for w in plan.get('warnings', []):
         module.warn(w)
-    result = {'changed': changed, 'selectors': selectors, 'plan': summary(plan), 'reboot_required': changed}
+    functions = [{'address': d['address'], 'vendor_device': '%s:%s' % (d['vendor'], d['device']), 'iommu_group': d.get('iommuGroup'), 'host_driver': d.get('hostDriver')}
+                 for d in (plan.get('intent') or {}).get('devices', [])]
+    picked = set(a if a.count(':') == 2 else '0000:' + a for a in selectors if '.' in a)
+    result = {'changed': changed, 'selectors': selectors, 'plan': summary(plan), 'reboot_required': changed, 'devices': functions,
+              'companions': [f['address'] for f in functions if f['address'] not in picked and f['vendor_device'] not in selectors]}
     if module._diff:
         result['diff'] = plan_diff(plan)
     if not changed or module.check_mode:
