@@ -97,7 +97,7 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     fs.writeFileSync(
       path.join(dir, 'play.yml'),
       `- hosts: gpu_hosts\n  gather_facts: false\n  environment:\n    VFIOKIT_FAKE_BIN: ${bin}\n  tasks:\n` +
-        `    - name: passthrough\n      vfiokit.passthrough.device:\n        state: "{{ want }}"\n        devices:\n          - vendor_device: "10de:1f08"\n            subsystem: "1458:3fc2"\n${common.replace(/^ {4}/gm, '        ')}      register: vfio\n` +
+        `    - name: passthrough\n      vfiokit.passthrough.device:\n        state: "{{ want }}"\n        mode: "{{ mode | default('boot') }}"\n        devices:\n          - vendor_device: "10de:1f08"\n            subsystem: "1458:3fc2"\n${common.replace(/^ {4}/gm, '        ')}      register: vfio\n` +
         `    - name: status\n      vfiokit.passthrough.status:\n${common.replace(/^ {4}/gm, '        ')}      when: want == 'present'\n`,
     );
   });
@@ -201,6 +201,20 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     const absentAgain = await play('absent');
     for (const h of good) expect(absentAgain.tasks.passthrough[h]).toMatchObject({ changed: false });
     expect(absentAgain.tasks.passthrough.broken).toMatchObject({ failed: true, error_code: 'E_ROOT_INVALID' });
+
+    // 5. mode: runtime over trees with no kernel behind them: check mode plans the bind (drivers before → vfio-pci);
+    //    for real it is refused with vfiokit's reason, and nothing changes.
+    const rtCheck = await play('present', ['--check', '--diff', '-e', 'mode=runtime']);
+    const rd = rtCheck.tasks.passthrough.debian;
+    expect(rd, String(rd.msg)).toMatchObject({ changed: true, reboot_required: false, mode: 'runtime', companions: ['0000:01:00.1', '0000:01:00.2', '0000:01:00.3'] });
+    expect((rd.diff as unknown as { before: string; after: string }).before).toContain('0000:01:00.0 nvidia\n');
+    expect((rd.diff as unknown as { before: string; after: string }).after).toContain('0000:01:00.3 vfio-pci\n');
+    const rtReal = await play('present', ['-e', 'mode=runtime']);
+    for (const h of good) {
+      expect(rtReal.tasks.passthrough[h]).toMatchObject({ failed: true, error_code: 'E_NOT_LIVE' });
+      expect(rtReal.tasks.passthrough[h].fix).toContain('without --root');
+      expect(treeOf(roots[h])).toEqual(start.get(h));
+    }
   }, 600_000);
 
   it('the install role is part of the built collection and passes ansible-playbook --syntax-check', () => {
