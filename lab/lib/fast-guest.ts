@@ -14,7 +14,7 @@ import { findGuestKernel, moduleLoadOrder, readBuiltinModules, readModulesDep, t
 import { GUEST_LIB } from './guest-script.js';
 import { GUEST_KERNEL_ARGS, GUEST_SILENCE_MS } from './full-guest.js';
 import { boot, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
-import { repoRoot, shq, which } from './util.js';
+import { fmtDuration, repoRoot, shq, sleep, which } from './util.js';
 
 const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
 
@@ -91,6 +91,14 @@ export interface FastRun {
   /** Reads a file the guest wrote under /lab/out (undefined when absent). */
   read: (name: string) => string | undefined;
   finished: string | undefined;
+  /** What `whileUp` threw (the guest was then released all the same). */
+  hostError?: Error;
+}
+
+/** What the host side sees of a guest that is up (see FastRunOptions.whileUp). */
+export interface GuestLink {
+  /** Resolves when the guest has written /lab/out/NAME (its text); rejects when the guest stopped first or after `timeoutMs`. */
+  waitFor: (name: string, timeoutMs: number) => Promise<string>;
 }
 
 export interface FastRunOptions {
@@ -103,7 +111,26 @@ export interface FastRunOptions {
   /** Shell body run as root in the guest after lib.sh is sourced. */
   script: string;
   timeoutMs?: number;
+  /**
+   * Host-side work while the guest is up (e.g. driving it over a forwarded
+   * port). The guest script calls `lab_wait_host` where it hands over; it
+   * returns when this function has settled (the host writes /lab/host-done).
+   */
+  whileUp?: (g: GuestLink) => Promise<void>;
 }
+
+/** Defined in run.sh when the host takes part (whileUp): blocks until /lab/host-done exists, with a console heartbeat. */
+const WAIT_HOST = `lab_wait_host() {
+  lab_say "waiting for the host"
+  read -r _w0 _idle </proc/uptime; _w0=\${_w0%.*}; _next=$((_w0 + 30))
+  while [ ! -e /lab/host-done ]; do
+    sleep 1
+    # The heartbeat goes by the clock: a busy guest runs this loop slowly.
+    read -r _wu _idle </proc/uptime; _wu=\${_wu%.*}
+    if [ "$_wu" -ge "$_next" ]; then lab_say "still waiting for the host ($((_wu - _w0)) s)"; _next=$((_wu + 30)); fi
+  done
+  lab_say "the host is done: $(cat /lab/host-done)"
+}`;
 
 /** Boots a fast guest, runs `script`, and returns what it wrote. */
 export async function runFast(o: FastRunOptions): Promise<FastRun> {
@@ -120,6 +147,7 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
       'export HOME=/root LANG=C.UTF-8',
       `LAB_VFIOKIT=${shq(`${node} ${repo}/bin/vfiokit.js`)}`,
       '. /lab/lib.sh',
+      ...(o.whileUp ? [WAIT_HOST] : []),
       o.script,
       'lab_finish ok',
     ].join('\n') + '\n',
@@ -134,11 +162,31 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
     ],
     kernel: { vmlinuz: img.kernel.vmlinuz, initrd: img.initrd, append: `console=ttyS0,115200 loglevel=4 ${GUEST_KERNEL_ARGS} ${o.append ?? ''}`.trim() },
   });
-  const result = await boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 20 * 60_000, silenceMs: GUEST_SILENCE_MS, finishedFile: path.join(o.workDir, 'out', 'finished') });
   const outDir = path.join(o.workDir, 'out');
+  const running = boot(argv, { label: o.label, serialLog: path.join(o.workDir, 'serial.log'), timeoutMs: o.timeoutMs ?? 20 * 60_000, silenceMs: GUEST_SILENCE_MS, finishedFile: path.join(outDir, 'finished') });
+  let hostError: Error | undefined;
+  if (o.whileUp) {
+    let stopped = false;
+    void running.finally(() => (stopped = true));
+    const waitFor = async (name: string, timeoutMs: number): Promise<string> => {
+      const f = path.join(outDir, name);
+      for (const t0 = Date.now(); !existsSync(f); await sleep(500)) {
+        if (stopped) throw new Error(`the guest stopped before it wrote /lab/out/${name}`);
+        if (Date.now() - t0 > timeoutMs) throw new Error(`the guest did not write /lab/out/${name} within ${fmtDuration(timeoutMs)}`);
+      }
+      return readFileSync(f, 'utf8');
+    };
+    try {
+      await o.whileUp({ waitFor });
+    } catch (e) {
+      hostError = e instanceof Error ? e : new Error(String(e));
+    }
+    writeFileSync(path.join(o.workDir, 'host-done'), hostError ? `error: ${hostError.message.split('\n')[0]}\n` : 'ok\n');
+  }
+  const result = await running;
   const read = (name: string) => {
     const f = path.join(outDir, name);
     return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
   };
-  return { boot: result, outDir, read, finished: read('finished')?.trim() };
+  return { boot: result, outDir, read, finished: read('finished')?.trim(), ...(hostError ? { hostError } : {}) };
 }

@@ -30,7 +30,24 @@ export interface MachineSpec {
   kernel?: { vmlinuz: string; initrd: string; append: string };
   /** UEFI firmware: code (read-only) and a writable copy of the variable store. */
   uefi?: { code: string; vars: string };
+  /**
+   * A virtio NIC on QEMU user networking, isolated from the outside
+   * (`restrict=on`): the guest reaches nothing, and each forward opens a TCP
+   * port on this machine's loopback to a guest port. Off by default.
+   */
+  net?: UserNet;
 }
+
+export interface UserNet {
+  /** The NIC's MAC address, so the guest finds its interface by address. */
+  mac: string;
+  hostfwd: { hostPort: number; guestPort: number }[];
+}
+
+/** The guest address QEMU user networking gives (its built-in DHCP's first lease; the lab sets it statically). */
+export const USER_NET_GUEST_ADDR = '10.0.2.15';
+/** The NIC's slot on the root bus (free in every topology, below the shares' slots). */
+const USER_NET_SLOT = 0xc;
 
 /** Stable device addresses, so every boot of a topology numbers its buses alike. */
 /** The boot display's address in every topology (slot 1 is left free: the AMD IOMMU's own PCI function takes the first free slot). */
@@ -119,6 +136,11 @@ export function qemuArgv(m: MachineSpec): string[] {
     a.push('-device', `virtio-blk-pci,drive=disk0,bus=pcie.0,addr=0x${(slot++).toString(16)},bootindex=1`);
   }
   a.push('-device', `virtio-rng-pci,bus=pcie.0,addr=0x${(slot++).toString(16)}`);
+  if (m.net) {
+    const fwd = m.net.hostfwd.map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-${USER_NET_GUEST_ADDR}:${f.guestPort}`).join('');
+    a.push('-netdev', `user,id=net0,restrict=on${fwd}`);
+    a.push('-device', `virtio-net-pci,netdev=net0,mac=${m.net.mac},bus=pcie.0,addr=0x${USER_NET_SLOT.toString(16)}`);
+  }
   if (m.kernel) a.push('-kernel', m.kernel.vmlinuz, '-initrd', m.kernel.initrd, '-append', m.kernel.append);
   return a;
 }

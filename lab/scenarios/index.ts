@@ -6,5 +6,6 @@ import { scenario4 } from './s4-crash.js';
 import { scenario5 } from './s5-runtime.js';
 import { scenario6 } from './s6-rom.js';
 import { scenario9 } from './s9-diagnose.js';
+import { scenario10 } from './s10-fleet.js';
 
-export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6, ...scenario9];
+export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6, ...scenario9, ...scenario10];

@@ -68,6 +68,29 @@ export function dependents(all: JournalDoc[], target: JournalDoc, bootNow: strin
     .sort((a, b) => b.seq - a.seq);
 }
 
+export interface UndoFilePreview {
+  path: string;
+  /** The file's bytes now (null: absent or not a regular file). */
+  now: Buffer | null;
+  /** The bytes undo puts back (null: undo removes the file, or restores a symbolic link). */
+  restored: Buffer | null;
+  /** The symbolic link undo restores, when the file was one. */
+  link: string | null;
+}
+
+/** Each file the undo of `doc` restores, as it is now and as undo leaves it (the backup of the first step that touched it). Read only. */
+export function undoFilePreview(root: HostRoot, doc: JournalDoc): UndoFilePreview[] {
+  const j = Journal.open(root, doc.txid);
+  const first = new Map<string, NonNullable<JournalDoc['steps'][number]['backup']>>();
+  for (const s of doc.steps) if (s.backup && s.state === 'done' && !first.has(s.backup.target)) first.set(s.backup.target, s.backup);
+  return [...first].map(([target, b]) => ({
+    path: target,
+    now: readCurrent(resolveHostPath(root, target)),
+    restored: b.existed && b.file && b.link === null ? j.readBackup(b.file) : null,
+    link: b.link,
+  }));
+}
+
 /** Pick the transaction to undo; null when nothing is applied. Read only. */
 export function chooseUndo(root: HostRoot, opts: { txid?: string; kinds?: string[] }): JournalDoc | null {
   const all = listJournals(root);

@@ -12,10 +12,8 @@ import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { assembleBootPlan } from '../plan/boot-plan.js';
 import { resolveSelection } from '../plan/select.js';
 
-export interface ExportNodeInput {
-  name: string;
-  snapshot: HostSnapshot;
-}
+/** A node's snapshot, or why its root could not be read (the node is then skipped with that reason). */
+export type ExportNodeInput = { name: string; snapshot: HostSnapshot } | { name: string; unreadable: Problem };
 
 export interface ExportOptions {
   selectors: string[];
@@ -185,7 +183,8 @@ export function buildFleetExport(inputs: ExportNodeInput[], opts: ExportOptions)
     for (const d of n.devices) {
       const moving = new Set(d.functions.map((f) => f.address));
       for (const f of d.functions) {
-        const sameId = n.ok ? inputs.find((i) => i.name === n.name)!.snapshot.pci.filter((x) => idOf(x) === idOf(f) && !moving.has(x.address) && !n.devices.some((o) => o.functions.some((of) => of.address === x.address))) : [];
+        const input = inputs.find((i) => i.name === n.name);
+        const sameId = input && 'snapshot' in input ? input.snapshot.pci.filter((x) => idOf(x) === idOf(f) && !moving.has(x.address) && !n.devices.some((o) => o.functions.some((of) => of.address === x.address))) : [];
         if (sameId.length)
           warnings.push(`node ${n.name}: ${idOf(f)} also matches ${sameId.map((x) => `${shortAddress(x.address)} (driver ${x.driver ?? 'none'})`).join(', ')}, which stays with the host: the vendor:device selector permits it too, so keep it off vfio-pci (the boot plan binds by address when IDs are shared)`);
       }
@@ -196,6 +195,7 @@ export function buildFleetExport(inputs: ExportNodeInput[], opts: ExportOptions)
 }
 
 function exportNode(input: ExportNodeInput, opts: ExportOptions): ExportNode {
+  if ('unreadable' in input) return { name: input.name, ok: false, devices: [], warnings: [], bootPlan: null, problems: [input.unreadable] };
   const s = input.snapshot;
   const selectors = opts.selectors.length ? opts.selectors : s.pci.filter((d) => d.class.startsWith('03') && !d.bootVga && !d.isBridge).map((d) => d.address);
   if (!selectors.length)

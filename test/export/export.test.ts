@@ -119,8 +119,17 @@ describe('bad input', () => {
     tmp.push(empty);
     const r = await runCli(['export', 'kubevirt', '--node', `n1=${empty}`]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`--root ${empty}`);
+    expect(r.stderr).toContain(`node n1: ${empty} is not a Linux root`);
     expect(r.stderr).toContain('fix:');
+    // Among good nodes it is skipped with the reason (exit 3); the others are exported.
+    const good = snap(debianGrub).root;
+    const m = await runCli(['export', 'proxmox', '10de:1f08', '--node', `gpu1=${good}`, '--node', `n1=${empty}`, '--node', `n2=${empty}/nonexistent`]);
+    expect(m.code).toBe(3);
+    expect(m.stderr).toContain(`skipped node n1: ${empty} is not a Linux root: /sys/bus/pci/devices, /proc/cmdline, /etc/os-release missing`);
+    expect(m.stderr).toContain(`skipped node n2: ${empty}/nonexistent does not exist or is not a directory`);
+    expect(m.stderr).toContain('(--node n1=DIR)');
+    expect(m.stdout).toContain('node=gpu1,path=0000:01:00');
+    expect(m.stdout).not.toMatch(/node=n[12]/);
     const p = await runCli(['plan', '01:00.0', '--root', empty]);
     expect(p.code).toBe(2);
     expect(p.stderr).toContain(`--root ${empty}`);

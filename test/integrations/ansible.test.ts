@@ -5,7 +5,7 @@
 // status → state: absent, after which every tree is byte-identical to the
 // start (vfiokit's own journal under /var/lib/vfiokit aside). The
 // regeneration commands are fakes (VFIOKIT_FAKE_BIN).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -58,7 +58,7 @@ interface HostResult {
   error_code?: string;
   fix?: string;
   reboot_required?: boolean;
-  diff?: { before: string; after: string; after_header: string }[];
+  diff?: { before: string; after: string; before_header: string; after_header: string }[];
   in_effect?: boolean;
   [k: string]: unknown;
 }
@@ -97,17 +97,26 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     fs.writeFileSync(
       path.join(dir, 'play.yml'),
       `- hosts: gpu_hosts\n  gather_facts: false\n  environment:\n    VFIOKIT_FAKE_BIN: ${bin}\n  tasks:\n` +
-        `    - name: passthrough\n      vfiokit.passthrough.device:\n        state: "{{ want }}"\n        devices:\n          - vendor_device: "10de:1f08"\n            subsystem: "1458:3fc2"\n${common.replace(/^ {4}/gm, '        ')}      register: vfio\n` +
+        `    - name: passthrough\n      vfiokit.passthrough.device:\n        state: "{{ want }}"\n        mode: "{{ mode | default('boot') }}"\n        devices:\n          - vendor_device: "10de:1f08"\n            subsystem: "1458:3fc2"\n${common.replace(/^ {4}/gm, '        ')}      register: vfio\n` +
         `    - name: status\n      vfiokit.passthrough.status:\n${common.replace(/^ {4}/gm, '        ')}      when: want == 'present'\n`,
     );
   });
 
-  function play(want: 'present' | 'absent', extra: string[] = []): { tasks: Record<string, Record<string, HostResult>>; stats: Record<string, { failures: number; ok: number; changed: number }>; code: number } {
-    const r = spawnSync('ansible-playbook', ['-i', path.join(dir, 'inventory.ini'), path.join(dir, 'play.yml'), '-e', `want=${want}`, ...extra], {
-      env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: path.join(dir, 'collections'), ANSIBLE_STDOUT_CALLBACK: 'json', ANSIBLE_LOCAL_TEMP: path.join(dir, 'tmp'), ANSIBLE_HOME: path.join(dir, 'home'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORKS: '2' },
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
+  /** One ansible-playbook run, asynchronously (a synchronous wait of this length starves vitest's worker RPC on a loaded machine). */
+  async function play(want: 'present' | 'absent', extra: string[] = []): Promise<{ tasks: Record<string, Record<string, HostResult>>; stats: Record<string, { failures: number; ok: number; changed: number }>; code: number }> {
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        'ansible-playbook',
+        ['-i', path.join(dir, 'inventory.ini'), path.join(dir, 'play.yml'), '-e', `want=${want}`, ...extra],
+        {
+          env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: path.join(dir, 'collections'), ANSIBLE_STDOUT_CALLBACK: 'json', ANSIBLE_LOCAL_TEMP: path.join(dir, 'tmp'), ANSIBLE_HOME: path.join(dir, 'home'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORKS: '2' },
+          encoding: 'utf8',
+          timeout: 240_000,
+          maxBuffer: 64 << 20,
+        },
+        (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      ),
+    );
     let out;
     try {
       out = JSON.parse(r.stdout);
@@ -121,9 +130,9 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
 
   const good = ['debian', 'fedora', 'arch'];
 
-  it('check mode → apply → again → absent; failing hosts report why and do not stop the others', () => {
+  it('check mode → apply → again → absent; failing hosts report why and do not stop the others', async () => {
     // 1. Check mode with diffs: the plan only.
-    const check = play('present', ['--check', '--diff']);
+    const check = await play('present', ['--check', '--diff']);
     for (const h of good) {
       const r = check.tasks.passthrough[h];
       expect(r.failed, `${h}: ${r.msg}`).toBeFalsy();
@@ -134,6 +143,9 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
       expect(treeOf(roots[h])).toEqual(start.get(h));
     }
     expect(fs.existsSync(calls)).toBe(false);
+    // Nothing silent: the companion functions of the GPU's group are listed.
+    expect(check.tasks.passthrough.debian.companions).toEqual(['0000:01:00.1', '0000:01:00.2', '0000:01:00.3']);
+    expect((check.tasks.passthrough.debian.devices as { vendor_device: string }[]).map((d) => d.vendor_device)).toEqual(['10de:1f08', '10de:10f9', '10de:1ad8', '10de:1ad9']);
     // The host without the GPU and the root that is not Linux fail, each with its reason.
     expect(check.tasks.passthrough.nogpu).toMatchObject({ failed: true, error_code: 'E_UNKNOWN_DEVICE' });
     expect(check.tasks.passthrough.nogpu.msg).toContain('no PCI device on this host matches 10de:1f08 subsystem 1458:3fc2');
@@ -144,7 +156,7 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     expect(check.code).not.toBe(0);
 
     // 2. For real.
-    const real = play('present');
+    const real = await play('present');
     for (const h of good) {
       const r = real.tasks.passthrough[h];
       expect(r.failed, `${h}: ${r.msg}`).toBeFalsy();
@@ -159,24 +171,50 @@ describe.skipIf(!have)('ansible-playbook over fixture roots', () => {
     expect(fs.readFileSync(path.join(roots.debian, 'etc/default/grub.d/99-vfiokit.cfg'), 'utf8')).toContain('vfio-pci.ids=10de:1f08,10de:10f9,10de:1ad8,10de:1ad9');
 
     // 3. Again: nothing to do.
-    const again = play('present');
+    const again = await play('present');
     for (const h of good) expect(again.tasks.passthrough[h]).toMatchObject({ changed: false, reboot_required: false });
 
     // 4. Absent, in check mode first (nothing changes), then for real: trees as at the start.
     const before = new Map(good.map((h) => [h, treeOf(roots[h])]));
-    const absentCheck = play('absent', ['--check']);
+    const absentCheck = await play('absent', ['--check', '--diff']);
     for (const h of good) {
       expect(absentCheck.tasks.passthrough[h]).toMatchObject({ changed: true, reboot_required: true });
       expect(treeOf(roots[h])).toEqual(before.get(h));
     }
-    const absent = play('absent');
+    // --diff: each file from its bytes now to what undo puts back, which is the tree at the start.
+    const undoDiff = absentCheck.tasks.passthrough.debian.diff!;
+    expect(undoDiff.map((d) => d.after_header).sort()).toEqual(['/dev/null', '/dev/null', '/etc/initramfs-tools/modules']);
+    const startFile = (h: string, p: string) => Buffer.from(start.get(h)!.get(p.slice(1))!.split(' ')[2]!, 'base64').toString('utf8');
+    const nowFile = (h: string, p: string) => fs.readFileSync(path.join(roots[h], p), 'utf8');
+    for (const d of undoDiff) {
+      const p = d.after_header === '/dev/null' ? d.before_header : d.after_header;
+      expect(d.before).toBe(nowFile('debian', p));
+      expect(d.after).toBe(d.after_header === '/dev/null' ? '' : startFile('debian', p));
+      if (d.after_header === '/dev/null') expect(start.get('debian')!.has(p.slice(1))).toBe(false);
+    }
+    expect(undoDiff.find((d) => d.before_header === '/etc/modprobe.d/vfiokit.conf')?.after_header).toBe('/dev/null');
+    const absent = await play('absent');
     for (const h of good) {
       expect(absent.tasks.passthrough[h], String(absent.tasks.passthrough[h].msg)).toMatchObject({ changed: true, reboot_required: true });
       expect(treeOf(roots[h])).toEqual(start.get(h));
     }
-    const absentAgain = play('absent');
+    const absentAgain = await play('absent');
     for (const h of good) expect(absentAgain.tasks.passthrough[h]).toMatchObject({ changed: false });
     expect(absentAgain.tasks.passthrough.broken).toMatchObject({ failed: true, error_code: 'E_ROOT_INVALID' });
+
+    // 5. mode: runtime over trees with no kernel behind them: check mode plans the bind (drivers before → vfio-pci);
+    //    for real it is refused with vfiokit's reason, and nothing changes.
+    const rtCheck = await play('present', ['--check', '--diff', '-e', 'mode=runtime']);
+    const rd = rtCheck.tasks.passthrough.debian;
+    expect(rd, String(rd.msg)).toMatchObject({ changed: true, reboot_required: false, mode: 'runtime', companions: ['0000:01:00.1', '0000:01:00.2', '0000:01:00.3'] });
+    expect((rd.diff as unknown as { before: string; after: string }).before).toContain('0000:01:00.0 nvidia\n');
+    expect((rd.diff as unknown as { before: string; after: string }).after).toContain('0000:01:00.3 vfio-pci\n');
+    const rtReal = await play('present', ['-e', 'mode=runtime']);
+    for (const h of good) {
+      expect(rtReal.tasks.passthrough[h]).toMatchObject({ failed: true, error_code: 'E_NOT_LIVE' });
+      expect(rtReal.tasks.passthrough[h].fix).toContain('without --root');
+      expect(treeOf(roots[h])).toEqual(start.get(h));
+    }
   }, 600_000);
 
   it('the install role is part of the built collection and passes ansible-playbook --syntax-check', () => {

@@ -22,6 +22,7 @@ describe('JSON for machine consumers', () => {
   it('apply --json → again → undo --dry-run --json → undo --json', async () => {
     const root = buildFakeHost(debianGrub);
     tmp.push(root);
+    const modulesBefore = fs.readFileSync(path.join(root, 'etc/initramfs-tools/modules'), 'utf8');
     const env = { VFIOKIT_FAKE_BIN: fakeBin() };
     const noYes = await runCli(['apply', '01:00.0', '--json', '--root', root], env);
     expect(noYes.code).toBe(2);
@@ -40,6 +41,12 @@ describe('JSON for machine consumers', () => {
     const dry = JSON.parse((await runCli(['undo', '--dry-run', '--json', '--root', root], env)).stdout);
     expect(dry).toMatchObject({ changed: true, dryRun: true, txid: res.txid, kind: 'boot-passthrough' });
     expect(dry.restores).toContain('/etc/modprobe.d/vfiokit.conf');
+    // Each restored file as it is now and as undo leaves it (null: removed), for diffs.
+    const files = new Map((dry.files as { path: string; current: string | null; restored: string | null }[]).map((f) => [f.path, f]));
+    expect([...files.keys()].sort()).toEqual([...dry.restores].sort());
+    expect(files.get('/etc/modprobe.d/vfiokit.conf')).toMatchObject({ current: conf, restored: null });
+    expect(files.get('/etc/initramfs-tools/modules')).toMatchObject({ current: fs.readFileSync(path.join(root, 'etc/initramfs-tools/modules'), 'utf8'), restored: modulesBefore });
+    expect(files.get('/etc/initramfs-tools/modules')!.current).not.toBe(modulesBefore);
     expect(fs.readFileSync(path.join(root, 'etc/modprobe.d/vfiokit.conf'), 'utf8')).toBe(conf);
 
     const u = JSON.parse((await runCli(['undo', '--yes', '--json', '--root', root], env)).stdout);

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PreconditionError, UsageError } from '../../errors.js';
+import { PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import { HostRoot } from '../../host/root.js';
@@ -33,11 +33,12 @@ function nodeInputs(ctx: CommandContext): ExportNodeInput[] {
     if (!NODE_NAME.test(name)) throw new UsageError(`--node '${s}': '${name}' is not a node name`, 'node names are lowercase hostnames (letters, digits, - and .), as the cluster knows them: --node gpu1=/path/to/root', 'E_BAD_NODE');
     roots.push({ name, root: eq < 0 ? ctx.root : new HostRoot(s.slice(eq + 1)) });
   }
-  return roots.map(({ name, root }) => {
+  return roots.map(({ name, root }): ExportNodeInput => {
     try {
       assertLinuxRoot(root);
     } catch (e) {
-      if (e instanceof PreconditionError) throw new PreconditionError(e.code, `node ${name}: ${e.message}`, e.hint, name);
+      // A --node whose directory is not a Linux root is skipped with the reason, like a node lacking the devices.
+      if (e instanceof VfioError && specs.length) return { name, unreadable: { code: e.code, subject: name, message: `node ${name}: ${e.message.replace(/^--root /, '')}`, hint: `${e.hint ?? 'pass the directory of a Linux root'} (--node ${name}=DIR)` } };
       throw e;
     }
     return { name, snapshot: inspect(root) };
@@ -71,7 +72,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   const failed = x.nodes.filter((n) => !n.ok);
   if (failed.length === x.nodes.length) {
     const problems = failed.flatMap((n) => n.problems);
-    throw new PreconditionError(problems[0]?.code ?? 'E_UNKNOWN_DEVICE', `nothing to export: no node has the selected devices`, undefined, undefined, problems);
+    if (problems.every((p) => p.code === 'E_ROOT_INVALID')) throw new UsageError(`nothing to export: ${problems.map((p) => p.message).join('; ')}`, problems[0]?.hint ?? undefined, 'E_ROOT_INVALID');
+    throw new PreconditionError(problems[0]?.code ?? 'E_UNKNOWN_DEVICE', `nothing to export: every node was skipped (${failed.map((n) => n.name).join(', ')})`, undefined, undefined, problems);
   }
   const { files, problems } = render(target as (typeof TARGETS)[number], x);
   if (problems.length) throw new PreconditionError('E_EXPORT_INVALID', `the ${target} export does not validate; nothing was written`, 'this is a vfiokit bug: report it with `vfiokit snapshot` of the nodes', undefined, problems);

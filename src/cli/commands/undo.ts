@@ -2,7 +2,7 @@
 // newest applied transaction of any kind, or a named one (refused, with the
 // order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -41,7 +41,9 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
   if (ctx.values['dry-run']) {
     const j = chooseUndo(ctx.root, { txid });
     if (!j) return nothing();
-    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j) });
+    // Each restored file now and after the undo (as text), for diffs (the Ansible module's --diff).
+    const files = undoFilePreview(ctx.root, j).map((f) => ({ path: f.path, current: f.now?.toString('utf8') ?? null, restored: f.restored?.toString('utf8') ?? null, restoredLink: f.link }));
+    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j), files });
     else {
       show(j);
       out(ctx, '(--dry-run: nothing was changed)');

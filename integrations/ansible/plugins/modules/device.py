@@ -32,13 +32,21 @@ options:
         works on hosts whose slots differ.
     type: list
     elements: raw
+  mode:
+    description:
+      - C(boot) binds the devices to vfio-pci from the next boot (C(vfiokit plan)/C(apply); C(state=absent) undoes the last
+        transaction). C(runtime) moves them now, without a reboot (C(vfiokit bind); C(state=absent) is C(vfiokit unbind) of
+        I(devices)); nothing survives a reboot.
+    type: str
+    choices: [boot, runtime]
+    default: boot
   with_devices:
     description: Endpoints of the same IOMMU group to take knowingly (C(--with)).
     type: list
     elements: str
     default: []
   allow_boot_vga:
-    description: Allow the boot display device (C(--allow-boot-vga)).
+    description: Allow the boot display device (C(--allow-boot-vga); with C(mode=runtime), C(bind --force)).
     type: bool
     default: false
   allow_root_storage:
@@ -89,12 +97,24 @@ plan:
   description: The plan vfiokit made (summary, warnings, files, commands).
   type: dict
   returned: state=present
+outcome:
+  description: With C(mode=runtime), each function's driver before and after (from C(vfiokit bind/unbind --json)).
+  type: list
+  returned: mode=runtime, when changed
 txid:
   description: The vfiokit transaction applied or undone.
   type: str
   returned: when changed (not in check mode)
 selectors:
   description: The selectors used on this host (matches resolved to addresses).
+  type: list
+  returned: state=present
+devices:
+  description: Every function that goes to vfio-pci (address, vendor_device, iommu_group, host_driver), companions included.
+  type: list
+  returned: state=present
+companions:
+  description: The functions taken along with the selected devices (the rest of their IOMMU groups, e.g. GPU audio, USB-C, UCSI).
   type: list
   returned: state=present
 error_code:
@@ -161,6 +181,17 @@ def plan_diff(plan):
     return diffs
 
 
+def undo_diff(pre):
+    """Each file undo restores, from its bytes now to what undo puts back (vfiokit undo --dry-run --json)."""
+    diffs = []
+    for f in pre.get('files', []):
+        gone = f.get('restored') is None and not f.get('restoredLink')
+        after = f.get('restored') or ('-> %s\n' % f['restoredLink'] if f.get('restoredLink') else '')
+        diffs.append({'before_header': f['path'] if f.get('current') is not None else '/dev/null', 'after_header': '/dev/null' if gone else f['path'],
+                      'before': f.get('current') or '', 'after': after})
+    return diffs
+
+
 def summary(plan):
     return {
         'summary': plan.get('summary', []),
@@ -181,7 +212,9 @@ def present(module):
     changed = bool(plan.get('steps'))
     for w in plan.get('warnings', []):
         module.warn(w)
-    result = {'changed': changed, 'selectors': selectors, 'plan': summary(plan), 'reboot_required': changed}
+    functions = functions_of(plan)
+    result = {'changed': changed, 'mode': 'boot', 'selectors': selectors, 'plan': summary(plan), 'reboot_required': changed, 'devices': functions,
+              'companions': companions_of(functions, selectors)}
     if module._diff:
         result['diff'] = plan_diff(plan)
     if not changed or module.check_mode:
@@ -193,6 +226,57 @@ def present(module):
     module.exit_json(**result)
 
 
+def functions_of(plan):
+    return [{'address': d['address'], 'vendor_device': '%s:%s' % (d['vendor'], d['device']), 'iommu_group': d.get('iommuGroup'), 'host_driver': d.get('hostDriver', d.get('driver'))}
+            for d in (plan.get('intent') or {}).get('devices', [])]
+
+
+def companions_of(functions, selectors):
+    picked = set(a if a.count(':') == 2 else '0000:' + a for a in selectors if '.' in a)
+    return [f['address'] for f in functions if f['address'] not in picked and f['vendor_device'] not in selectors]
+
+
+def runtime(module):
+    """mode=runtime: vfiokit bind (present) / unbind (absent) of the devices, now; planned first with --dry-run."""
+    p = module.params
+    if not p['devices']:
+        module.fail_json(msg='mode=runtime needs devices (also for state=absent)', error_code='E_NO_SELECTOR', fix='list the devices to bind or unbind')
+    selectors = resolve(module)
+    present = p['state'] == 'present'
+    action = 'bind' if present else 'unbind'
+    extra = []
+    if present:
+        for w in p['with_devices']:
+            extra += ['--with', w]
+        if p['allow_boot_vga']:
+            extra.append('--force')
+    rc, pre, error, err = run_json(module, action, *(selectors + extra + ['--dry-run', '--json']))
+    if error or pre is None:
+        fail_with(module, error or {'code': 'E_VFIOKIT', 'message': 'vfiokit %s printed no JSON' % action}, rc, 'vfiokit %s --dry-run' % action, selectors=selectors)
+    plan = pre if present else pre.get('plan', {})
+    changed = bool(plan.get('steps')) or (not present and bool(pre.get('undo')))
+    for w in plan.get('warnings', []):
+        module.warn(w)
+    result = {'changed': changed, 'mode': 'runtime', 'selectors': selectors, 'plan': summary(plan), 'reboot_required': False}
+    if present:
+        result['devices'] = functions_of(plan)
+        result['companions'] = companions_of(result['devices'], selectors)
+        if module._diff and changed:
+            result['diff'] = {'before_header': 'drivers', 'after_header': 'drivers',
+                              'before': ''.join('%s %s\n' % (f['address'], f['host_driver'] or '(none)') for f in result['devices']),
+                              'after': ''.join('%s vfio-pci\n' % f['address'] for f in result['devices'])}
+    if not changed or module.check_mode:
+        module.exit_json(**result)
+    rc, res, error, err = run_json(module, action, *(selectors + extra + ['--yes', '--json']))
+    if error or res is None:
+        fail_with(module, error or {'code': 'E_VFIOKIT', 'message': 'vfiokit %s printed no JSON' % action}, rc, 'vfiokit %s' % action, selectors=selectors)
+    for w in res.get('warnings', []):
+        if w not in plan.get('warnings', []):
+            module.warn(w)
+    result.update(changed=bool(res.get('changed')), txid=res.get('txid'), outcome=res.get('devices', []))
+    module.exit_json(**result)
+
+
 def absent(module):
     rc, pre, error, err = run_json(module, 'undo', '--dry-run', '--json')
     if error or pre is None:
@@ -200,7 +284,7 @@ def absent(module):
     changed = bool(pre.get('txid'))
     result = {'changed': changed, 'txid': pre.get('txid'), 'reboot_required': bool(pre.get('rebootRequired')), 'restores': pre.get('restores', []), 'reruns': pre.get('reruns', [])}
     if module._diff and changed:
-        result['diff'] = {'before': 'vfiokit transaction %s\n%s\n' % (pre['txid'], '\n'.join(pre.get('summary', []))), 'after': '', 'before_header': 'vfiokit %s' % pre['txid'], 'after_header': 'restored: %s' % ', '.join(pre.get('restores', []))}
+        result['diff'] = undo_diff(pre)
     if not changed or module.check_mode:
         module.exit_json(**result)
     args = ['undo', '--yes', '--json'] + (['--force'] if module.params['force'] else [])
@@ -215,6 +299,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', choices=['present', 'absent'], default='present'),
+            mode=dict(type='str', choices=['boot', 'runtime'], default='boot'),
             devices=dict(type='list', elements='raw'),
             with_devices=dict(type='list', elements='str', default=[]),
             allow_boot_vga=dict(type='bool', default=False),
@@ -227,7 +312,9 @@ def main():
         required_if=[('state', 'present', ['devices'])],
         supports_check_mode=True,
     )
-    if module.params['state'] == 'present':
+    if module.params['mode'] == 'runtime':
+        runtime(module)
+    elif module.params['state'] == 'present':
         present(module)
     else:
         absent(module)
