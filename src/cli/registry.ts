@@ -98,7 +98,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'vm',
     summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
-    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass WxH|auto] [--looking-glass-size MiB] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
     description:
       'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
     options: {
@@ -123,6 +123,7 @@ export const COMMANDS: CommandSpec[] = [
       'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto' },
       'looking-glass-size': { type: 'string', description: 'Looking Glass shared memory in MiB (checked against the resolution)', valueName: 'MiB' },
       connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
+      hooks: { type: 'string', description: 'define: also install the domain\'s libvirt hook (as `hooks install --single-gpu`, a second transaction); implies --allow-boot-vga', valueName: 'single-gpu' },
       'dry-run': { type: 'boolean', description: 'define/attach: print the XML and the virsh command, run nothing' },
     },
     load: () => import('./commands/vm.js'),

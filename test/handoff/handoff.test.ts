@@ -6,6 +6,7 @@ import { applyPlan, listJournals } from '../../src/apply/index.js';
 import { recordingRunner } from '../../src/apply/runner.js';
 import { run as runHandoff } from '../../src/cli/commands/handoff.js';
 import { run as runHooks } from '../../src/cli/commands/hooks.js';
+import { run as runRecover } from '../../src/cli/commands/recover.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { ApplyError } from '../../src/errors.js';
 import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hook.js';
@@ -194,6 +195,103 @@ describe('prepare and release through the engine', () => {
     expect(await runHandoff(x.c, { writer: kernel, runner })).toBe(0);
     expect(x.out()).toMatch(/no prepare transaction recorded/);
     expect(listJournals(dir)).toEqual([]);
+  });
+});
+
+describe('a hook killed midway', () => {
+  // prepare cut off after the console unbind and the first bind (the process killed, its journal left "applying").
+  const XML = domainXml('win11', ['0000:01:00.0', '0000:01:00.1']);
+  async function killedPrepare() {
+    const h = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    h.kernel.modprobe(['modprobe', 'vfio-pci']);
+    fs.rmSync(path.join(h.dir, 'proc/4242'), { recursive: true, force: true });
+    const before = treeFingerprint(h.dir, ['var/lib/vfiokit']);
+    const plan = planHandoffPrepare(inspect(h.dir), WIN11);
+    const at = plan.steps.findIndex((s) => s.kind === 'bind-driver');
+    await expect(applyPlan(plan, { root: h.dir, runner: h.runner, sysfs: h.kernel, failAt: { step: at, after: true, crash: true }, sleep: async () => {} })).rejects.toThrow();
+    expect(listJournals(h.dir).map((j) => j.state)).toEqual(['applying']);
+    fs.writeFileSync(path.join(h.dir, 'var/lib/vfiokit/lock'), '999999999\n'); // the killed hook's lock
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['vfio-pci', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(h.dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('0');
+    return { ...h, before };
+  }
+  const restored = (h: Awaited<ReturnType<typeof killedPrepare>>) => {
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['amdgpu', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(h.dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(h.runner.log().split('\n').filter(Boolean).pop()).toBe('systemctl start gdm.service');
+  };
+
+  it('the release libvirt runs next (the start failed) rolls the cut-off prepare back first, then verifies the display', async () => {
+    const h = await killedPrepare();
+    const r = ctx(h.dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'failed' });
+    expect(await runHandoff(r.c, { writer: h.kernel, runner: h.runner, stdinText: XML })).toBe(0);
+    restored(h);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back']);
+    expect(treeFingerprint(h.dir, ['var/lib/vfiokit'])).toEqual(h.before);
+  });
+
+  it('`vfiokit recover` finishes it the same way', async () => {
+    const h = await killedPrepare();
+    const r = ctx(h.dir, []);
+    expect(await runRecover(r.c, { writer: h.kernel, runner: h.runner })).toBe(0);
+    restored(h);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back']);
+    expect(treeFingerprint(h.dir, ['var/lib/vfiokit'])).toEqual(h.before);
+  });
+
+  it('the next prepare recovers the cut-off one, then prepares afresh', async () => {
+    const h = await killedPrepare();
+    const p = ctx(h.dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true });
+    expect(await runHandoff(p.c, { writer: h.kernel, runner: h.runner, stdinText: XML, sleep: async () => {} })).toBe(0);
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['vfio-pci', 'vfio-pci']);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back', 'handoff-prepare:applied']);
+  });
+});
+
+describe('hostdev groups the host cannot give away', () => {
+  // The NVMe (05:00.0) holds /, the NIC (06:00.0) carries the default route; the GPU group also holds a second NIC.
+  const host: FakeHost = {
+    ...singleAmd,
+    pci: [
+      ...singleAmd.pci!,
+      { addr: '00:08.2', id: '1022:1485', class: 0x060400, pcie: 'root-port', acs: 'full', driver: 'pcieport', group: 7 },
+      { addr: '06:00.0', id: '8086:15f3', class: 0x020000, parent: '00:08.2', driver: 'igc', group: 8 },
+      { addr: '01:00.2', id: '8086:15f3', class: 0x020000, parent: '00:01.1', driver: 'igc', group: 3 },
+    ],
+    files: {
+      ...singleAmd.files,
+      '/proc/mounts': '/dev/nvme0n1p2 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n',
+      '/proc/net/route': 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\nenp6s0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n',
+      '/etc/libvirt/qemu/disk.xml': domainXml('disk', ['0000:05:00.0']),
+      '/etc/libvirt/qemu/nic.xml': domainXml('nic', ['0000:06:00.0']),
+    },
+    links: {
+      ...singleAmd.links,
+      '/sys/class/block/nvme0n1': '/sys/devices/pci0000:00/0000:00:08.1/0000:05:00.0/nvme/nvme0/nvme0n1',
+      '/sys/class/net/enp6s0/device': '/sys/devices/pci0000:00/0000:00:08.2/0000:06:00.0',
+    },
+  };
+
+  it.each([
+    ['disk', 'E_HOSTDEV_ROOT_DISK', /05:00\.0 \(group 6\) holds the root filesystem's disk/],
+    ['nic', 'E_HOSTDEV_DEFAULT_NIC', /06:00\.0 \(group 8\) carries the default route/],
+  ])('a domain passing the %s: prepare refused with %s, nothing written', async (domain, code, message) => {
+    const { dir, kernel, runner } = setup(host);
+    const before = treeFingerprint(dir);
+    const p = ctx(dir, ['prepare', domain], {});
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 3, code, message: expect.stringMatching(/refused/) });
+    const e = await runHandoff(ctx(dir, ['prepare', domain], {}).c, { writer: kernel, runner }).catch((x: { problems?: { message: string }[] }) => x);
+    expect((e as { problems: { message: string }[] }).problems.map((x) => x.message).join('\n')).toMatch(message);
+    expect(runner.log()).toBe('');
+    expect(listJournals(dir)).toEqual([]);
+    expect(treeFingerprint(dir, ['var/lib/vfiokit'])).toEqual(before);
+  });
+
+  it('the default-route NIC inside the GPU\'s group refuses the GPU\'s prepare too', () => {
+    const { dir } = setup({ ...host, files: { ...host.files, '/proc/net/route': host.files!['/proc/net/route']!.replace('enp6s0', 'enp1s0f2') }, links: { ...host.links, '/sys/class/net/enp1s0f2/device': '/sys/devices/pci0000:00/0000:00:01.1/0000:01:00.2' } });
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.problems.map((p) => `${p.code} ${p.subject}`)).toContain('E_HOSTDEV_DEFAULT_NIC 0000:01:00.2');
+    expect(plan.steps).toEqual([]);
   });
 });
 
