@@ -8,6 +8,24 @@ export interface OptionSpec {
   short?: string;
   description: string;
   valueName?: string;
+  /**
+   * A string option whose value may be left out: given alone (or followed by
+   * a word that does not match `pattern`), it means `value`.
+   */
+  optionalValue?: { value: string; pattern: RegExp };
+}
+
+/** Rewrites a bare option with an optional value (`--looking-glass` alone) to `--looking-glass=VALUE`. */
+export function fillOptionalValues(args: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return [...out, ...args.slice(i)];
+    const o = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)]?.optionalValue : undefined;
+    if (o && !(i + 1 < args.length && o.pattern.test(args[i + 1]))) out.push(`${a}=${o.value}`);
+    else out.push(a);
+  }
+  return out;
 }
 
 export interface CommandSpec {
@@ -120,7 +138,7 @@ export const COMMANDS: CommandSpec[] = [
       'virtio-win': { type: 'string', description: 'virtio-win driver ISO as a second CD-ROM (default for Windows: found where distributions install it)', valueName: 'PATH|none' },
       input: { type: 'string', multiple: true, description: 'pass keyboard/mouse with evdev: auto (the by-id keyboard and mouse) or event device paths; both Ctrl keys switch host/guest', valueName: 'auto|PATH,...' },
       audio: { type: 'string', description: 'emulated HDA audio into the desktop user\'s PipeWire or PulseAudio; default none', valueName: 'pipewire|pulseaudio|none' },
-      'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto' },
+      'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (alone or auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto', optionalValue: { value: 'auto', pattern: /^(auto|\d+x\d+)$/i } },
       'looking-glass-size': { type: 'string', description: 'Looking Glass shared memory in MiB (checked against the resolution)', valueName: 'MiB' },
       connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
       hooks: { type: 'string', description: 'define: also install the domain\'s libvirt hook (as `hooks install --single-gpu`, a second transaction); implies --allow-boot-vga', valueName: 'single-gpu' },

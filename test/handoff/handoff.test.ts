@@ -7,6 +7,7 @@ import { recordingRunner } from '../../src/apply/runner.js';
 import { run as runHandoff } from '../../src/cli/commands/handoff.js';
 import { run as runHooks } from '../../src/cli/commands/hooks.js';
 import { run as runRecover } from '../../src/cli/commands/recover.js';
+import { runVm } from '../../src/cli/commands/vm.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { ApplyError } from '../../src/errors.js';
 import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hook.js';
@@ -95,6 +96,22 @@ describe('handoff plans', () => {
     expect(plan.warnings.join('\n')).toMatch(/no display manager/);
   });
 
+  it('Intel (i915): the function is unbound, the module stays loaded; a bound system console "(S)" is left alone', () => {
+    const intel: FakeHost = {
+      ...singleAmd,
+      pci: singleAmd.pci!.map((d) => (d.addr === '01:00.0' ? { ...d, id: '8086:56a0', driver: 'i915' } : d.addr === '01:00.1' ? { ...d, id: '8086:4f90' } : d)),
+      files: { ...singleAmd.files, '/proc/modules': 'i915 3932160 12 - Live 0x0\ndrm_display_helper 184320 1 i915, Live 0x0\nsnd_hda_intel 57344 2 - Live 0x0\n', '/sys/class/vtconsole/vtcon0/bind': '1\n' },
+    };
+    const { dir } = setup(intel);
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.filter((s) => s.kind === 'module' && s.action === 'unload')).toEqual([]);
+    expect(plan.steps.find((s) => s.kind === 'bind-driver' && s.address === '0000:01:00.0')).toMatchObject({ driver: 'vfio-pci', before: { driver: 'i915' } });
+    expect(plan.summary.join('\n')).toMatch(/01:00\.0: i915 is unbound from this function \(the module stays loaded/);
+    expect(plan.summary.join('\n')).toMatch(/console vtcon0 \(\(S\) dummy device\) is a system console and stays bound/);
+    expect(plan.steps.filter((s) => s.kind === 'write-attr').map((s) => (s as { path: string }).path)).toEqual(['/sys/class/vtconsole/vtcon1/bind']);
+  });
+
   it('bad input: no hostdevs, a hostdev not on this host, the root disk group', () => {
     const { dir } = setup(singleAmd);
     const snap = inspect(dir);
@@ -177,6 +194,16 @@ describe('prepare and release through the engine', () => {
     await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/renderD128 by pid 5555 \(steam\)/) });
     expect(runner.log()).toBe('systemctl stop gdm.service\nsystemctl start gdm.service\n');
     expect(kernel.driverOf('0000:01:00.0')).toBe('amdgpu');
+  });
+
+  it('a display manager that does not stop: prepare refused, nothing else touched', async () => {
+    const { dir, kernel } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    const runner = recordingRunner({ onCall: (argv) => (argv[0] === 'systemctl' && argv[1] === 'stop' ? { code: 1, stdout: '', stderr: 'Job for gdm.service canceled.\n' } : kernel.modprobe(argv)) });
+    const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true });
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ message: expect.stringMatching(/systemctl stop gdm\.service/) });
+    expect([kernel.driverOf('0000:01:00.0'), kernel.driverOf('0000:01:00.1')]).toEqual(['amdgpu', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(listJournals(dir).map((j) => j.state)).toEqual(['rolled-back']);
   });
 
   it('NVIDIA module in use: rolled back, the consoles bound again', async () => {
@@ -292,6 +319,61 @@ describe('hostdev groups the host cannot give away', () => {
     const plan = planHandoffPrepare(inspect(dir), WIN11);
     expect(plan.problems.map((p) => `${p.code} ${p.subject}`)).toContain('E_HOSTDEV_DEFAULT_NIC 0000:01:00.2');
     expect(plan.steps).toEqual([]);
+  });
+});
+
+describe('vm define --hooks single-gpu', () => {
+  /** virsh as libvirtd would answer it: define writes /etc/libvirt/qemu/NAME.xml under the root. */
+  function virshIn(dir: string) {
+    const calls: string[][] = [];
+    const runner = {
+      async run(argv: string[]) {
+        calls.push(argv);
+        const res = (code: number, stdout = '', stderr = '') => ({ argv, code, stdout, stderr, durationMs: 1, signal: null });
+        if (argv[1] === 'domuuid') return fs.existsSync(path.join(dir, `etc/libvirt/qemu/${argv[2]}.xml`)) ? res(0, 'uuid\n') : res(1, '', 'error: failed to get domain');
+        if (argv[1] === 'define') {
+          const xml = fs.readFileSync(argv[2], 'utf8');
+          fs.writeFileSync(path.join(dir, `etc/libvirt/qemu/${/<name>([^<]+)<\/name>/.exec(xml)![1]}.xml`), xml);
+          return res(0, 'Domain defined\n');
+        }
+        return res(1, '', `unexpected ${argv.join(' ')}`);
+      },
+    };
+    return { runner, calls };
+  }
+  const ARGS = { device: ['01:00.0'], memory: '2G', vcpus: '2', pin: 'none', os: 'linux' };
+
+  it('defines the domain (the boot GPU allowed) and installs its single-GPU hook: two transactions in the history', async () => {
+    const { dir } = setup(singleAmd);
+    const v = virshIn(dir);
+    const d = ctx(dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' });
+    expect(await runVm(d.c, v.runner)).toBe(0);
+    expect(v.calls.map((a) => a[1])).toEqual(['domuuid', 'define']);
+    const hook = fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8');
+    expect(parseHookScript(hook)).toEqual({ domain: 'game', singleGpu: true });
+    expect(listJournals(dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['vm-define:applied', 'hooks-install:applied']);
+    const [def, hk] = listJournals(dir);
+    expect(d.out()).toContain(`transaction ${def.txid}: \`vfiokit undo --id ${def.txid}\` undefines it again`);
+    expect(d.out()).toContain(`transaction ${hk.txid}: \`vfiokit undo --id ${hk.txid}\` removes the hook`);
+    expect(d.err()).toMatch(/first qemu hook: .*systemctl restart libvirtd/);
+  });
+
+  it('refused before anything is defined: a foreign file where the hook goes, libvirt missing; bad --hooks usage', async () => {
+    const a = setup(singleAmd);
+    fs.mkdirSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d'), { recursive: true });
+    fs.writeFileSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), '#!/bin/sh\necho mine\n');
+    const va = virshIn(a.dir);
+    await expect(runVm(ctx(a.dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' }).c, va.runner)).rejects.toMatchObject({ code: 'E_HOOK_NOT_OURS', message: expect.stringMatching(/nothing was defined/) });
+    expect(va.calls.filter((c) => c[1] === 'define')).toEqual([]);
+    expect(fs.readFileSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8')).toBe('#!/bin/sh\necho mine\n');
+    const b = setup({ ...singleAmd, libvirt: false, execs: ['/usr/bin/qemu-system-x86_64'], files: Object.fromEntries(Object.entries(singleAmd.files!).filter(([k]) => !k.includes('libvirt'))) });
+    const vb = virshIn(b.dir);
+    await expect(runVm(ctx(b.dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' }).c, vb.runner)).rejects.toMatchObject({ code: 'E_LIBVIRT_MISSING' });
+    expect(vb.calls).toEqual([]);
+    expect(listJournals(b.dir)).toEqual([]);
+    for (const [sub, values, msg] of [['define', { hooks: 'gpu' }, /--hooks 'gpu' is not a hook kind/], ['xml', { hooks: 'single-gpu' }, /applies to `vm define` only/], ['define', { hooks: 'single-gpu', connect: 'qemu:///session' }, /needs the system daemon/]] as const) {
+      await expect(runVm(ctx(a.dir, [sub, 'game'], { ...ARGS, ...values }).c, va.runner)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(msg) });
+    }
   });
 });
 
