@@ -55,12 +55,14 @@ LAB_LIBVIRTD_CONF
 # as systemd-tmpfiles-setup-dev creates them from \`kmod static-nodes\` at boot. libvirt refuses VFIO
 # passthrough ("host doesn't support VFIO PCI passthrough") while /dev/vfio/vfio does not exist.
 lab_static_nodes() {
-  kmod static-nodes --format=tmpfiles 2>/dev/null | while read -r _t _p _m _u _g _a _mm; do
+  kmod static-nodes --format=tmpfiles >"$LAB_OUT/static-nodes" 2>&1
+  while read -r _t _p _m _u _g _a _mm; do
     case $_t in
       d*) mkdir -p "$_p" ;;
       c*|b*) [ -e "$_p" ] || { mkdir -p "\${_p%/*}"; mknod -m "$_m" "$_p" "\${_t%%!*}" "\${_mm%%:*}" "\${_mm##*:}"; } ;;
     esac
-  done
+  done <"$LAB_OUT/static-nodes"
+  ls -l /dev/vfio >>"$LAB_OUT/static-nodes" 2>&1
 }
 # lab_wait_sock PATH TENTHS: wait for a socket to appear.
 lab_wait_sock() { _w=0; while [ ! -S "$1" ] && [ "$_w" -lt "$2" ]; do sleep 0.1; _w=$((_w + 1)); done; [ -S "$1" ]; }
