@@ -7,6 +7,7 @@
 //   node tcg-domain.js FILE
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 export function adaptForTcg(xml: string): { xml: string; adaptations: string[] } {
   const adaptations: string[] = [];
@@ -28,7 +29,7 @@ export function adaptForTcg(xml: string): { xml: string; adaptations: string[] }
 }
 
 const file = process.argv[2];
-if (file) {
+if (file && process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
   const { xml, adaptations } = adaptForTcg(readFileSync(file, 'utf8'));
   writeFileSync(file, xml);
   console.log(`${file}: ${adaptations.length ? adaptations.join('; ') : 'no adaptation needed'}`);

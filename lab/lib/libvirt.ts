@@ -51,18 +51,19 @@ LAB_LIBVIRTD_CONF
   [ -e /etc/machine-id ] || cat /proc/sys/kernel/random/uuid | tr -d - >/etc/machine-id
   lab_static_nodes
 }
-# lab_static_nodes: the device nodes of modules that load on first open (/dev/vfio/vfio, /dev/kvm, …),
-# as systemd-tmpfiles-setup-dev creates them from \`kmod static-nodes\` at boot. libvirt refuses VFIO
-# passthrough ("host doesn't support VFIO PCI passthrough") while /dev/vfio/vfio does not exist.
+# lab_static_nodes: the device nodes of modules that load on first open (/dev/vfio/vfio, /dev/fuse, …),
+# from the running kernel's modules.devname, as systemd-tmpfiles-setup-dev creates them at boot
+# (\`kmod static-nodes\`). libvirt refuses VFIO passthrough ("host doesn't support VFIO PCI
+# passthrough") while /dev/vfio/vfio does not exist, which it does not until vfio is loaded.
 lab_static_nodes() {
-  kmod static-nodes --format=tmpfiles >"$LAB_OUT/static-nodes" 2>&1
-  while read -r _t _p _m _u _g _a _mm; do
-    case $_t in
-      d*) mkdir -p "$_p" ;;
-      c*|b*) [ -e "$_p" ] || { mkdir -p "\${_p%/*}"; mknod -m "$_m" "$_p" "\${_t%%!*}" "\${_mm%%:*}" "\${_mm##*:}"; } ;;
-    esac
-  done <"$LAB_OUT/static-nodes"
-  ls -l /dev/vfio >>"$LAB_OUT/static-nodes" 2>&1
+  : >"$LAB_OUT/static-nodes"
+  while read -r _mod _node _dev; do
+    case $_mod in '#'*|'') continue ;; esac
+    _mm=\${_dev#?}
+    [ -e "/dev/$_node" ] && continue
+    case $_node in */*) mkdir -p "/dev/\${_node%/*}" ;; esac
+    mknod -m 0600 "/dev/$_node" "\${_dev%"$_mm"}" "\${_mm%%:*}" "\${_mm##*:}" && echo "/dev/$_node ($_mod)" >>"$LAB_OUT/static-nodes"
+  done <"/lib/modules/$(uname -r)/modules.devname"
 }
 # lab_wait_sock PATH TENTHS: wait for a socket to appear.
 lab_wait_sock() { _w=0; while [ ! -S "$1" ] && [ "$_w" -lt "$2" ]; do sleep 0.1; _w=$((_w + 1)); done; [ -S "$1" ]; }

@@ -130,6 +130,7 @@ interface Journal {
   createdAt: string;
   updatedAt: string;
   steps: JournalStep[];
+  events?: { at: string; message: string }[];
 }
 
 function journals(r: FastRun): Journal[] {
@@ -156,7 +157,10 @@ function stepTimes(j: Journal): string {
   const ms = (a?: string, b?: string) => (a && b ? Date.parse(b) - Date.parse(a) : NaN);
   const steps = j.steps.map((s) => `${s.kind}${s.state === 'done' || s.state === 'undone' ? '' : `[${s.state}]`}${s.startedAt && s.finishedAt ? ` ${(ms(s.startedAt, s.finishedAt) / 1000).toFixed(2)} s` : ''}`);
   const last = j.steps.map((s) => s.finishedAt).filter((x): x is string => !!x).sort().pop();
-  return `${j.kind} ${j.state}${last ? ` (steps took ${(ms(j.createdAt, last) / 1000).toFixed(2)} s from the journal's creation)` : ''}: ${steps.join(', ')}`;
+  const ev = j.events ?? [];
+  const undoAt = ev.findIndex((e) => e.message === 'undo started');
+  const undo = undoAt >= 0 && ev.length > undoAt + 1 ? `; undo by release ${(ms(ev[undoAt].at, ev[ev.length - 1].at) / 1000).toFixed(2)} s` : '';
+  return `${j.kind} ${j.state}${last ? ` (steps took ${(ms(j.createdAt, last) / 1000).toFixed(2)} s from the journal's creation${undo})` : ''}: ${steps.join(', ')}`;
 }
 
 function requireBoot(t: TestContext, r: FastRun): ReturnType<typeof guestOutputs> {
