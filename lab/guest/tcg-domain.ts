@@ -2,7 +2,8 @@
 // `virsh define FILE`: lab guests have no KVM, so the domain XML vfiokit
 // wrote is adapted in place for QEMU's TCG, and each adaptation is printed
 // (the scenario logs them). The <hostdev>s, firmware, TPM, machine type and
-// memory are left exactly as vfiokit generated them.
+// memory are left exactly as vfiokit generated them; what only KVM can run
+// (host-passthrough CPU, Hyper-V enlightenments, KVM irqchip) is not tested here.
 //
 //   node tcg-domain.js FILE
 
@@ -23,6 +24,9 @@ export function adaptForTcg(xml: string): { xml: string; adaptations: string[] }
   // kernel_irqchip=split is a KVM accelerator property.
   sub(/\s*<ioapic driver='kvm'\/>/, '', "ioapic driver='kvm' dropped (a KVM accelerator property)");
   sub(/\s*<kvm>\s*<hidden state='on'\/>\s*<\/kvm>/, '', 'kvm hidden dropped (KVM only)');
+  // QEMU 7.2 under TCG: "kernel doesn't allow setting HyperV VP_INDEX" — the enlightenments need KVM.
+  sub(/\s*<hyperv [^>]*>[\s\S]*?<\/hyperv>/, '', 'Hyper-V enlightenments dropped (KVM only: QEMU stops with "kernel doesn\'t allow setting HyperV VP_INDEX")');
+  sub(/\s*<timer name='hypervclock' present='yes'\/>/, '', 'Hyper-V clock dropped (KVM only)');
   // No libvirt network is defined in the guest: user-mode networking keeps a NIC of the same model.
   sub(/<interface type='network'>\s*<source network='default'\/>/, "<interface type='user'>", "interface network 'default' → user (no libvirt network in the guest)");
   return { xml, adaptations };
