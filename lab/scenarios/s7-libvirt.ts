@@ -334,6 +334,6 @@ lab_libvirt_logs
 }
 
 export const scenario7: TestDef[] = [
-  { id: '7.handoff', title: 'real libvirtd: single-GPU hook → start (pair on vfio-pci, console unbound) → destroy / kill -9 (display back); refused start when the DRM device is held', needs: ['vm', 'hooks', 'handoff', 'history'], cost: 4, run: handoff },
-  { id: '7.win11', title: 'real libvirtd: the win11 profile with the GPU pair starts (swtpm, secure-boot NVRAM, vfio-pci) and is destroyed cleanly', needs: ['vm'], cost: 2, run: win11 },
+  { id: '7.handoff', title: 'real libvirtd: single-GPU hook → start (pair on vfio-pci, console unbound) → destroy / kill -9 (display back); refused start when the DRM device is held', needs: ['vm', 'hooks', 'handoff', 'history'], cost: 6, run: handoff },
+  { id: '7.win11', title: 'real libvirtd: the win11 profile with the GPU pair starts (swtpm, secure-boot NVRAM, vfio-pci) and is destroyed cleanly', needs: ['vm'], cost: 3, run: win11 },
 ];
