@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fmtDuration, log } from './util.js';
 
 export type IommuKind = 'intel' | 'amd' | 'none';
-export type TopologyName = 'rich' | 'gpu' | 'twin-gpu';
+export type TopologyName = 'rich' | 'gpu' | 'twin-gpu' | 'single-gpu';
 
 export interface Share {
   tag: string;
@@ -63,7 +63,12 @@ function topologyDevices(t: TopologyName, uefi: boolean): string[] {
   // Linux marks the device holding that framebuffer boot_vga. So UEFI guests
   // get a qxl-vga display in slot 1, ahead of the GPU-like devices behind
   // root ports (UEFI guests use the Intel IOMMU, so slot 1 is free).
-  if (uefi) d.push('-device', 'qxl-vga,id=display,bus=pcie.0,addr=0x1');
+  // 'single-gpu' has none: the GPU-like device is the only display (the
+  // firmware's VGA, bochs-drm's framebuffer and the console), as on a host
+  // with one GPU.
+  if (t === 'single-gpu') {
+    /* no separate boot display */
+  } else if (uefi) d.push('-device', 'qxl-vga,id=display,bus=pcie.0,addr=0x1');
   else d.push('-device', 'virtio-vga,id=display,bus=pcie.0,addr=0x6');
   const gpu = (port: string, chassis: number, addr: string, tag: string) => {
     d.push('-device', `pcie-root-port,id=${port},bus=pcie.0,chassis=${chassis},slot=${chassis},addr=${addr}`);
@@ -73,6 +78,7 @@ function topologyDevices(t: TopologyName, uefi: boolean): string[] {
   };
   switch (t) {
     case 'gpu':
+    case 'single-gpu':
       gpu('rp1', 1, '0x2.0', 'gpu1');
       d.push('-device', 'pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3.0');
       d.push('-device', 'e1000e,id=nic1,bus=rp2,addr=0x0');

@@ -2,7 +2,7 @@
 // exit codes. The only place that decides an exit code.
 
 import { parseArgs } from 'node:util';
-import { COMMANDS, EXIT_CODES_HELP, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './registry.js';
+import { COMMANDS, EXIT_CODES_HELP, fillOptionalValues, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from './registry.js';
 import type { Io } from './context.js';
 
 import pkg from '../../package.json' with { type: 'json' };
@@ -78,7 +78,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   let parsed;
   try {
     parsed = parseArgs({
-      args: rest,
+      args: fillOptionalValues(rest, options),
       options: Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }])),
       allowPositionals: true,
       strict: true,

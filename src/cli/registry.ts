@@ -8,6 +8,24 @@ export interface OptionSpec {
   short?: string;
   description: string;
   valueName?: string;
+  /**
+   * A string option whose value may be left out: given alone (or followed by
+   * a word that does not match `pattern`), it means `value`.
+   */
+  optionalValue?: { value: string; pattern: RegExp };
+}
+
+/** Rewrites a bare option with an optional value (`--looking-glass` alone) to `--looking-glass=VALUE`. */
+export function fillOptionalValues(args: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return [...out, ...args.slice(i)];
+    const o = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)]?.optionalValue : undefined;
+    if (o && !(i + 1 < args.length && o.pattern.test(args[i + 1]))) out.push(`${a}=${o.value}`);
+    else out.push(a);
+  }
+  return out;
 }
 
 export interface CommandSpec {
@@ -99,7 +117,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'vm',
     summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
-    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass WxH|auto] [--looking-glass-size MiB] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
     description:
       'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
     options: {
@@ -122,9 +140,10 @@ export const COMMANDS: CommandSpec[] = [
       'virtio-win': { type: 'string', description: 'virtio-win driver ISO as a second CD-ROM (default for Windows: found where distributions install it)', valueName: 'PATH|none' },
       input: { type: 'string', multiple: true, description: 'pass keyboard/mouse with evdev: auto (the by-id keyboard and mouse) or event device paths; both Ctrl keys switch host/guest', valueName: 'auto|PATH,...' },
       audio: { type: 'string', description: 'emulated HDA audio into the desktop user\'s PipeWire or PulseAudio; default none', valueName: 'pipewire|pulseaudio|none' },
-      'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto' },
+      'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (alone or auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto', optionalValue: { value: 'auto', pattern: /^(auto|\d+x\d+)$/i } },
       'looking-glass-size': { type: 'string', description: 'Looking Glass shared memory in MiB (checked against the resolution)', valueName: 'MiB' },
       connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
+      hooks: { type: 'string', description: 'define: also install the domain\'s libvirt hook (as `hooks install --single-gpu`, a second transaction); implies --allow-boot-vga', valueName: 'single-gpu' },
       'dry-run': { type: 'boolean', description: 'define/attach: print the XML and the virsh command, run nothing' },
     },
     load: () => import('./commands/vm.js'),

@@ -189,6 +189,8 @@ export function planHandoffRelease(snap: HostSnapshot, record: HandoffRecord): H
       plan.warnings.push(`${r.address} is no longer on the PCI bus (removed, or fell off the bus): it cannot be given back — \`echo 1 > /sys/bus/pci/rescan\` may bring it back`);
       continue;
     }
+    // A function no longer held for vfio-pci is the host's already (a recovered prepare, libvirt's managed re-attach): leave it.
+    if (now.driver !== VFIO_PCI && now.driverOverride !== VFIO_PCI) continue;
     // A driver whose module prepare unloaded comes back with the module load: clear the override and leave it unbound.
     const back = r.driver && !unloaded.has(r.driver) && r.driver !== VFIO_PCI ? r.driver : null;
     if (now.driver === back && (now.driverOverride ?? null) === (r.override ?? null)) continue;

@@ -6,6 +6,8 @@ import { applyPlan, listJournals } from '../../src/apply/index.js';
 import { recordingRunner } from '../../src/apply/runner.js';
 import { run as runHandoff } from '../../src/cli/commands/handoff.js';
 import { run as runHooks } from '../../src/cli/commands/hooks.js';
+import { run as runRecover } from '../../src/cli/commands/recover.js';
+import { runVm } from '../../src/cli/commands/vm.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { ApplyError } from '../../src/errors.js';
 import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hook.js';
@@ -94,6 +96,22 @@ describe('handoff plans', () => {
     expect(plan.warnings.join('\n')).toMatch(/no display manager/);
   });
 
+  it('Intel (i915): the function is unbound, the module stays loaded; a bound system console "(S)" is left alone', () => {
+    const intel: FakeHost = {
+      ...singleAmd,
+      pci: singleAmd.pci!.map((d) => (d.addr === '01:00.0' ? { ...d, id: '8086:56a0', driver: 'i915' } : d.addr === '01:00.1' ? { ...d, id: '8086:4f90' } : d)),
+      files: { ...singleAmd.files, '/proc/modules': 'i915 3932160 12 - Live 0x0\ndrm_display_helper 184320 1 i915, Live 0x0\nsnd_hda_intel 57344 2 - Live 0x0\n', '/sys/class/vtconsole/vtcon0/bind': '1\n' },
+    };
+    const { dir } = setup(intel);
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.problems).toEqual([]);
+    expect(plan.steps.filter((s) => s.kind === 'module' && s.action === 'unload')).toEqual([]);
+    expect(plan.steps.find((s) => s.kind === 'bind-driver' && s.address === '0000:01:00.0')).toMatchObject({ driver: 'vfio-pci', before: { driver: 'i915' } });
+    expect(plan.summary.join('\n')).toMatch(/01:00\.0: i915 is unbound from this function \(the module stays loaded/);
+    expect(plan.summary.join('\n')).toMatch(/console vtcon0 \(\(S\) dummy device\) is a system console and stays bound/);
+    expect(plan.steps.filter((s) => s.kind === 'write-attr').map((s) => (s as { path: string }).path)).toEqual(['/sys/class/vtconsole/vtcon1/bind']);
+  });
+
   it('bad input: no hostdevs, a hostdev not on this host, the root disk group', () => {
     const { dir } = setup(singleAmd);
     const snap = inspect(dir);
@@ -178,6 +196,16 @@ describe('prepare and release through the engine', () => {
     expect(kernel.driverOf('0000:01:00.0')).toBe('amdgpu');
   });
 
+  it('a display manager that does not stop: prepare refused, nothing else touched', async () => {
+    const { dir, kernel } = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    const runner = recordingRunner({ onCall: (argv) => (argv[0] === 'systemctl' && argv[1] === 'stop' ? { code: 1, stdout: '', stderr: 'Job for gdm.service canceled.\n' } : kernel.modprobe(argv)) });
+    const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true });
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ message: expect.stringMatching(/systemctl stop gdm\.service/) });
+    expect([kernel.driverOf('0000:01:00.0'), kernel.driverOf('0000:01:00.1')]).toEqual(['amdgpu', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(listJournals(dir).map((j) => j.state)).toEqual(['rolled-back']);
+  });
+
   it('NVIDIA module in use: rolled back, the consoles bound again', async () => {
     const { dir, kernel, runner } = setup(singleNvidia, { '0000:01:00.0': 'nvidia', '0000:01:00.1': 'snd_hda_intel' });
     kernel.busy.add('nvidia_drm');
@@ -194,6 +222,158 @@ describe('prepare and release through the engine', () => {
     expect(await runHandoff(x.c, { writer: kernel, runner })).toBe(0);
     expect(x.out()).toMatch(/no prepare transaction recorded/);
     expect(listJournals(dir)).toEqual([]);
+  });
+});
+
+describe('a hook killed midway', () => {
+  // prepare cut off after the console unbind and the first bind (the process killed, its journal left "applying").
+  const XML = domainXml('win11', ['0000:01:00.0', '0000:01:00.1']);
+  async function killedPrepare() {
+    const h = setup(singleAmd, { '0000:01:00.0': 'amdgpu', '0000:01:00.1': 'snd_hda_intel' });
+    h.kernel.modprobe(['modprobe', 'vfio-pci']);
+    fs.rmSync(path.join(h.dir, 'proc/4242'), { recursive: true, force: true });
+    const before = treeFingerprint(h.dir, ['var/lib/vfiokit']);
+    const plan = planHandoffPrepare(inspect(h.dir), WIN11);
+    const at = plan.steps.findIndex((s) => s.kind === 'bind-driver');
+    await expect(applyPlan(plan, { root: h.dir, runner: h.runner, sysfs: h.kernel, failAt: { step: at, after: true, crash: true }, sleep: async () => {} })).rejects.toThrow();
+    expect(listJournals(h.dir).map((j) => j.state)).toEqual(['applying']);
+    fs.writeFileSync(path.join(h.dir, 'var/lib/vfiokit/lock'), '999999999\n'); // the killed hook's lock
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['vfio-pci', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(h.dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('0');
+    return { ...h, before };
+  }
+  const restored = (h: Awaited<ReturnType<typeof killedPrepare>>) => {
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['amdgpu', 'snd_hda_intel']);
+    expect(fs.readFileSync(path.join(h.dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('1');
+    expect(h.runner.log().split('\n').filter(Boolean).pop()).toBe('systemctl start gdm.service');
+  };
+
+  it('the release libvirt runs next (the start failed) rolls the cut-off prepare back first, then verifies the display', async () => {
+    const h = await killedPrepare();
+    const r = ctx(h.dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'failed' });
+    expect(await runHandoff(r.c, { writer: h.kernel, runner: h.runner, stdinText: XML })).toBe(0);
+    restored(h);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back']);
+    expect(treeFingerprint(h.dir, ['var/lib/vfiokit'])).toEqual(h.before);
+  });
+
+  it('`vfiokit recover` finishes it the same way', async () => {
+    const h = await killedPrepare();
+    const r = ctx(h.dir, []);
+    expect(await runRecover(r.c, { writer: h.kernel, runner: h.runner })).toBe(0);
+    restored(h);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back']);
+    expect(treeFingerprint(h.dir, ['var/lib/vfiokit'])).toEqual(h.before);
+  });
+
+  it('the next prepare recovers the cut-off one, then prepares afresh', async () => {
+    const h = await killedPrepare();
+    const p = ctx(h.dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true });
+    expect(await runHandoff(p.c, { writer: h.kernel, runner: h.runner, stdinText: XML, sleep: async () => {} })).toBe(0);
+    expect([h.kernel.driverOf('0000:01:00.0'), h.kernel.driverOf('0000:01:00.1')]).toEqual(['vfio-pci', 'vfio-pci']);
+    expect(listJournals(h.dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['handoff-prepare:rolled-back', 'handoff-prepare:applied']);
+  });
+});
+
+describe('hostdev groups the host cannot give away', () => {
+  // The NVMe (05:00.0) holds /, the NIC (06:00.0) carries the default route; the GPU group also holds a second NIC.
+  const host: FakeHost = {
+    ...singleAmd,
+    pci: [
+      ...singleAmd.pci!,
+      { addr: '00:08.2', id: '1022:1485', class: 0x060400, pcie: 'root-port', acs: 'full', driver: 'pcieport', group: 7 },
+      { addr: '06:00.0', id: '8086:15f3', class: 0x020000, parent: '00:08.2', driver: 'igc', group: 8 },
+      { addr: '01:00.2', id: '8086:15f3', class: 0x020000, parent: '00:01.1', driver: 'igc', group: 3 },
+    ],
+    files: {
+      ...singleAmd.files,
+      '/proc/mounts': '/dev/nvme0n1p2 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n',
+      '/proc/net/route': 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\nenp6s0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n',
+      '/etc/libvirt/qemu/disk.xml': domainXml('disk', ['0000:05:00.0']),
+      '/etc/libvirt/qemu/nic.xml': domainXml('nic', ['0000:06:00.0']),
+    },
+    links: {
+      ...singleAmd.links,
+      '/sys/class/block/nvme0n1': '/sys/devices/pci0000:00/0000:00:08.1/0000:05:00.0/nvme/nvme0/nvme0n1',
+      '/sys/class/net/enp6s0/device': '/sys/devices/pci0000:00/0000:00:08.2/0000:06:00.0',
+    },
+  };
+
+  it.each([
+    ['disk', 'E_HOSTDEV_ROOT_DISK', /05:00\.0 \(group 6\) holds the root filesystem's disk/],
+    ['nic', 'E_HOSTDEV_DEFAULT_NIC', /06:00\.0 \(group 8\) carries the default route/],
+  ])('a domain passing the %s: prepare refused with %s, nothing written', async (domain, code, message) => {
+    const { dir, kernel, runner } = setup(host);
+    const before = treeFingerprint(dir);
+    const p = ctx(dir, ['prepare', domain], {});
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 3, code, message: expect.stringMatching(/refused/) });
+    const e = await runHandoff(ctx(dir, ['prepare', domain], {}).c, { writer: kernel, runner }).catch((x: { problems?: { message: string }[] }) => x);
+    expect((e as { problems: { message: string }[] }).problems.map((x) => x.message).join('\n')).toMatch(message);
+    expect(runner.log()).toBe('');
+    expect(listJournals(dir)).toEqual([]);
+    expect(treeFingerprint(dir, ['var/lib/vfiokit'])).toEqual(before);
+  });
+
+  it('the default-route NIC inside the GPU\'s group refuses the GPU\'s prepare too', () => {
+    const { dir } = setup({ ...host, files: { ...host.files, '/proc/net/route': host.files!['/proc/net/route']!.replace('enp6s0', 'enp1s0f2') }, links: { ...host.links, '/sys/class/net/enp1s0f2/device': '/sys/devices/pci0000:00/0000:00:01.1/0000:01:00.2' } });
+    const plan = planHandoffPrepare(inspect(dir), WIN11);
+    expect(plan.problems.map((p) => `${p.code} ${p.subject}`)).toContain('E_HOSTDEV_DEFAULT_NIC 0000:01:00.2');
+    expect(plan.steps).toEqual([]);
+  });
+});
+
+describe('vm define --hooks single-gpu', () => {
+  /** virsh as libvirtd would answer it: define writes /etc/libvirt/qemu/NAME.xml under the root. */
+  function virshIn(dir: string) {
+    const calls: string[][] = [];
+    const runner = {
+      async run(argv: string[]) {
+        calls.push(argv);
+        const res = (code: number, stdout = '', stderr = '') => ({ argv, code, stdout, stderr, durationMs: 1, signal: null });
+        if (argv[1] === 'domuuid') return fs.existsSync(path.join(dir, `etc/libvirt/qemu/${argv[2]}.xml`)) ? res(0, 'uuid\n') : res(1, '', 'error: failed to get domain');
+        if (argv[1] === 'define') {
+          const xml = fs.readFileSync(argv[2], 'utf8');
+          fs.writeFileSync(path.join(dir, `etc/libvirt/qemu/${/<name>([^<]+)<\/name>/.exec(xml)![1]}.xml`), xml);
+          return res(0, 'Domain defined\n');
+        }
+        return res(1, '', `unexpected ${argv.join(' ')}`);
+      },
+    };
+    return { runner, calls };
+  }
+  const ARGS = { device: ['01:00.0'], memory: '2G', vcpus: '2', pin: 'none', os: 'linux' };
+
+  it('defines the domain (the boot GPU allowed) and installs its single-GPU hook: two transactions in the history', async () => {
+    const { dir } = setup(singleAmd);
+    const v = virshIn(dir);
+    const d = ctx(dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' });
+    expect(await runVm(d.c, v.runner)).toBe(0);
+    expect(v.calls.map((a) => a[1])).toEqual(['domuuid', 'define']);
+    const hook = fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8');
+    expect(parseHookScript(hook)).toEqual({ domain: 'game', singleGpu: true });
+    expect(listJournals(dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['vm-define:applied', 'hooks-install:applied']);
+    const [def, hk] = listJournals(dir);
+    expect(d.out()).toContain(`transaction ${def.txid}: \`vfiokit undo --id ${def.txid}\` undefines it again`);
+    expect(d.out()).toContain(`transaction ${hk.txid}: \`vfiokit undo --id ${hk.txid}\` removes the hook`);
+    expect(d.err()).toMatch(/first qemu hook: .*systemctl restart libvirtd/);
+  });
+
+  it('refused before anything is defined: a foreign file where the hook goes, libvirt missing; bad --hooks usage', async () => {
+    const a = setup(singleAmd);
+    fs.mkdirSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d'), { recursive: true });
+    fs.writeFileSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), '#!/bin/sh\necho mine\n');
+    const va = virshIn(a.dir);
+    await expect(runVm(ctx(a.dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' }).c, va.runner)).rejects.toMatchObject({ code: 'E_HOOK_NOT_OURS', message: expect.stringMatching(/nothing was defined/) });
+    expect(va.calls.filter((c) => c[1] === 'define')).toEqual([]);
+    expect(fs.readFileSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8')).toBe('#!/bin/sh\necho mine\n');
+    const b = setup({ ...singleAmd, libvirt: false, execs: ['/usr/bin/qemu-system-x86_64'], files: Object.fromEntries(Object.entries(singleAmd.files!).filter(([k]) => !k.includes('libvirt'))) });
+    const vb = virshIn(b.dir);
+    await expect(runVm(ctx(b.dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' }).c, vb.runner)).rejects.toMatchObject({ code: 'E_LIBVIRT_MISSING' });
+    expect(vb.calls).toEqual([]);
+    expect(listJournals(b.dir)).toEqual([]);
+    for (const [sub, values, msg] of [['define', { hooks: 'gpu' }, /--hooks 'gpu' is not a hook kind/], ['xml', { hooks: 'single-gpu' }, /applies to `vm define` only/], ['define', { hooks: 'single-gpu', connect: 'qemu:///session' }, /needs the system daemon/]] as const) {
+      await expect(runVm(ctx(a.dir, [sub, 'game'], { ...ARGS, ...values }).c, va.runner)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(msg) });
+    }
   });
 });
 

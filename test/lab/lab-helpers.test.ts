@@ -13,6 +13,8 @@ import { compareGroups, compareInspect, richTopologyFacts } from '../../lab/lib/
 import { longestFirst, selectTests, summaryTable } from '../../lab/lib/select.js';
 import { boot, bootOutcome } from '../../lab/lib/qemu.js';
 import { adaptArgv, shellWords } from '../../lab/guest/nested-vm.js';
+import { adaptForTcg } from '../../lab/guest/tcg-domain.js';
+import { qemuArgv } from '../../lab/lib/qemu.js';
 import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
 import { moduleLoadOrder } from '../../lab/lib/kernel.js';
 import type { TestDef } from '../../lab/lib/harness.js';
@@ -148,6 +150,30 @@ describe('test selection', () => {
   it('summary table lists status, id and duration', () => {
     const t = summaryTable([{ id: '1.amd', title: 'x', status: 'skip', reason: 'not built', durationMs: 61_000, checks: [], boots: [] }]);
     expect(t).toMatch(/SKIP\s+1\.amd\s+1m01s\s+x — not built/);
+  });
+});
+
+describe('domain XML adaptation for a guest without KVM (the lab\'s virsh wrapper)', () => {
+  const xml = fs.readFileSync(path.join(__dirname, '../fixtures/vm/profiles/win11-dual-xeon.xml'), 'utf8');
+  it('TCG changes only, each named; hostdevs, firmware, TPM and memory kept byte for byte', () => {
+    const { xml: out, adaptations } = adaptForTcg(xml);
+    expect(out).toMatch(/^<domain type='qemu'>/);
+    expect(out).toContain("<cpu mode='maximum' check='none' migratable='on'>");
+    expect(out).not.toMatch(/host-passthrough|<cache mode='passthrough'\/>|<ioapic driver='kvm'\/>|<kvm>|network='default'|<hyperv|hypervclock/);
+    expect(out).toContain("<interface type='user'>\n      <model type='virtio'/>");
+    for (const kept of [/<hostdev [\s\S]*?<\/hostdev>/g, /<tpm [\s\S]*?<\/tpm>/g, /<os>[\s\S]*?<\/os>/g, /<memoryBacking>[\s\S]*?<\/memoryBacking>/g]) expect(out.match(kept)).toEqual(xml.match(kept));
+    expect(adaptations).toHaveLength(8);
+    expect(out).toContain("<timer name='hpet' present='no'/>\n  </clock>");
+    expect(adaptForTcg(out).adaptations).toEqual([]);
+  });
+});
+
+describe('lab topologies', () => {
+  it("'single-gpu': the GPU pair is the only display; 'gpu' keeps a separate boot display", () => {
+    const argv = (topology: 'gpu' | 'single-gpu') => qemuArgv({ iommu: 'intel', topology, shares: [] }).join(' ');
+    expect(argv('single-gpu')).not.toMatch(/virtio-vga|qxl-vga/);
+    expect(argv('single-gpu')).toContain('-device VGA,id=gpu1v,bus=rp1,addr=0x0.0,multifunction=on -device ich9-intel-hda,id=gpu1a,bus=rp1,addr=0x0.1');
+    expect(argv('gpu')).toContain('virtio-vga,id=display');
   });
 });
 

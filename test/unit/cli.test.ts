@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fillOptionalValues } from '../../src/cli/registry.js';
 import { runCli } from '../helpers/run-cli.js';
 
 describe('cli shell', () => {
@@ -28,5 +29,17 @@ describe('cli shell', () => {
     const r = await runCli(['groups', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--gpu');
+  });
+});
+
+describe('options whose value may be left out', () => {
+  const opts = { 'looking-glass': { type: 'string' as const, description: '', optionalValue: { value: 'auto', pattern: /^(auto|\d+x\d+)$/i } }, device: { type: 'string' as const, description: '' } };
+  it('alone, before another option or before a word that is not a value: the default; otherwise the given value', () => {
+    expect(fillOptionalValues(['w', '--looking-glass'], opts)).toEqual(['w', '--looking-glass=auto']);
+    expect(fillOptionalValues(['--looking-glass', '--device', 'x'], opts)).toEqual(['--looking-glass=auto', '--device', 'x']);
+    expect(fillOptionalValues(['--looking-glass', 'w'], opts)).toEqual(['--looking-glass=auto', 'w']);
+    expect(fillOptionalValues(['--looking-glass', '2560x1440', 'w'], opts)).toEqual(['--looking-glass', '2560x1440', 'w']);
+    expect(fillOptionalValues(['--looking-glass=3840x2160'], opts)).toEqual(['--looking-glass=3840x2160']);
+    expect(fillOptionalValues(['--', '--looking-glass'], opts)).toEqual(['--', '--looking-glass']);
   });
 });

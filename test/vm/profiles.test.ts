@@ -107,6 +107,18 @@ describe('profile choices', () => {
     expect(shm.stdout).toMatch(/<shmem name='looking-glass'>\s*<model type='ivshmem-plain'\/>\s*<size unit='M'>32<\/size>/);
     expect(shm.stderr).toContain('f /dev/shm/looking-glass 0660 alex kvm -');
   });
+  it('--looking-glass without a value means auto (1920x1080, 32 MiB), at the end or before another option; a name after it stays the name', async () => {
+    const shm = /<shmem name='looking-glass'>\s*<model type='ivshmem-plain'\/>\s*<size unit='M'>32<\/size>/;
+    for (const args of [['w', '--device', '03:00.0', '--looking-glass'], ['w', '--looking-glass', '--device', '03:00.0'], ['--looking-glass', 'w', '--device', '03:00.0']]) {
+      const r = await runCli(['vm', 'xml', ...args, '--root', roots['i9-12900k']]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(shm);
+      expect(r.stdout).toContain('<name>w</name>');
+      expect(r.stderr).toContain('32 MiB IVSHMEM for 1920x1080');
+    }
+    const big = await runCli(['vm', 'xml', 'w', '--device', '03:00.0', '--looking-glass', '2560x1440', '--root', roots['i9-12900k']]);
+    expect(big.stdout).toMatch(/<size unit='M'>64<\/size>/);
+  });
   it('the size formula matches the reference table (1080p 32/64, 1440p 64/128, 2160p 128/256 MiB)', () => {
     expect([lookingGlassMib(1920, 1080), lookingGlassMib(1920, 1080, true)]).toEqual([32, 64]);
     expect([lookingGlassMib(2560, 1440), lookingGlassMib(2560, 1440, true)]).toEqual([64, 128]);
@@ -134,9 +146,12 @@ describe('bad input: a clear error, nothing generated', () => {
     const r = await runCli(['vm', 'xml', 'w', ...args, '--root', root]);
     expect(r.code, r.stderr).toBe(exit);
     expect(r.stdout).toBe('');
-    void code;
     expect(r.stderr).toMatch(text);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    // The code, from the error line --json adds.
+    const j = await runCli(['vm', 'xml', 'w', ...args, '--json', '--root', root]);
+    const last = JSON.parse(j.stderr.trim().split('\n').pop()!) as { error: { code: string; problems: { code: string }[] } };
+    expect([last.error.code, ...last.error.problems.map((p) => p.code)]).toContain(code);
   };
   it('no Secure Boot firmware: names the package for the distribution', async () => {
     const root = build({ ...alderLakeGaming, files: { ...alderLakeGaming.files, '/usr/share/qemu/firmware/40-edk2-x86_64-secure-enrolled.json': '{}' } });

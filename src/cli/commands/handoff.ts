@@ -10,6 +10,7 @@ import { verifyDisplayBack } from '../../analysis/handoff-verify.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { children, hostdevSource, parseDomainXml } from '../../formats/libvirt-domain.js';
 import { inspect } from '../../host/inspect.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
 import { definedDomainXml } from '../../host/sysfs-paths.js';
 import { inferHandoffRecord, planHandoffPrepare, planHandoffRelease, type HandoffIntent, type HandoffRecord } from '../../plan/handoff-plan.js';
 import { renderStepPlan, renderVerify } from '../../render/handoff.js';
@@ -102,13 +103,15 @@ async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
 
 async function release(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, reason: string | null): Promise<number> {
   const json = Boolean(ctx.values.json);
-  const snap0 = inspect(ctx.root);
-  const pick = (snap: typeof snap0) => {
+  // release runs while libvirt waits (virsh destroy returns after it): PCI names are not needed.
+  const look = () => inspect(ctx.root, { names: false });
+  const pick = (snap: HostSnapshot) => {
     const tx = preparedFor(ctx, intent.domain, snap.runtime.bootId)[0] ?? null;
     const record = tx ? ((tx.intent as { record?: HandoffRecord }).record ?? inferHandoffRecord(snap, intent)) : inferHandoffRecord(snap, intent);
     return { tx, record };
   };
   if (ctx.values['dry-run']) {
+    const snap0 = look();
     const { tx, record } = pick(snap0);
     const plan = planHandoffRelease(snap0, record);
     if (json) printJson(ctx, { undo: tx?.txid ?? null, plan });
@@ -119,7 +122,7 @@ async function release(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
   if (!env.sysfs) throw notLive(ctx.root);
   let failures: string[] = [];
   const record = await withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
-    const snap = inspect(ctx.root);
+    const snap = look();
     const { tx, record } = pick(snap);
     if (tx) {
       try {
@@ -141,7 +144,7 @@ async function release(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
     }
     return record;
   });
-  const lines = verifyDisplayBack(inspect(ctx.root), record);
+  const lines = verifyDisplayBack(look(), record);
   const bad = lines.filter((l) => !l.ok);
   failures = [...failures, ...bad.map((l) => `${l.what}${l.fix ? ` — fix: ${l.fix}` : ''}`)];
   if (json) printJson(ctx, { action: 'release', domain: intent.domain, reason, verify: lines, failures });
@@ -153,7 +156,7 @@ async function release(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
 }
 
 function status(ctx: CommandContext, domain: string | null): number {
-  const snap = inspect(ctx.root);
+  const snap = inspect(ctx.root, { names: false });
   const txs = preparedFor(ctx, domain, snap.runtime.bootId);
   const view = {
     prepared: txs.map((t) => ({ txid: t.txid, domain: (t.intent as { domain?: string }).domain ?? null, createdAt: t.createdAt, steps: t.steps.map((s) => ({ kind: s.kind, state: s.state, error: s.error ?? null })) })),

@@ -13,6 +13,8 @@ import { hookPath, listHooks, planHooksInstall, planHooksRemove } from '../../pl
 import { renderStepPlan } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import type { Runner } from '../../apply/runner.js';
+import type { Plan } from '../../model/plan.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
 
 export interface HooksDeps {
   runner?: Runner;
@@ -43,10 +45,7 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
   }
   if (sub !== 'install' && sub !== 'remove') throw new UsageError(`hooks: unknown action '${sub ?? ''}'`, 'use `vfiokit hooks install|remove DOMAIN` or `vfiokit hooks list`');
   if (!domain) throw new UsageError(`hooks ${sub}: no domain named`, `give the libvirt domain: vfiokit hooks ${sub} DOMAIN`);
-  const file = hookPath(domain);
-  const bytes = ctx.root.tryReadBytes(file);
-  const state = ctx.root.tryReadFileState(file);
-  const existing = bytes && state ? { content: state.content, sha256: sha256(bytes), mode: state.mode, uid: state.uid, gid: state.gid } : null;
+  const existing = existingHook(ctx, domain);
   const plan = sub === 'install'
     ? planHooksInstall(snap, { domain, singleGpu: Boolean(ctx.values['single-gpu']), vfiokit: selfArgv(ctx) }, existing)
     : planHooksRemove(snap, domain, existing);
@@ -61,8 +60,37 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
     out(ctx, plan.summary.join('\n') || 'nothing to do');
     return EXIT.OK;
   }
+  const txid = await applyHookPlan(ctx, plan, deps);
+  out(ctx, `${plan.summary.join('\n')}\ntransaction ${txid}; \`vfiokit undo --id ${txid}\` reverts it`);
+  return EXIT.OK;
+}
+
+/** The installed hook file of a domain (content, sha256, mode, owner), null when absent. */
+function existingHook(ctx: CommandContext, domain: string) {
+  const file = hookPath(domain);
+  const bytes = ctx.root.tryReadBytes(file);
+  const state = ctx.root.tryReadFileState(file);
+  return bytes && state ? { content: state.content, sha256: sha256(bytes), mode: state.mode, uid: state.uid, gid: state.gid } : null;
+}
+
+async function applyHookPlan(ctx: CommandContext, plan: Plan, deps: HooksDeps): Promise<string> {
   const runner = deps.runner ?? realRunner(ctx.root, { env: ctx.io.env ?? process.env, progress: ctx.io.stderr });
   const res = await applyPlan(plan, { root: ctx.root, runner, log: (l) => ctx.io.stderr.write(l + '\n') });
-  out(ctx, `${plan.summary.join('\n')}\ntransaction ${res.txid}; \`vfiokit undo --id ${res.txid}\` reverts it`);
-  return EXIT.OK;
+  return res.txid ?? '';
+}
+
+/**
+ * `vm define --hooks single-gpu`: the hook install planned for a domain
+ * about to be defined (so a refusal comes before anything is defined), and
+ * applied as its own transaction once it is.
+ */
+export function planHookForNewDomain(ctx: CommandContext, snap: HostSnapshot, domain: string, singleGpu: boolean): Plan {
+  const assumed: HostSnapshot = { ...snap, libvirt: { ...snap.libvirt, definedDomains: [...snap.libvirt.definedDomains, domain] } };
+  return planHooksInstall(assumed, { domain, singleGpu, vfiokit: selfArgv(ctx) }, existingHook(ctx, domain));
+}
+
+export async function installHookFor(ctx: CommandContext, domain: string, singleGpu: boolean, deps: HooksDeps = {}): Promise<{ plan: Plan; txid: string | null }> {
+  const plan = planHooksInstall(inspect(ctx.root, { names: false }), { domain, singleGpu, vfiokit: selfArgv(ctx) }, existingHook(ctx, domain));
+  if (plan.problems.length) throw new PreconditionError(plan.problems[0].code, `hooks install ${domain} refused; the hook was not installed`, plan.problems[0].hint, plan.problems[0].subject, plan.problems);
+  return { plan, txid: plan.steps.length ? await applyHookPlan(ctx, plan, deps) : null };
 }

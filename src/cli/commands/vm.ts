@@ -15,6 +15,9 @@ import { planDevices, planVm, type VmIntent, type VmPlan } from '../../vm/plan.j
 import { buildQemuCommand, formatCommandLines } from '../../render/qemu-argv.js';
 import { renderDomainXml } from '../../render/domain-xml.js';
 import { out, printJson, type CommandContext } from '../context.js';
+import { installHookFor, planHookForNewDomain } from './hooks.js';
+import { renderStepPlan } from '../../render/handoff.js';
+import type { Plan } from '../../model/plan.js';
 
 /** The subset of src/apply/runner.ts's Runner this command needs (tests pass a stand-in). */
 export type ArgvRunner = Pick<Runner, 'run'>;
@@ -126,8 +129,16 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   const v = ctx.values;
   const devices = list(v.device);
   if (!devices.length) throw new UsageError('no device given', 'name at least one device to pass through: --device 01:00.0 (or vendor:device, e.g. --device 10de:2204)', 'E_NO_SELECTOR');
+  const hooks = str(v.hooks);
+  if (hooks !== undefined) {
+    if (hooks !== 'single-gpu') throw new UsageError(`--hooks '${hooks}' is not a hook kind`, 'use --hooks single-gpu (the host\'s only GPU is handed to the VM while it runs)', 'E_USAGE');
+    if ((sub as Sub) !== 'define') throw new UsageError(`--hooks applies to \`vm define\` only`, `install the hook of an existing domain with \`vfiokit hooks install DOMAIN --single-gpu\``, 'E_USAGE');
+    const uri = str(v.connect);
+    if (uri && uri !== 'qemu:///system') throw new UsageError(`--hooks needs the system daemon, not ${uri}`, 'libvirt runs /etc/libvirt/hooks for qemu:///system only: drop --connect or use --connect qemu:///system', 'E_USAGE');
+  }
   const snap = inspect(ctx.root);
-  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']), allowChipset: Boolean(v['allow-chipset']), rom: readRom(str(v.rom)) };
+  // A single-GPU hook hands the boot display over knowingly.
+  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']) || hooks === 'single-gpu', allowChipset: Boolean(v['allow-chipset']), rom: readRom(str(v.rom)) };
 
   if ((sub as Sub) === 'attach') {
     if (!target) throw new UsageError('no domain given', 'name the libvirt domain to add the device to: vfiokit vm attach DOMAIN --device 01:00.0', 'E_NO_NAME');
@@ -212,12 +223,18 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
 
   // define
   const name = plan.spec.name;
+  // --hooks: the hook is planned first, so a refusal (no libvirt, a file that is not ours) defines nothing.
+  const hookPlan = hooks ? planHookForNewDomain(ctx, snap, name, true) : null;
+  if (hookPlan?.problems.length) {
+    throw new PreconditionError(hookPlan.problems[0].code, `cannot install the hook for '${name}': ${hookPlan.problems[0].message}; nothing was defined`, hookPlan.problems[0].hint, hookPlan.problems[0].subject, hookPlan.problems);
+  }
   if (v['dry-run']) {
-    if (v.json) printJson(ctx, { ...summary, dryRun: true, xml, notes, warnings: plan.warnings });
+    if (v.json) printJson(ctx, { ...summary, dryRun: true, xml, notes, warnings: plan.warnings, ...(hookPlan ? { hook: hookPlan } : {}) });
     else {
       report(ctx, plan.warnings, notes);
       ctx.io.stdout.write(xml);
       ctx.io.stderr.write(`dry run: would run ${[...virsh(ctx), 'define', '<this XML>'].join(' ')}\n`);
+      if (hookPlan) ctx.io.stderr.write(renderStepPlan(`then hooks install ${name} --single-gpu`, hookPlan));
     }
     return EXIT.OK;
   }
@@ -228,11 +245,23 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   }
   if (exists.code === 127) await virshOk(runner, [...virsh(ctx), 'domuuid', name], 'cannot run virsh');
   const txid = await defineXml(ctx, runner, name, xml, null, `cannot define domain '${name}'`);
-  if (v.json) printJson(ctx, { ...summary, defined: name, txid, notes, warnings: plan.warnings });
+  // The hook is a second transaction: undoing it leaves the domain; undoing both (newest first) leaves nothing.
+  let hook: { plan: Plan; txid: string | null } | null = null;
+  if (hooks) {
+    try {
+      hook = await installHookFor(ctx, name, true, { runner: runner as Runner });
+    } catch (e) {
+      if (e instanceof VfioError) ctx.io.stderr.write(`vfiokit: domain '${name}' is defined (transaction ${txid}), but its hook was not installed; \`vfiokit undo --id ${txid}\` undefines it, \`vfiokit hooks install ${name} --single-gpu\` tries the hook again\n`);
+      throw e;
+    }
+  }
+  const hookWarnings = hook?.plan.warnings ?? [];
+  if (v.json) printJson(ctx, { ...summary, defined: name, txid, notes, warnings: [...plan.warnings, ...hookWarnings], ...(hook ? { hook: { txid: hook.txid, summary: hook.plan.summary } } : {}) });
   else {
-    report(ctx, plan.warnings, notes);
+    report(ctx, [...plan.warnings, ...hookWarnings], notes);
     out(ctx, `defined domain '${name}' (${plan.spec.vcpus} vCPUs, ${plan.spec.memoryKib / 1024} MiB, ${plan.spec.hostdevs.map((h) => shortAddress(h.host)).join(' + ')}); start it with: virsh${str(v.connect) ? ` -c ${str(v.connect)}` : ''} start ${name}`);
     out(ctx, `transaction ${txid}: \`vfiokit undo --id ${txid}\` undefines it again`);
+    if (hook) out(ctx, `${hook.plan.summary.join('\n')}${hook.txid ? `\ntransaction ${hook.txid}: \`vfiokit undo --id ${hook.txid}\` removes the hook (undo it before the domain's)` : ''}`);
   }
   return EXIT.OK;
 }
