@@ -226,8 +226,9 @@ export const lvmRoot = (vg = 'labvg', lv = 'root'): Feature => ({
       ...r,
       packages: [...r.packages, 'lvm2'],
       lvm: { vg, lv },
+      // In a subshell: a failed step powers the guest off at once instead of leaving the build to its timeout.
       setup: `
-set -e
+( set -e
 lab_say "LVM root: physical volume on /dev/vdb1, volume group ${vg}, logical volume ${lv}"
 pvcreate -ff -y /dev/vdb1
 vgcreate ${vg} /dev/vdb1
@@ -236,7 +237,7 @@ mkfs.ext4 -q -F -L root -U ${lvUuid} /dev/${vg}/${lv}
 mkdir -p /mnt/lvroot
 mount /dev/${vg}/${lv} /mnt/lvroot
 lab_say "copying the system into /dev/${vg}/${lv}"
-cp -ax / /mnt/lvroot/
+cp -ax /. /mnt/lvroot/
 mkdir -p /mnt/lvroot/dev /mnt/lvroot/proc /mnt/lvroot/sys /mnt/lvroot/run /mnt/lvroot/tmp
 echo "/dev/mapper/${vg}-${lv} / ext4 errors=remount-ro 0 1" >/mnt/lvroot/etc/fstab
 for d in dev dev/pts proc sys run; do mount --bind /$d /mnt/lvroot/$d; done
@@ -250,6 +251,7 @@ umount /mnt/lvroot
 vgchange -an ${vg}
 sync
 lab_listing setup
+) || { lab_say "LVM root setup failed"; systemctl poweroff --no-block; exit 1; }
 `,
       verify: r.verify + `findmnt -no SOURCE / >"$LAB_OUT/rootsource"\n`,
     };

@@ -15,6 +15,15 @@ export const PROC_CPUINFO = '/proc/cpuinfo';
 export const PROC_INTERRUPTS = '/proc/interrupts';
 export const PROC_MODULES = '/proc/modules';
 export const PROC_OSRELEASE = '/proc/sys/kernel/osrelease';
+// Host-critical devices (src/host/host-critical.ts): the root file system's disks, the default route's NICs.
+export const PROC_MOUNTINFO = '/proc/self/mountinfo';
+export const PROC_MOUNTS = '/proc/mounts';
+export const PROC_NET_ROUTE = '/proc/net/route';
+export const PROC_NET_IPV6_ROUTE = '/proc/net/ipv6_route';
+export const SYS_CLASS_BLOCK = '/sys/class/block';
+export const SYS_DEV_BLOCK = '/sys/dev/block';
+export const SYS_FS_BTRFS = '/sys/fs/btrfs';
+export const SYS_CLASS_NET = '/sys/class/net';
 export const DEV_KVM = '/dev/kvm';
 export const DEV_VFIO = '/dev/vfio';
 

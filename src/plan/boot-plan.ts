@@ -36,6 +36,7 @@ import type { BootTransactionIntent } from '../model/plan.js';
 export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
+import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -141,22 +142,8 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
-  for (const d of sel.devices) {
-    if (s.boot.rootStorage.includes(d.address) && !intent.allowRootStorage)
-      b.problems.push({
-        code: 'E_ROOT_STORAGE',
-        subject: d.address,
-        message: `${shortAddress(d.address)} holds the root filesystem's disk; binding it to vfio-pci at boot would leave the host without its root filesystem`,
-        hint: 'choose another device, or pass --allow-root-storage if the root filesystem really lives elsewhere at boot',
-      });
-    if (s.boot.defaultRouteNics.includes(d.address) && !intent.allowDefaultNic)
-      b.problems.push({
-        code: 'E_DEFAULT_ROUTE_NIC',
-        subject: d.address,
-        message: `${shortAddress(d.address)} is the network card carrying the default route; the host would lose its network at boot`,
-        hint: 'choose another device, or pass --allow-default-nic when the host has another way in',
-      });
-  }
+  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true }));
+  b.warnings.push(...hostCriticalWarnings(s, sel.devices));
   const bootloader = detectBootloader(s);
   const initramfs = detectInitramfs(s);
   const plan = emptyPlan('boot-passthrough', {});
