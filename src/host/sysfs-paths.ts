@@ -48,6 +48,9 @@ export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
 export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
 export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
 export const ETC_HOSTNAME = '/etc/hostname';
+export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
+export const ETC_MACHINE_ID = '/etc/machine-id';
+export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
 export const DEV_DIR = '/dev';

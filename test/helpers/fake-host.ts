@@ -121,6 +121,8 @@ export interface FakeNet {
   name: string;
   /** PCI function of a physical NIC (for a USB NIC: its xHCI controller, with `usb`). */
   pci?: string;
+  /** The `address` attribute. Default 52:54:00:12:34:56. */
+  mac?: string;
   usb?: boolean;
   /** Bridge ports (brif/, lower_*). */
   bridge?: string[];
@@ -465,7 +467,7 @@ function writeNets(dir: string, host: FakeHost, pciPath: (addr: string) => strin
     const p = n.pci ? pciPath(parsePciAddress(n.pci)!) : null;
     const d = p ? (n.usb ? `${p}/usb2/2-3/2-3:1.0/net/${n.name}` : `${p}/net/${n.name}`) : `/sys/devices/virtual/net/${n.name}`;
     where.set(n.name, d);
-    write(dir, `${d}/address`, '52:54:00:12:34:56\n');
+    write(dir, `${d}/address`, `${n.mac ?? '52:54:00:12:34:56'}\n`);
     write(dir, `${d}/operstate`, 'up\n');
     link(dir, `/sys/class/net/${n.name}`, d);
     if (p) link(dir, `${d}/device`, n.usb ? `${p}/usb2/2-3/2-3:1.0` : p);
