@@ -36,6 +36,7 @@ import type { BootTransactionIntent } from '../model/plan.js';
 export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
+import { identityOf } from '../model/device-identity.js';
 import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { resolveSelection } from './select.js';
 
@@ -194,8 +195,9 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
 
   const txIntent: BootTransactionIntent = {
     selectors: intent.selectors,
-    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: d.driver })),
+    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: d.driver, identity: identityOf(d, s.pci) })),
     strategy,
+    stayed: stays.map((d) => d.address),
     kernelArgs: args,
     bootloader: bootloader.kind,
     initramfs: initramfs.kind,
