@@ -60,8 +60,13 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
  * Returns the artifact for `recipe` (any JSON-able value including the text of
  * every script that goes into it), building it with `build(tmpDir)` if needed.
  */
+/** The cache key of an artifact: a hash of its kind and recipe. */
+export function cacheKey(kind: string, recipe: unknown): string {
+  return sha256(kind, JSON.stringify(recipe)).slice(0, 16);
+}
+
 export async function cached(kind: string, recipe: unknown, build: (dir: string) => Promise<void>): Promise<CachedArtifact> {
-  const key = sha256(kind, JSON.stringify(recipe)).slice(0, 16);
+  const key = cacheKey(kind, recipe);
   const root = cacheRoot();
   const dir = path.join(root, `${kind}-${key}`);
   if (existsSync(path.join(dir, '.done'))) return { dir, key, built: false };

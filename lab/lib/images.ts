@@ -1,19 +1,28 @@
-// Guest disk images, built once and cached (keyed on a hash of the recipe):
+// Guest disk images, built once and cached. An image is a list of features
+// (the base system and bootloader, an initramfs generator, extra packages, an
+// LVM root…); the recipe composed from them — every package, file and script
+// that goes into the image — is hashed into the cache key, so a changed
+// feature builds a new image and the others stay cached:
 //
-//   grub-itools   Debian, BIOS, GRUB + initramfs-tools
-//   grub-dracut   Debian, BIOS, GRUB + dracut
-//   uefi-sdboot   Debian, UEFI (OVMF), systemd-boot + /etc/kernel/cmdline, initramfs-tools
+//   grub-itools       Debian, BIOS, GRUB + initramfs-tools
+//   grub-dracut       Debian, BIOS, GRUB + dracut
+//   uefi-sdboot       Debian, UEFI (OVMF), systemd-boot + /etc/kernel/cmdline, initramfs-tools
+//   grub-itools-lvm   grub-itools with its root file system on LVM (volume group labvg, LV root)
 //
 // Build: debootstrap into a directory (natively, fast), write the lab's
 // configuration files into it, make the partition table and an ext4 file
 // system from the directory (mkfs.ext4 -d, no loop devices), then a first
 // boot with the image's own kernel and initrd installs the bootloader from
 // inside the guest, and a second boot through that bootloader proves the image
-// boots on its own. Only then is the image cached.
+// boots on its own. Only then is the image cached. An LVM root needs
+// device-mapper, which the build machine may not have: the first boot makes
+// the physical volume, volume group and logical volume on a second, empty disk
+// (the guest kernel has dm-mod), copies the system into it and installs the
+// bootloader there; that disk becomes the image.
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, symlinkSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, symlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { cached, cacheRoot } from './cache.js';
+import { cached, cacheKey, cacheRoot } from './cache.js';
 import { buildGpt, buildMbr, GPT_ESP, GPT_LINUX, SECTOR_SIZE, writeTable } from './disk.js';
 import { GUEST_DRIVER, GUEST_KERNEL_ARGS, GUEST_UNIT, runFull } from './full-guest.js';
 import { boot, qemuArgv } from './qemu.js';
@@ -21,7 +30,7 @@ import { GUEST_LIB } from './guest-script.js';
 import { fullRunScript } from './full-guest.js';
 import { log, run, runOk, sha256, which, withProgress, fmtDuration } from './util.js';
 
-export type ImageName = 'grub-itools' | 'grub-dracut' | 'uefi-sdboot';
+export type ImageName = 'grub-itools' | 'grub-dracut' | 'uefi-sdboot' | 'grub-itools-lvm';
 
 export interface Image {
   name: ImageName;
@@ -45,9 +54,12 @@ const DISK_BYTES = 4 * 1024 ** 3;
  */
 const BASE_CMDLINE = `console=ttyS0,115200 intel_iommu=on ${GUEST_KERNEL_ARGS}`;
 
-interface Recipe {
+export interface Recipe {
   v: number;
   name: ImageName;
+  driver: string;
+  unit: string;
+  cmdline: string;
   boot: 'bios' | 'uefi';
   packages: string[];
   exclude: string[];
@@ -58,9 +70,23 @@ interface Recipe {
   setup: string;
   /** Run in the guest on the second boot, through the bootloader. */
   verify: string;
-  driver: string;
-  unit: string;
-  cmdline: string;
+  /** The root file system's volume group and logical volume (made on the first boot). */
+  lvm?: { vg: string; lv: string };
+  /** The features this recipe was composed from (absent for the first three images, whose cache keys predate features). */
+  features?: string[];
+}
+
+/** What a feature knows about the image it goes into. */
+interface FeatureContext {
+  name: ImageName;
+  rootUuid: string;
+  espUuid: string;
+}
+
+/** One piece of an image: it adds packages, files and scripts to the recipe composed so far. */
+export interface Feature {
+  id: string;
+  apply(r: Recipe, c: FeatureContext): Recipe;
 }
 
 const COMMON_PACKAGES = ['systemd-sysv', 'linux-image-amd64', 'kmod', 'pciutils', 'udev'];
@@ -101,35 +127,38 @@ update-grub
 lab_listing setup
 `;
 
-function recipeFor(name: ImageName, rootUuid: string, espUuid: string): Recipe {
-  const files = commonFiles(name, rootUuid);
-  // lib.sh is written per boot (not into the image), so it is not part of the recipe.
-  const base = { v: 4, name, driver: GUEST_DRIVER, unit: GUEST_UNIT, cmdline: BASE_CMDLINE };
-  switch (name) {
-    case 'grub-itools':
-      return {
-        ...base,
-        boot: 'bios',
-        packages: [...COMMON_PACKAGES, 'grub-pc', 'initramfs-tools'],
-        exclude: [],
-        chroot: '',
-        files: {
-          ...files,
-          '/etc/default/grub': GRUB_DEFAULT,
-          // Only the modules this machine needs, gzip: an in-guest update-initramfs takes ~1 min instead of many.
-          '/etc/initramfs-tools/conf.d/vfiokit-lab.conf': 'MODULES=dep\nCOMPRESS=gzip\n',
-        },
-        setup: GRUB_SETUP + 'update-initramfs -u -k all\n',
-        verify: 'cat /proc/cmdline >"$LAB_OUT/cmdline"\nlab_listing verify\n',
-      };
-    case 'grub-dracut':
-      return {
-        ...base,
-        boot: 'bios',
-        // debootstrap resolves the kernel's initramfs dependency to initramfs-tools; dracut replaces it after.
-        packages: [...COMMON_PACKAGES, 'grub-pc', 'initramfs-tools'],
-        exclude: [],
-        chroot: `set -e
+const ITOOLS_CONF = { '/etc/initramfs-tools/conf.d/vfiokit-lab.conf': 'MODULES=dep\nCOMPRESS=gzip\n' };
+const LISTING_VERIFY = 'cat /proc/cmdline >"$LAB_OUT/cmdline"\nlab_listing verify\n';
+
+// The features. The key order of the recipe objects they produce is part of
+// the cache key of the first three images: keep it.
+
+/** The Debian base every image starts from (the boot mode is the firmware QEMU gets). */
+const base = (bootMode: 'bios' | 'uefi'): Feature => ({
+  id: `base-${bootMode}`,
+  apply: (_r, c) => ({ v: 4, name: c.name, driver: GUEST_DRIVER, unit: GUEST_UNIT, cmdline: BASE_CMDLINE, boot: bootMode, packages: [...COMMON_PACKAGES], exclude: [], chroot: '', files: commonFiles(c.name, c.rootUuid), setup: '', verify: '' }),
+});
+
+/** GRUB for BIOS, installed on the first boot (its setup script then ends with the initramfs generator's). */
+const grubBios: Feature = {
+  id: 'grub-bios',
+  apply: (r) => ({ ...r, packages: [...r.packages, 'grub-pc'], files: { ...r.files, '/etc/default/grub': GRUB_DEFAULT }, setup: GRUB_SETUP, verify: LISTING_VERIFY }),
+};
+
+/** initramfs-tools: only the modules this machine needs, gzip (an in-guest update-initramfs takes ~1 min instead of many). */
+const initramfsTools: Feature = {
+  id: 'initramfs-tools',
+  apply: (r) => ({ ...r, packages: [...r.packages, 'initramfs-tools'], files: { ...r.files, ...ITOOLS_CONF }, setup: r.setup + 'update-initramfs -u -k all\n' }),
+};
+
+/** dracut instead of initramfs-tools (host-only, gzip). */
+const dracut: Feature = {
+  id: 'dracut',
+  apply: (r) => ({
+    ...r,
+    // debootstrap resolves the kernel's initramfs dependency to initramfs-tools; dracut replaces it after.
+    packages: [...r.packages, 'initramfs-tools'],
+    chroot: `set -e
 mkdir -p /etc/dracut.conf.d
 printf 'hostonly="no"\\ncompress="gzip"\\n' >/etc/dracut.conf.d/10-vfiokit-lab-build.conf
 apt-get update -q
@@ -138,32 +167,28 @@ rm -f /etc/dracut.conf.d/10-vfiokit-lab-build.conf
 apt-get clean
 ls /boot
 `,
-        files: {
-          ...files,
-          '/etc/default/grub': GRUB_DEFAULT,
-          '/etc/dracut.conf.d/90-vfiokit-lab.conf': 'hostonly="yes"\ncompress="gzip"\n',
-        },
-        setup: GRUB_SETUP + 'dracut --force --regenerate-all\n',
-        verify: 'cat /proc/cmdline >"$LAB_OUT/cmdline"\nlab_listing verify\n',
-      };
-    case 'uefi-sdboot':
-      return {
-        ...base,
-        boot: 'uefi',
-        packages: [...COMMON_PACKAGES, 'systemd-boot', 'initramfs-tools', 'dosfstools'],
-        exclude: [],
-        chroot: '',
-        files: {
-          ...files,
-          '/etc/kernel/cmdline': `root=UUID=${rootUuid} ro ${BASE_CMDLINE} loglevel=4\n`,
-          '/etc/initramfs-tools/conf.d/vfiokit-lab.conf': 'MODULES=dep\nCOMPRESS=gzip\n',
-        },
-        setup: `
+    files: { ...r.files, '/etc/dracut.conf.d/90-vfiokit-lab.conf': 'hostonly="yes"\ncompress="gzip"\n' },
+    setup: r.setup + 'dracut --force --regenerate-all\n',
+  }),
+};
+
+/** systemd-boot on an EFI system partition made on the first boot, with /etc/kernel/cmdline and initramfs-tools. */
+const systemdBoot: Feature = {
+  id: 'systemd-boot',
+  apply: (r, c) => ({
+    ...r,
+    packages: [...r.packages, 'systemd-boot', 'initramfs-tools', 'dosfstools'],
+    files: {
+      ...r.files,
+      '/etc/kernel/cmdline': `root=UUID=${c.rootUuid} ro ${BASE_CMDLINE} loglevel=4\n`,
+      ...ITOOLS_CONF,
+    },
+    setup: `
 set -e
 lab_say "making the EFI system partition and installing systemd-boot"
-mkfs.vfat -F 32 -n ESP -i ${espUuid} /dev/vda1
+mkfs.vfat -F 32 -n ESP -i ${c.espUuid} /dev/vda1
 # The ESP's fstab line only now that it exists (an earlier one would stop this boot in emergency mode).
-echo "UUID=${espUuid.replace(/^(....)(....)$/, '$1-$2')} /boot/efi vfat umask=0077 0 1" >>/etc/fstab
+echo "UUID=${c.espUuid.replace(/^(....)(....)$/, '$1-$2')} /boot/efi vfat umask=0077 0 1" >>/etc/fstab
 mkdir -p /boot/efi
 mount /boot/efi
 bootctl install --no-variables --esp-path=/boot/efi
@@ -176,9 +201,88 @@ cat /boot/efi/loader/entries/*.conf
 bootctl --esp-path=/boot/efi list --no-pager || true
 lab_listing setup
 `,
-        verify: 'cat /proc/cmdline >"$LAB_OUT/cmdline"\n[ -d /sys/firmware/efi ] && echo uefi >"$LAB_OUT/firmware"\nbootctl status --no-pager >"$LAB_OUT/bootctl" 2>&1 || true\nlab_listing verify\n',
-      };
-  }
+    verify: 'cat /proc/cmdline >"$LAB_OUT/cmdline"\n[ -d /sys/firmware/efi ] && echo uefi >"$LAB_OUT/firmware"\nbootctl status --no-pager >"$LAB_OUT/bootctl" 2>&1 || true\nlab_listing verify\n',
+  }),
+};
+
+/** Extra Debian packages installed by debootstrap. */
+export const packages = (...names: string[]): Feature => ({ id: `packages:${names.join(',')}`, apply: (r) => ({ ...r, packages: [...r.packages, ...names] }) });
+
+/**
+ * The root file system on LVM (BIOS + GRUB images): the first boot runs from
+ * the debootstrap disk with a second, empty disk (/dev/vdb, one MBR partition
+ * of type 8e); it makes the volume group and logical volume there, copies the
+ * system in, points fstab at /dev/mapper/VG-LV and runs the image's own setup
+ * (bootloader, initramfs) in a chroot of the copy, aimed at /dev/vdb. The
+ * second disk becomes the image, where it is /dev/vda.
+ */
+export const lvmRoot = (vg = 'labvg', lv = 'root'): Feature => ({
+  id: `lvm-root:${vg}/${lv}`,
+  apply: (r, c) => {
+    if (r.boot !== 'bios') throw new Error(`lab: the LVM root feature needs a BIOS + GRUB image (${c.name} is ${r.boot})`);
+    const inner = r.setup.replace(/^\s*set -e\n/, '').replace(/^lab_(say|listing) .*\n/gm, '').replace(/\/dev\/vda\b/g, '/dev/vdb');
+    const lvUuid = stableUuid(`lv-${c.name}`);
+    return {
+      ...r,
+      packages: [...r.packages, 'lvm2'],
+      lvm: { vg, lv },
+      // In a subshell: a failed step powers the guest off at once instead of leaving the build to its timeout.
+      setup: `
+( set -e
+lab_say "LVM root: physical volume on /dev/vdb1, volume group ${vg}, logical volume ${lv}"
+pvcreate -ff -y /dev/vdb1
+vgcreate ${vg} /dev/vdb1
+lvcreate -y -l 100%FREE -n ${lv} ${vg}
+mkfs.ext4 -q -F -L root -U ${lvUuid} /dev/${vg}/${lv}
+mkdir -p /mnt/lvroot
+mount /dev/${vg}/${lv} /mnt/lvroot
+lab_say "copying the system into /dev/${vg}/${lv}"
+cp -ax /. /mnt/lvroot/
+mkdir -p /mnt/lvroot/dev /mnt/lvroot/proc /mnt/lvroot/sys /mnt/lvroot/run /mnt/lvroot/tmp
+echo "/dev/mapper/${vg}-${lv} / ext4 errors=remount-ro 0 1" >/mnt/lvroot/etc/fstab
+for d in dev dev/pts proc sys run; do mount --bind /$d /mnt/lvroot/$d; done
+lab_say "bootloader and initramfs of the LVM root (in a chroot, on /dev/vdb)"
+chroot /mnt/lvroot /bin/sh -ec '${inner.replace(/'/g, `'\\''`)}
+echo "grub-pc grub-pc/install_devices multiselect /dev/vda" | debconf-set-selections
+grep -q "root=/dev/mapper/${vg}-${lv}" /boot/grub/grub.cfg
+lsinitramfs /boot/initrd.img-* | grep -q "sbin/lvm"'
+for d in run sys proc dev/pts dev; do umount /mnt/lvroot/$d; done
+umount /mnt/lvroot
+vgchange -an ${vg}
+sync
+lab_listing setup
+) || { lab_say "LVM root setup failed"; systemctl poweroff --no-block; exit 1; }
+`,
+      verify: r.verify + `findmnt -no SOURCE / >"$LAB_OUT/rootsource"\n`,
+    };
+  },
+});
+
+/** Every image, as the features it is composed of (in order). */
+export const IMAGES: Record<ImageName, Feature[]> = {
+  'grub-itools': [base('bios'), grubBios, initramfsTools],
+  'grub-dracut': [base('bios'), grubBios, dracut],
+  'uefi-sdboot': [base('uefi'), systemdBoot],
+  'grub-itools-lvm': [base('bios'), grubBios, initramfsTools, lvmRoot()],
+};
+
+/** Images whose cache keys predate features: their recipes carry no feature list (so the shared cache stays valid). */
+const UNLISTED = new Set<ImageName>(['grub-itools', 'grub-dracut', 'uefi-sdboot']);
+
+export function recipeFor(name: ImageName, rootUuid: string, espUuid: string): Recipe {
+  const c = { name, rootUuid, espUuid };
+  const r = IMAGES[name].reduce<Recipe>((acc, f) => f.apply(acc, c), {} as Recipe);
+  return UNLISTED.has(name) ? r : { ...r, features: IMAGES[name].map((f) => f.id) };
+}
+
+/** What the image's cache key is computed from. */
+export function imageCacheInput(name: ImageName): { kind: string; input: unknown; key: string } {
+  const rootUuid = stableUuid(`root-${name}`);
+  const espUuid = sha256(`esp-${name}`).slice(0, 8).toUpperCase();
+  const recipe = recipeFor(name, rootUuid, espUuid);
+  const fw = recipe.boot === 'uefi' ? ovmf() : undefined;
+  const input = { recipe, suite: SUITE, mirror: MIRROR, disk: DISK_BYTES, ovmf: fw };
+  return { kind: `image-${name}`, input, key: cacheKey(`image-${name}`, input) };
 }
 
 function ovmf(): { code: string; vars: string } {
@@ -226,10 +330,11 @@ export function getImage(name: ImageName): Promise<Image> {
 async function buildImage(name: ImageName): Promise<Image> {
   const rootUuid = stableUuid(`root-${name}`);
   const espUuid = sha256(`esp-${name}`).slice(0, 8).toUpperCase();
-  const recipe = recipeFor(name, rootUuid, espUuid);
+  const { kind, input } = imageCacheInput(name);
+  const recipe = (input as { recipe: Recipe }).recipe;
   const fw = recipe.boot === 'uefi' ? ovmf() : undefined;
   const t0 = Date.now();
-  const art = await cached(`image-${name}`, { recipe, suite: SUITE, mirror: MIRROR, disk: DISK_BYTES, ovmf: fw }, async (dir) => {
+  const art = await cached(kind, input, async (dir) => {
     log(`[image ${name}] not in the cache: building (debootstrap + first boots; several minutes)`);
     await build(name, recipe, dir, rootUuid, fw);
   });
@@ -337,6 +442,9 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
   );
   rmSync(rootfs, { recursive: true, force: true });
   if (fw) copyFileSync(fw.vars, path.join(dir, 'efivars.fd'));
+  // LVM root: the debootstrap disk only runs the first boot; the image is the second disk it fills.
+  const lvmDisk = recipe.lvm ? path.join(dir, 'disk-lvm.raw') : null;
+  if (lvmDisk) writeTable(lvmDisk, DISK_BYTES, { head: buildMbr([{ start: 2048, sectors: totalSectors - 2048, type: 0x8e, bootable: true }], 0x6c766d31) });
 
   // First boot: the image's kernel and initrd given directly; install the bootloader from inside.
   const setupDir = path.join(dir, 'boot-setup');
@@ -348,6 +456,7 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
   const setupArgv = qemuArgv({
     ...machine,
     disk: { file: disk, format: 'raw' },
+    ...(lvmDisk ? { extraDisks: [{ file: lvmDisk, format: 'raw' as const }] } : {}),
     shares: [
       { tag: 'host', hostPath: '/', readonly: true },
       { tag: 'lab', hostPath: setupDir, readonly: false },
@@ -360,6 +469,7 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
   );
   const setupDone = existsSync(path.join(setupDir, 'out', 'finished'));
   if (!setupDone) throw new ImageBuildError(name, 'first boot (bootloader installation) did not finish', setup.serialLog);
+  if (lvmDisk) renameSync(lvmDisk, disk);
 
   // Second boot: through the bootloader, as every test will boot it.
   const verifyDir = path.join(dir, 'boot-verify');
@@ -377,6 +487,8 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
   if (v.finished !== 'ok') throw new ImageBuildError(name, 'the boot through the bootloader did not reach the lab service', v.boot.serialLog);
   if (!cmdline.includes('intel_iommu=on')) throw new ImageBuildError(name, `booted with an unexpected command line: ${cmdline.trim()}`, v.boot.serialLog);
   if (recipe.boot === 'uefi' && v.read('firmware')?.trim() !== 'uefi') throw new ImageBuildError(name, 'did not boot through UEFI', v.boot.serialLog);
+  if (recipe.lvm && v.read('rootsource')?.trim() !== `/dev/mapper/${recipe.lvm.vg}-${recipe.lvm.lv}`)
+    throw new ImageBuildError(name, `the root file system is ${v.read('rootsource')?.trim() || 'unknown'}, not the logical volume`, v.boot.serialLog);
   writeFileSync(path.join(dir, 'info.json'), JSON.stringify({ kernelVersion: kver, rootUuid, boot: recipe.boot, diskBytes: statSync(disk).size }, null, 2));
   rmSync(path.join(dir, 'setup-vmlinuz'), { force: true });
   rmSync(path.join(dir, 'setup-initrd'), { force: true });

@@ -26,6 +26,8 @@ export interface MachineSpec {
   shares: Share[];
   /** A disk image (raw or qcow2) on virtio-blk. */
   disk?: { file: string; format: 'raw' | 'qcow2' };
+  /** More disks on virtio-blk after the first (not bootable): /dev/vdb… */
+  extraDisks?: { file: string; format: 'raw' | 'qcow2' }[];
   /** Direct kernel boot. */
   kernel?: { vmlinuz: string; initrd: string; append: string };
   /** UEFI firmware: code (read-only) and a writable copy of the variable store. */
@@ -141,6 +143,10 @@ export function qemuArgv(m: MachineSpec): string[] {
     a.push('-drive', `if=none,id=disk0,format=${m.disk.format},file=${m.disk.file},cache=unsafe,discard=unmap`);
     a.push('-device', `virtio-blk-pci,drive=disk0,bus=pcie.0,addr=0x${(slot++).toString(16)},bootindex=1`);
   }
+  (m.extraDisks ?? []).forEach((d, i) => {
+    a.push('-drive', `if=none,id=disk${i + 1},format=${d.format},file=${d.file},cache=unsafe,discard=unmap`);
+    a.push('-device', `virtio-blk-pci,drive=disk${i + 1},bus=pcie.0,addr=0x${(slot++).toString(16)}`);
+  });
   a.push('-device', `virtio-rng-pci,bus=pcie.0,addr=0x${(slot++).toString(16)}`);
   if (m.net) {
     const fwd = m.net.hostfwd.map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-${USER_NET_GUEST_ADDR}:${f.guestPort}`).join('');

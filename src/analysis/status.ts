@@ -6,6 +6,7 @@
 import { shortAddress } from '../model/pci-address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { BootTransactionIntent } from '../model/plan.js';
+import { detectDrift, type Drift } from './drift.js';
 
 export interface StatusLine {
   subject: string;
@@ -21,10 +22,14 @@ export interface StatusReport {
   appliedAt: string | null;
   rebootedSinceApply: boolean | null;
   lines: StatusLine[];
+  /** Hardware changes since apply (devices moved, replaced or gone), each with its fix. */
+  drift: Drift[];
 }
 
 export function assembleStatus(s: HostSnapshot, tx: { txid: string; intent: BootTransactionIntent; appliedAt: string } | null): StatusReport {
-  if (!tx) return { inEffect: false, txid: null, appliedAt: null, rebootedSinceApply: null, lines: [] };
+  if (!tx) return { inEffect: false, txid: null, appliedAt: null, rebootedSinceApply: null, lines: [], drift: [] };
+  const drift = detectDrift(s, tx);
+  const driftAt = new Map(drift.filter((d) => d.kind !== 'bridges-changed').map((d) => [d.address, d]));
   const { intent } = tx;
   const rebooted = s.kernel.bootTime ? new Date(s.kernel.bootTime).getTime() > new Date(tx.appliedAt).getTime() : null;
   const notRebooted = rebooted === false ? 'the host has not been rebooted since `vfiokit apply`; reboot to bring the change into effect' : null;
@@ -49,6 +54,11 @@ export function assembleStatus(s: HostSnapshot, tx: { txid: string; intent: Boot
   for (const want of intent.devices) {
     const d = byAddr.get(want.address);
     const label = `${shortAddress(want.address)} [${want.vendor}:${want.device}]`;
+    const moved = driftAt.get(want.address);
+    if (moved) {
+      lines.push({ subject: label, ok: false, observed: moved.message, expected: 'on vfio-pci', cause: `hardware changed since apply: ${moved.nextBoot}${moved.fix ? `; re-target with \`${moved.fix}\`` : ''}` });
+      continue;
+    }
     if (!d) {
       lines.push({ subject: label, ok: false, observed: 'not present', expected: 'on vfio-pci', cause: 'the device is gone from this address: hardware was moved or removed, or the slot is disabled in firmware; run `vfiokit undo` and plan again' });
       continue;
@@ -88,5 +98,5 @@ export function assembleStatus(s: HostSnapshot, tx: { txid: string; intent: Boot
     });
   }
   if (!s.iommu.active) lines.push({ subject: 'IOMMU', ok: false, observed: 'not active', expected: 'active', cause: notRebooted ?? 'the IOMMU arguments did not take effect, or VT-d/AMD-Vi is off in the firmware setup' });
-  return { inEffect: lines.every((l) => l.ok), txid: tx.txid, appliedAt: tx.appliedAt, rebootedSinceApply: rebooted, lines };
+  return { inEffect: lines.every((l) => l.ok), txid: tx.txid, appliedAt: tx.appliedAt, rebootedSinceApply: rebooted, lines, drift };
 }

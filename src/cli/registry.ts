@@ -186,7 +186,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'status',
     summary: 'after reboot: check the applied passthrough is in effect (drivers, kernel arguments, /dev/vfio)',
     usage: 'vfiokit status [--json]',
-    description: 'Exit 0 only when everything is in effect; otherwise each mismatch with its likely cause (exit 3).',
+    description: 'Exit 0 only when everything is in effect; otherwise each mismatch with its likely cause (exit 3). Hardware changes since apply (a passed device moved to another address, or its address now holds another device) are named with what they mean at the next boot and the command that re-targets the passthrough (also in `drift` with --json; `plan` warns about them too).',
     options: { json },
     load: () => import('./commands/status.js'),
   },

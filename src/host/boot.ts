@@ -13,6 +13,7 @@ import { OWNED_PATH as MODPROBE_OWNED } from '../formats/modprobe-d.js';
 import { linkTargetIsSameKind } from '../analysis/boot-detect.js';
 import type { FileState } from '../model/plan.js';
 import type { BootInfo, ModuleState } from '../model/snapshot.js';
+import { readDefaultRouteNics, readRootStorage } from './host-critical.js';
 import type { HostRoot } from './root.js';
 
 /** Directories whose listed files are read. */
@@ -144,6 +145,8 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
   if (li && li.length > 4) {
     loaderInfo = Buffer.from(li.subarray(4)).toString('utf16le').replace(/\0.*$/s, '') || null;
   }
+  const rootStorage = readRootStorage(root);
+  const routeNics = readDefaultRouteNics(root);
   return {
     files,
     dirs,
@@ -151,46 +154,13 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
     kernels,
     loaderInfo,
     hostDriverModules: [...competitors].sort(),
-    rootStorage: readRootStorage(root),
-    defaultRouteNics: readDefaultRouteNics(root),
+    rootStorage: rootStorage.addresses,
+    defaultRouteNics: routeNics.addresses,
+    guardWarnings: { rootStorage: rootStorage.warnings, defaultRouteNics: routeNics.warnings },
     framebuffers: readFramebuffers(root),
     ...(Object.keys(links).length ? { links } : {}),
     ...(Object.keys(irregular).length ? { irregular } : {}),
   };
-}
-
-/** PCI addresses on the sysfs path of a block or net device's `device` link. */
-function pciAncestors(root: HostRoot, link: string): string[] {
-  const target = root.tryResolveLink(link);
-  if (!target) return [];
-  return target.split('/').filter((p) => /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/.test(p));
-}
-
-function readRootStorage(root: HostRoot): string[] {
-  const mounts = root.tryReadText('/proc/mounts');
-  if (!mounts) return [];
-  const line = mounts.split('\n').find((l) => l.split(' ')[1] === '/');
-  const dev = line?.split(' ')[0] ?? '';
-  const m = /^\/dev\/([a-z0-9]+?)(p?\d+)?$/.exec(dev);
-  if (!m) return [];
-  // nvme0n1p2 → nvme0n1, sda2 → sda
-  const disk = dev.startsWith('/dev/nvme') ? /^\/dev\/(nvme\d+n\d+)/.exec(dev)?.[1] : m[1];
-  if (!disk) return [];
-  const addrs = pciAncestors(root, `/sys/class/block/${disk}`);
-  return addrs.length ? [addrs[addrs.length - 1]] : [];
-}
-
-function readDefaultRouteNics(root: HostRoot): string[] {
-  const route = root.tryReadText('/proc/net/route');
-  if (!route) return [];
-  const out = new Set<string>();
-  for (const line of route.split('\n').slice(1)) {
-    const [iface, dest] = line.trim().split(/\s+/);
-    if (dest !== '00000000' || !iface) continue;
-    const addrs = pciAncestors(root, `/sys/class/net/${iface}/device`);
-    if (addrs.length) out.add(addrs[addrs.length - 1]);
-  }
-  return [...out].sort();
 }
 
 /** Firmware framebuffers nested under a PCI device's resources in /proc/iomem. */

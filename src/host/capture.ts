@@ -10,10 +10,15 @@ import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
 import { inspect } from './inspect.js';
 import { HostRoot, type Touched } from './root.js';
-import { pciDevice } from './sysfs-paths.js';
+import { DMI_PRODUCT_UUID, ETC_HOSTNAME, ETC_MACHINE_ID, OS_RELEASE_PATHS, pciDevice, PROC_HOSTNAME, PROC_OSRELEASE, SYS_CLASS_NET } from './sysfs-paths.js';
+
+/** Files that are identifiers and nothing else: never archived. */
+const DROPPED = new Set([ETC_MACHINE_ID, ETC_HOSTNAME, PROC_HOSTNAME]);
 
 export const REDACTED_MACHINE_ID = '00000000000000000000000000000000';
 export const REDACTED_HOSTNAME = 'redacted-hostname';
+/** MACs become the documentation address 00:00:5e:00:53:00 (RFC 7042), in the spelling they had. */
+export const REDACTED_MAC = '00005e005300';
 
 /** Extra config files read for planning; capture includes whichever exist. */
 export type ExtraReader = (root: HostRoot) => unknown;
@@ -30,41 +35,137 @@ export interface CaptureResult {
 }
 
 interface Redactor {
-  text(s: string): string;
+  /** Text of a file at `hostPath` (field rules first, then the identifier patterns). */
+  file(hostPath: string, s: string): string;
+  /** A path or link target. */
   name(s: string): string;
   notes: Set<string>;
 }
 
+/**
+ * Names the system itself uses: a hostname equal to one of them identifies
+ * nobody (Debian's installer names the host "debian", Proxmox's "pve"), so it
+ * is dropped with the hostname files and left alone everywhere else: it is
+ * also the distribution's ID, a kernel flavour, an LVM volume group…
+ */
+const COMMON_NAMES = ['localhost', 'debian', 'ubuntu', 'fedora', 'arch', 'archlinux', 'manjaro', 'pve', 'proxmox', 'linux', 'nixos', 'gentoo', 'opensuse', 'suse', 'rhel', 'centos', 'rocky', 'alma', 'pop-os', 'mint', 'unraid', 'truenas'];
+
+/** Sysfs attributes holding a hardware address, serial or unique ID: replaced whatever they hold. */
+/** (Network devices only: PCI slots have an `address` too, which is a PCI address.) */
+const ADDRESS_ATTRS = new Set(['address', 'perm_address', 'perm_hwaddr', 'phys_port_id', 'phys_switch_id']);
+const ID_ATTRS = new Set(['product_uuid', 'wwid', 'eui', 'nguid', 'uuid', 'serial', 'board_serial', 'product_serial', 'chassis_serial', 'cid']);
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Every spelling of a MAC (12 hex digits): colon, dash, Cisco dots, bare; case-insensitive. */
+function macSpellings(hex: string): string[] {
+  const pairs = hex.match(/../g)!;
+  const quads = hex.match(/..../g)!;
+  return [pairs.join(':'), pairs.join('-'), quads.join('.'), hex];
+}
+
+/** `mac` (12 hex digits) written the way `like` is (separator and case). */
+function macLike(like: string, mac: string): string {
+  const sep = /[:.-]/.exec(like)?.[0];
+  const out = sep === '.' ? mac.match(/..../g)!.join('.') : sep ? mac.match(/../g)!.join(sep) : mac;
+  return /[A-F]/.test(like) ? out.toUpperCase() : out;
+}
+
 function makeRedactor(root: HostRoot): Redactor {
   const notes = new Set<string>();
-  const machineId = (root.tryReadAttr('/etc/machine-id') ?? '').toLowerCase();
-  const hostnames = [root.tryReadAttr('/etc/hostname'), root.tryReadAttr('/proc/sys/kernel/hostname')]
-    .filter((h): h is string => Boolean(h && h.length >= 2 && h !== 'localhost'))
-    .filter((h, i, a) => a.indexOf(h) === i);
-  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const hostRe = hostnames.length ? new RegExp(`\\b(${hostnames.map(esc).join('|')})\\b`, 'g') : null;
-  const mac = /\b[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\b/g;
-  const replaceId = (s: string) => {
-    if (machineId.length === 32 && s.includes(machineId)) {
-      notes.add('machine ID');
-      return s.split(machineId).join(REDACTED_MACHINE_ID);
+  // Read without recording: what the redactor looks at is not archived.
+  const facts = root.quietly(() => {
+    const macs = new Set<string>();
+    for (const n of root.tryList(SYS_CLASS_NET) ?? []) {
+      for (const a of ['address', 'perm_address']) {
+        const hex = (root.tryReadAttr(`${SYS_CLASS_NET}/${n}/${a}`) ?? '').replace(/[:.-]/g, '').toLowerCase();
+        if (/^[0-9a-f]{12}$/.test(hex) && !/^(0{12}|f{12})$/.test(hex)) macs.add(hex);
+      }
     }
-    return s;
+    const osRelease = OS_RELEASE_PATHS.map((p) => root.tryReadText(p)).find((t) => t !== undefined) ?? '';
+    const systemWords = new Set(COMMON_NAMES);
+    for (const m of osRelease.matchAll(/^(ID|ID_LIKE|NAME|VERSION_CODENAME|VARIANT_ID)=["']?([^"'\n]*)/gm)) for (const w of m[2]!.toLowerCase().split(/[\s,]+/)) if (w) systemWords.add(w);
+    for (const w of (root.tryReadAttr(PROC_OSRELEASE) ?? '').toLowerCase().split(/[-.+_]/)) if (w) systemWords.add(w);
+    const hostnames = new Set<string>();
+    for (const h of [root.tryReadAttr(ETC_HOSTNAME), root.tryReadAttr(PROC_HOSTNAME)]) {
+      const full = (h ?? '').trim().toLowerCase();
+      if (!full) continue;
+      for (const n of [full, full.split('.')[0]!]) if (n.length >= 2 && !systemWords.has(n)) hostnames.add(n);
+    }
+    const ids = new Set<string>();
+    for (const p of [ETC_MACHINE_ID, DMI_PRODUCT_UUID]) {
+      const hex = (root.tryReadAttr(p) ?? '').replace(/-/g, '').toLowerCase();
+      if (/^[0-9a-f]{32}$/.test(hex) && !/^0{32}$/.test(hex)) ids.add(hex);
+    }
+    return { macs, hostnames, ids };
+  });
+  // Longest first, so a host's FQDN goes before its short name.
+  const hostRe = facts.hostnames.size ? new RegExp(`(?<![A-Za-z0-9_-])(${[...facts.hostnames].sort((a, b) => b.length - a.length).map(esc).join('|')})(?![A-Za-z0-9_-])`, 'gi') : null;
+  const idRe = facts.ids.size ? new RegExp(`(?<![0-9a-f])(${[...facts.ids].flatMap((h) => [h, `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`]).join('|')})(?![0-9a-f])`, 'gi') : null;
+  // The host's own MACs in any spelling (a bare one too: enx<MAC> interface names); any other colon/dash/dot MAC,
+  // with the hardware-type prefix of PXE's BOOTIF=01-… and DHCP client IDs.
+  const knownMacRe = facts.macs.size ? new RegExp(`(?<![0-9a-f])(${[...facts.macs].flatMap(macSpellings).map(esc).join('|')})(?![0-9a-f])`, 'gi') : null;
+  // Runs of hex pairs joined by one separator: 6 pairs are a MAC, 7 a MAC behind a hardware type
+  // (PXE's BOOTIF=01-…, DHCP client IDs; also "off:" before ip='s MAC), 8 or more an EUI-64, GUID or serial.
+  const pairRunRe = /(?<![0-9a-f])[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4,}(?![0-9a-f])/gi;
+  const ciscoRe = /(?<![0-9a-f.])[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?![0-9a-f.])/gi;
+  const ids = (t: string) => {
+    if (!idRe) return t;
+    return t.replace(idRe, (m) => {
+      notes.add('machine ID');
+      return m.includes('-') ? '00000000-0000-0000-0000-000000000000' : REDACTED_MACHINE_ID;
+    });
+  };
+  const macs = (t: string) => {
+    let out = knownMacRe
+      ? t.replace(knownMacRe, (m) => {
+          notes.add('MAC addresses');
+          return macLike(m, REDACTED_MAC);
+        })
+      : t;
+    out = out.replace(pairRunRe, (m: string, sep: string) => {
+      const pairs = m.split(sep);
+      if (pairs.length > 7) {
+        notes.add('hardware IDs');
+        return m.replace(/[0-9a-f]/gi, '0');
+      }
+      const mac = pairs.slice(-6).join(sep);
+      if (mac.replace(/[:-]/g, '').toLowerCase() === REDACTED_MAC) return m;
+      notes.add('MAC addresses');
+      return [...pairs.slice(0, pairs.length - 6), macLike(mac, REDACTED_MAC)].join(sep);
+    });
+    out = out.replace(ciscoRe, (m: string) => {
+      if (m.replace(/\./g, '').toLowerCase() === REDACTED_MAC) return m;
+      notes.add('MAC addresses');
+      return macLike(m, REDACTED_MAC);
+    });
+    return out;
+  };
+  const text = (t: string) => {
+    let out = macs(ids(t));
+    if (hostRe)
+      out = out.replace(hostRe, () => {
+        notes.add('hostname');
+        return REDACTED_HOSTNAME;
+      });
+    return out;
   };
   return {
     notes,
-    name: replaceId,
-    text(s: string) {
-      let t = replaceId(s);
-      if (hostRe && hostRe.test(t)) {
-        notes.add('hostname');
-        t = t.replace(hostRe, REDACTED_HOSTNAME);
-      }
-      if (mac.test(t)) {
+    name: (s) => macs(ids(s)),
+    file(hostPath, t) {
+      const base = path.posix.basename(hostPath);
+      if (hostPath.startsWith('/sys/') && hostPath.includes('/net/') && ADDRESS_ATTRS.has(base) && /[0-9a-f]/i.test(t)) {
         notes.add('MAC addresses');
-        t = t.replace(mac, 'xx:xx:xx:xx:xx:xx');
+        const v = t.trim();
+        return (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v) ? macLike(v, REDACTED_MAC) : v.replace(/[0-9a-f]/gi, '0')) + '\n';
       }
-      return t;
+      if (hostPath.startsWith('/sys/') && ID_ATTRS.has(base)) {
+        notes.add('serial numbers');
+        // A UUID, EUI or WWN keeps its shape (zeros); anything else becomes REDACTED.
+        return /^[0-9a-f:.\s-]+$/i.test(t.trim()) && /[0-9a-f]{4}/i.test(t) ? t.replace(/[0-9a-f]/gi, '0') : 'REDACTED\n';
+      }
+      return text(t);
     },
   };
 }
@@ -118,11 +219,11 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
         data.fill(0, off + 4, off + 12);
         red.notes.add('device serial numbers');
       }
-    } else if (/serial/i.test(base)) {
+    } else if (/serial/i.test(base) && !ID_ATTRS.has(base)) {
       data = Buffer.from('REDACTED\n');
       red.notes.add('serial numbers');
     } else if (!data.includes(0)) {
-      data = Buffer.from(red.text(data.toString('latin1')), 'latin1');
+      data = Buffer.from(red.file(hostPath, data.toString('latin1')), 'latin1');
     }
     const p = outPath(hostPath);
     ensureDir(path.dirname(p));
@@ -131,7 +232,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
   };
 
   for (const [hostPath, kind] of [...touched].sort(([a], [b]) => a.localeCompare(b))) {
-    if (done.has(hostPath) || hostPath === '/etc/machine-id' || hostPath === '/etc/hostname' || hostPath === '/proc/sys/kernel/hostname') continue;
+    if (done.has(hostPath) || DROPPED.has(hostPath)) continue;
     done.add(hostPath);
     if (kind === 'link') copyLink(hostPath);
     else if (kind === 'file') copyFile(hostPath);
@@ -164,7 +265,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
     }
     for (const e of entries) {
       const child = path.posix.join(hostPath, e.name);
-      if (touched.has(child) || child === '/etc/machine-id' || child === '/etc/hostname') continue;
+      if (touched.has(child) || DROPPED.has(child)) continue;
       const p = outPath(child);
       if (fs.existsSync(p) || isSymlink(p)) continue;
       if (e.isSymbolicLink()) copyLink(child);

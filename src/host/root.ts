@@ -278,7 +278,9 @@ export class HostRoot {
 
   tryReadLink(hostPath: string): string | undefined {
     try {
-      const l = fs.readlinkSync(this.path(hostPath));
+      // readlink reads the last component itself: only the directories above it are resolved inside the root.
+      const p = hostPath.length > 1 && !this.isLive ? path.join(this.path(path.posix.dirname(hostPath)), path.posix.basename(hostPath)) : this.path(hostPath);
+      const l = fs.readlinkSync(p);
       this.note(hostPath, 'link');
       return l;
     } catch {

@@ -15,6 +15,15 @@ export const PROC_CPUINFO = '/proc/cpuinfo';
 export const PROC_INTERRUPTS = '/proc/interrupts';
 export const PROC_MODULES = '/proc/modules';
 export const PROC_OSRELEASE = '/proc/sys/kernel/osrelease';
+// Host-critical devices (src/host/host-critical.ts): the root file system's disks, the default route's NICs.
+export const PROC_MOUNTINFO = '/proc/self/mountinfo';
+export const PROC_MOUNTS = '/proc/mounts';
+export const PROC_NET_ROUTE = '/proc/net/route';
+export const PROC_NET_IPV6_ROUTE = '/proc/net/ipv6_route';
+export const SYS_CLASS_BLOCK = '/sys/class/block';
+export const SYS_DEV_BLOCK = '/sys/dev/block';
+export const SYS_FS_BTRFS = '/sys/fs/btrfs';
+export const SYS_CLASS_NET = '/sys/class/net';
 export const DEV_KVM = '/dev/kvm';
 export const DEV_VFIO = '/dev/vfio';
 
@@ -39,6 +48,9 @@ export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
 export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
 export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
 export const ETC_HOSTNAME = '/etc/hostname';
+export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
+export const ETC_MACHINE_ID = '/etc/machine-id';
+export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
 export const DEV_DIR = '/dev';

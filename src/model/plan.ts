@@ -176,8 +176,11 @@ export type InitramfsKind = 'initramfs-tools' | 'dracut' | 'mkinitcpio' | 'boost
 /** What `status` needs to verify after reboot; stored as the journal's intent. */
 export interface BootTransactionIntent {
   selectors: string[];
-  devices: { address: string; vendor: string; device: string; iommuGroup: number | null; hostDriver: string | null }[];
+  /** `identity`: what each device was when applied (absent in transactions made before it was recorded). */
+  devices: { address: string; vendor: string; device: string; iommuGroup: number | null; hostDriver: string | null; identity?: import('./device-identity.js').DeviceIdentity }[];
   strategy: 'ids' | 'address';
+  /** Devices with the same IDs that stayed on the host (so drift never mistakes one for a moved device). */
+  stayed?: string[];
   kernelArgs: string[];
   bootloader: BootloaderKind;
   initramfs: InitramfsKind;

@@ -298,6 +298,8 @@ export interface BootInfo {
   rootStorage: string[];
   /** PCI function(s) of the NIC(s) carrying the default route. */
   defaultRouteNics: string[];
+  /** What the root-storage and default-route chains could not follow to a PCI function (empty when both were followed). */
+  guardWarnings: { rootStorage: string[]; defaultRouteNics: string[] };
   /** Firmware framebuffers (efifb, simpledrm, BOOTFB…) sitting in a PCI device's BARs. */
   framebuffers: { address: string; owner: string }[];
   /** Config files (read or written by vfiokit) that are symlinks: host path → the host path they resolve to. Absent when none. */

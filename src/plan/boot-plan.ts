@@ -36,6 +36,8 @@ import type { BootTransactionIntent } from '../model/plan.js';
 export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { detectBootloader, detectInitramfs, isDebianLike, limineConf, linkTargetIsSameKind, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
+import { identityOf } from '../model/device-identity.js';
+import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -205,21 +207,9 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
         message: `${shortAddress(d.address)} is an SR-IOV virtual function of ${shortAddress(d.physfn)}: virtual functions are created after boot (through the physical function's sriov_numvfs), after vfio-pci has loaded, so a boot-time binding never sees it`,
         hint: `bind it at runtime once the virtual functions exist: \`vfiokit bind ${shortAddress(d.address)}\` (a libvirt <hostdev managed='yes'> also binds it when the VM starts)`,
       });
-    if (s.boot.rootStorage.includes(d.address) && !intent.allowRootStorage)
-      b.problems.push({
-        code: 'E_ROOT_STORAGE',
-        subject: d.address,
-        message: `${shortAddress(d.address)} holds the root filesystem's disk; binding it to vfio-pci at boot would leave the host without its root filesystem`,
-        hint: 'choose another device, or pass --allow-root-storage if the root filesystem really lives elsewhere at boot',
-      });
-    if (s.boot.defaultRouteNics.includes(d.address) && !intent.allowDefaultNic)
-      b.problems.push({
-        code: 'E_DEFAULT_ROUTE_NIC',
-        subject: d.address,
-        message: `${shortAddress(d.address)} is the network card carrying the default route; the host would lose its network at boot`,
-        hint: 'choose another device, or pass --allow-default-nic when the host has another way in',
-      });
   }
+  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true }));
+  b.warnings.push(...hostCriticalWarnings(s, sel.devices));
   const bootloader = detectBootloader(s);
   const initramfs = detectInitramfs(s);
   const plan = emptyPlan('boot-passthrough', {});
@@ -297,8 +287,9 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
 
   const txIntent: BootTransactionIntent = {
     selectors: intent.selectors,
-    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: hostDriverOf.has(d.address) ? hostDriverOf.get(d.address)! : d.driver })),
+    devices: sel.devices.map((d) => ({ address: d.address, vendor: d.vendor, device: d.device, iommuGroup: d.iommuGroup, hostDriver: hostDriverOf.has(d.address) ? hostDriverOf.get(d.address)! : d.driver, identity: identityOf(d, s.pci) })),
     strategy,
+    stayed: stays.map((d) => d.address),
     kernelArgs: args,
     bootloader: bootloader.kind,
     initramfs: initramfs.kind,

@@ -16,6 +16,7 @@ import type { Problem } from '../errors.js';
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type BindDriverStep, type Plan } from '../model/plan.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
+import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { resolveSelection } from './select.js';
 
 export const VFIO_PCI = 'vfio-pci';
@@ -61,6 +62,8 @@ export function planBind(snap: HostSnapshot, selectors: string[], opts: { with?:
       hint: 'pass a GPU the host does not boot from, or take it knowingly with --force (stop the display manager and release the console first)',
     });
   }
+  plan.problems.push(...hostCriticalProblems(snap, sel.devices));
+  plan.warnings.push(...hostCriticalWarnings(snap, sel.devices));
   const groups = [...new Set(sel.devices.map((d) => d.iommuGroup).filter((g): g is number => g !== null))].sort((a, b) => a - b);
   plan.problems.push(...inUse(snap, groups, plan.warnings));
   if (!snap.runtime.pciDrivers.includes(VFIO_PCI)) {

@@ -287,16 +287,13 @@ describe('hostdev groups the host cannot give away', () => {
     ],
     files: {
       ...singleAmd.files,
-      '/proc/mounts': '/dev/nvme0n1p2 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n',
-      '/proc/net/route': 'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\nenp6s0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n',
       '/etc/libvirt/qemu/disk.xml': domainXml('disk', ['0000:05:00.0']),
       '/etc/libvirt/qemu/nic.xml': domainXml('nic', ['0000:06:00.0']),
     },
-    links: {
-      ...singleAmd.links,
-      '/sys/class/block/nvme0n1': '/sys/devices/pci0000:00/0000:00:08.1/0000:05:00.0/nvme/nvme0/nvme0n1',
-      '/sys/class/net/enp6s0/device': '/sys/devices/pci0000:00/0000:00:08.2/0000:06:00.0',
-    },
+    blocks: [{ name: 'nvme0n1', dev: '259:0', pci: '05:00.0', parts: { nvme0n1p1: '259:1', nvme0n1p2: '259:2' } }],
+    rootMount: { source: '/dev/nvme0n1p2' },
+    nets: [{ name: 'enp6s0', pci: '06:00.0' }, { name: 'enp1s0f2', pci: '01:00.2', mac: '52:54:00:12:34:57' }],
+    defaultRoutes: [{ iface: 'enp6s0' }],
   };
 
   it.each([
@@ -315,7 +312,7 @@ describe('hostdev groups the host cannot give away', () => {
   });
 
   it('the default-route NIC inside the GPU\'s group refuses the GPU\'s prepare too', () => {
-    const { dir } = setup({ ...host, files: { ...host.files, '/proc/net/route': host.files!['/proc/net/route']!.replace('enp6s0', 'enp1s0f2') }, links: { ...host.links, '/sys/class/net/enp1s0f2/device': '/sys/devices/pci0000:00/0000:00:01.1/0000:01:00.2' } });
+    const { dir } = setup({ ...host, defaultRoutes: [{ iface: 'enp1s0f2' }] });
     const plan = planHandoffPrepare(inspect(dir), WIN11);
     expect(plan.problems.map((p) => `${p.code} ${p.subject}`)).toContain('E_HOSTDEV_DEFAULT_NIC 0000:01:00.2');
     expect(plan.steps).toEqual([]);

@@ -86,6 +86,52 @@ export interface FakeHost {
   cpus?: FakeCpus;
   /** /proc/meminfo. Default: 16 GiB, 2 MiB default huge page size. */
   memory?: { totalKb: number; hugepageSizeKb?: number };
+  /** Block devices, laid out under /sys/devices as the kernel does (with /sys/class/block, /sys/block, /sys/dev/block links). */
+  blocks?: FakeBlock[];
+  /** The root mount (/proc/self/mountinfo and /proc/mounts). `dev` is mountinfo's major:minor (default: the source's block device; null = no mountinfo, only /proc/mounts). */
+  rootMount?: { source: string; fstype?: string; dev?: string | null };
+  /** Network interfaces: physical ones under their PCI function, bridges, bonds and VLANs under /sys/devices/virtual/net. */
+  nets?: FakeNet[];
+  /** Interfaces holding a default route: /proc/net/route (and /proc/net/ipv6_route with `v6`). Omitted = no route files. */
+  defaultRoutes?: { iface: string; v6?: boolean }[];
+}
+
+/** One block device as the kernel lays it out. */
+export interface FakeBlock {
+  /** Kernel name: sda, nvme0n1, vda, dm-0, md0. */
+  name: string;
+  /** major:minor. */
+  dev: string;
+  /** The PCI function of a disk's controller (omitted: a virtual device under /sys/devices/virtual/block). */
+  pci?: string;
+  /** How the disk hangs below its controller. Default: from the name (nvme…, vd…, else ata). */
+  transport?: 'nvme' | 'ata' | 'virtio' | 'usb';
+  /** Partitions: kernel name → major:minor. */
+  parts?: Record<string, string>;
+  /** Stacked devices (dm-*, md*): the block devices (disks or partitions) below, by kernel name. */
+  slaves?: string[];
+  /** device-mapper name (dm/name), e.g. vg-root; udev's /dev/mapper/NAME link is made too. */
+  dmName?: string;
+  /** Native NVMe multipath head: the controllers' path devices (nvme0c0n1…) are listed in multipath/. */
+  multipath?: { name: string; pci: string }[];
+}
+
+/** One network interface as the kernel lays it out. */
+export interface FakeNet {
+  name: string;
+  /** PCI function of a physical NIC (for a USB NIC: its xHCI controller, with `usb`). */
+  pci?: string;
+  /** The `address` attribute. Default 52:54:00:12:34:56. */
+  mac?: string;
+  usb?: boolean;
+  /** Bridge ports (brif/, lower_*). */
+  bridge?: string[];
+  /** Bond slaves (bonding/slaves, lower_*). */
+  bond?: string[];
+  /** VLAN/macvlan lower device (lower_*). */
+  lower?: string;
+  /** Leave out the lower_* links (kernels before 3.x had only brif/ and bonding/slaves). */
+  noLowerLinks?: boolean;
 }
 
 /** One logical CPU as the kernel describes it under /sys/devices/system/cpu/cpuN. */
@@ -348,6 +394,118 @@ export function makeTempDir(prefix = 'vfiokit-host-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** Block devices, partitions, stacked devices and the root mount, as the kernel lays them out. */
+function writeBlocks(dir: string, host: FakeHost, pciPath: (addr: string) => string): void {
+  const where = new Map<string, string>();
+  for (const b of host.blocks ?? []) {
+    const transport = b.transport ?? (b.name.startsWith('nvme') ? 'nvme' : b.name.startsWith('vd') ? 'virtio' : 'ata');
+    let d: string;
+    if (b.multipath) d = `/sys/devices/virtual/nvme-subsystem/nvme-subsys0/${b.name}`;
+    else if (!b.pci) d = `/sys/devices/virtual/block/${b.name}`;
+    else {
+      const p = pciPath(parsePciAddress(b.pci)!);
+      const ctrl = /^(nvme\d+)/.exec(b.name)?.[1] ?? 'nvme0';
+      d =
+        transport === 'nvme' ? `${p}/nvme/${ctrl}/${b.name}`
+        : transport === 'virtio' ? `${p}/virtio2/block/${b.name}`
+        : transport === 'usb' ? `${p}/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/${b.name}`
+        : `${p}/ata1/host0/target0:0:0/0:0:0:0/block/${b.name}`;
+    }
+    where.set(b.name, d);
+    write(dir, `${d}/dev`, `${b.dev}\n`);
+    write(dir, `${d}/size`, '1953525168\n');
+    link(dir, `/sys/class/block/${b.name}`, d);
+    link(dir, `/sys/block/${b.name}`, d);
+    link(dir, `/sys/dev/block/${b.dev}`, d);
+    for (const [part, dev] of Object.entries(b.parts ?? {})) {
+      where.set(part, `${d}/${part}`);
+      write(dir, `${d}/${part}/partition`, `${part.replace(/^.*?(\d+)$/, '$1')}\n`);
+      write(dir, `${d}/${part}/dev`, `${dev}\n`);
+      link(dir, `/sys/class/block/${part}`, `${d}/${part}`);
+      link(dir, `/sys/dev/block/${dev}`, `${d}/${part}`);
+    }
+    if (b.dmName) {
+      write(dir, `${d}/dm/name`, `${b.dmName}\n`);
+      write(dir, `${d}/dm/uuid`, `LVM-${b.dmName}\n`);
+      fs.mkdirSync(path.join(dir, '/dev/mapper'), { recursive: true });
+      fs.symlinkSync(`../${b.name}`, path.join(dir, `/dev/mapper/${b.dmName}`));
+    }
+    if (b.name.startsWith('md')) write(dir, `${d}/md/level`, 'raid1\n');
+    if (b.slaves) fs.mkdirSync(path.join(dir, `${d}/slaves`), { recursive: true });
+    fs.mkdirSync(path.join(dir, `${d}/holders`), { recursive: true });
+    for (const [i, m] of (b.multipath ?? []).entries()) {
+      const pathDev = `${m.name}`;
+      const pd = `${pciPath(parsePciAddress(m.pci)!)}/nvme/nvme${i}/${pathDev}`;
+      write(dir, `${pd}/dev`, `259:${100 + i}\n`);
+      link(dir, `${d}/multipath/${pathDev}`, pd);
+    }
+  }
+  // Stacked devices' slaves/ and their holders/, once every device's place is known.
+  for (const b of host.blocks ?? []) {
+    for (const sl of b.slaves ?? []) {
+      const target = where.get(sl);
+      if (!target) throw new Error(`fake host: ${b.name} has an unknown slave ${sl}`);
+      link(dir, `${where.get(b.name)}/slaves/${sl}`, target);
+      link(dir, `${target}/holders/${b.name}`, where.get(b.name)!);
+    }
+  }
+  if (host.rootMount) {
+    const m = host.rootMount;
+    const fstype = m.fstype ?? 'ext4';
+    const name = m.source.startsWith('/dev/mapper/') ? host.blocks?.find((b) => b.dmName === m.source.slice('/dev/mapper/'.length))?.name : path.posix.basename(m.source);
+    const dev = m.dev !== undefined ? m.dev : ((host.blocks ?? []).flatMap((b) => [[b.name, b.dev], ...Object.entries(b.parts ?? {})]).find(([n]) => n === name)?.[1] ?? '0:30');
+    write(dir, '/proc/mounts', `sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n${m.source} / ${fstype} rw,relatime 0 0\n`);
+    if (dev !== null)
+      write(dir, '/proc/self/mountinfo', `22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n28 1 ${dev} / / rw,relatime shared:1 - ${fstype} ${m.source} rw,errors=remount-ro\n`);
+  }
+}
+
+/** Network interfaces (physical under their PCI function, virtual ones with their lower devices) and the route tables. */
+function writeNets(dir: string, host: FakeHost, pciPath: (addr: string) => string): void {
+  const where = new Map<string, string>();
+  for (const n of host.nets ?? []) {
+    const p = n.pci ? pciPath(parsePciAddress(n.pci)!) : null;
+    const d = p ? (n.usb ? `${p}/usb2/2-3/2-3:1.0/net/${n.name}` : `${p}/net/${n.name}`) : `/sys/devices/virtual/net/${n.name}`;
+    where.set(n.name, d);
+    write(dir, `${d}/address`, `${n.mac ?? '52:54:00:12:34:56'}\n`);
+    write(dir, `${d}/operstate`, 'up\n');
+    link(dir, `/sys/class/net/${n.name}`, d);
+    if (p) link(dir, `${d}/device`, n.usb ? `${p}/usb2/2-3/2-3:1.0` : p);
+  }
+  for (const n of host.nets ?? []) {
+    const d = where.get(n.name)!;
+    const lowers = [...(n.bridge ?? []), ...(n.bond ?? []), ...(n.lower ? [n.lower] : [])];
+    if (n.bridge) write(dir, `${d}/bridge/stp_state`, '0\n');
+    if (n.bond) write(dir, `${d}/bonding/slaves`, `${n.bond.join(' ')}\n`);
+    if (n.bridge) fs.mkdirSync(path.join(dir, `${d}/brif`), { recursive: true });
+    for (const l of lowers) {
+      const ld = where.get(l);
+      if (!ld) throw new Error(`fake host: ${n.name} has an unknown lower device ${l}`);
+      if (!n.noLowerLinks) {
+        link(dir, `${d}/lower_${l}`, ld);
+        link(dir, `${ld}/upper_${n.name}`, d);
+      }
+      if (n.bridge?.includes(l)) {
+        write(dir, `${ld}/brport/state`, '3\n');
+        link(dir, `${d}/brif/${l}`, `${ld}/brport`);
+        link(dir, `${ld}/master`, d);
+      }
+      if (n.bond?.includes(l)) link(dir, `${ld}/master`, d);
+    }
+  }
+  if (host.defaultRoutes) {
+    let v4 = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n';
+    let v6 = '';
+    for (const r of host.defaultRoutes) {
+      v4 += `${r.iface}\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n${r.iface}\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n`;
+      if (r.v6) v6 += `00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 ${r.iface.padStart(8)}\n`;
+    }
+    v6 += '00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n';
+    write(dir, '/proc/net/route', v4);
+    write(dir, '/proc/net/ipv6_route', v6);
+  }
+}
+
 /** Write the host into `dir` (a new temp dir by default) and return the dir. */
 export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
   const rows = host.pci.map((d) => ({ ...d, addr: parsePciAddress(d.addr) ?? d.addr }));
@@ -452,6 +610,8 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
       link(dir, `${pathOf(pf)}/virtfn${n}`, p);
     }
   }
+  writeBlocks(dir, host, pathOf);
+  writeNets(dir, host, pathOf);
   for (const id of groups.keys()) {
     write(dir, `/sys/kernel/iommu_groups/${id}/type`, 'DMA\n');
     write(dir, `/sys/kernel/iommu_groups/${id}/reserved_regions`, '0x00000000fee00000 0x00000000feefffff msi\n');

@@ -31,6 +31,11 @@ export const desktopNvidia: FakeHost = {
     { addr: '00:1f.4', id: '8086:a323', class: 0x0c0500, pcie: null, driver: 'i801_smbus', group: 6 },
     { addr: '00:1f.6', id: '8086:15bc', class: 0x020000, pcie: null, driver: 'e1000e', group: 6 },
   ],
+  // Root on the NVMe drive's second partition, the default route on the onboard NIC.
+  blocks: [{ name: 'nvme0n1', dev: '259:0', pci: '02:00.0', parts: { nvme0n1p1: '259:1', nvme0n1p2: '259:2' } }],
+  rootMount: { source: '/dev/nvme0n1p2' },
+  nets: [{ name: 'eno1', pci: '00:1f.6' }],
+  defaultRoutes: [{ iface: 'eno1' }],
 };
 
 /** AMD desktop whose GPP root ports have ACS turned off in firmware: everything behind them shares one group. */

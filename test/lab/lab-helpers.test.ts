@@ -18,6 +18,7 @@ import { qemuArgv } from '../../lab/lib/qemu.js';
 import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
 import { moduleLoadOrder } from '../../lab/lib/kernel.js';
 import type { TestDef } from '../../lab/lib/harness.js';
+import { IMAGES, imageCacheInput, recipeFor } from '../../lab/lib/images.js';
 
 describe('cpio newc', () => {
   it('writes headers, 4-byte alignment and the trailer', () => {
@@ -241,5 +242,26 @@ describe('test order', () => {
   it('longest first, the listed order among equals', () => {
     const def = (id: string, cost: number) => ({ id, title: id, needs: [], cost, run: async () => {} }) as TestDef;
     expect(longestFirst([def('a', 1), def('b', 5), def('c', 1), def('d', 7)]).map((t) => t.id)).toEqual(['d', 'b', 'a', 'c']);
+  });
+});
+
+describe('image recipes composed from features', () => {
+  it('keeps the cache keys of the images built before features (the shared cache stays valid)', () => {
+    // Keys of the recipes as written before they were composed from features (same mirror as the default).
+    if (process.env.VFIOKIT_LAB_MIRROR) return;
+    expect(imageCacheInput('grub-itools').key).toBe('13b61d102b8ef4f3');
+    expect(imageCacheInput('grub-dracut').key).toBe('0a4f832125a4d33d');
+  });
+  it('the LVM image adds lvm2 and its LV setup to grub-itools, aimed at the second disk, and has its own key', () => {
+    const base = recipeFor('grub-itools', 'r', 'e');
+    const lvm = recipeFor('grub-itools-lvm', 'r', 'e');
+    expect(IMAGES['grub-itools-lvm'].map((f) => f.id)).toEqual(['base-bios', 'grub-bios', 'initramfs-tools', 'lvm-root:labvg/root']);
+    expect(lvm.features).toEqual(IMAGES['grub-itools-lvm'].map((f) => f.id));
+    expect(lvm.packages).toEqual([...base.packages, 'lvm2']);
+    expect(lvm.setup).toContain('grub-install --target=i386-pc /dev/vdb');
+    expect(lvm.setup).not.toContain('grub-install --target=i386-pc /dev/vda');
+    expect(lvm.setup).toContain('update-initramfs -u -k all');
+    expect(lvm.lvm).toEqual({ vg: 'labvg', lv: 'root' });
+    expect(imageCacheInput('grub-itools-lvm').key).not.toBe(imageCacheInput('grub-itools').key);
   });
 });

@@ -125,7 +125,7 @@ describe('refusals: a clear error and nothing written', () => {
     return r;
   };
   it('IOMMU not active: the error gives the fix', async () => {
-    await refuse({ ...debianGrub, ...FIXTURE_HOSTS['iommu-off'], files: debianGrub.files, execs: debianGrub.execs }, ['01:00.0'], 3, /IOMMU is not active/, /intel_iommu=on/);
+    await refuse({ ...debianGrub, ...FIXTURE_HOSTS['iommu-off'], files: debianGrub.files, execs: debianGrub.execs, blocks: undefined, rootMount: undefined, nets: undefined, defaultRoutes: undefined }, ['01:00.0'], 3, /IOMMU is not active/, /intel_iommu=on/);
   });
   it('a group shared with foreign endpoints lists them and why; --with takes them', async () => {
     const host: FakeHost = { ...DISTRO_HOSTS['arch-grub-booster'].host };
@@ -154,11 +154,10 @@ describe('refusals: a clear error and nothing written', () => {
   it('the root filesystem storage and the default-route NIC need explicit flags', async () => {
     const host: FakeHost = {
       ...debianGrub,
-      files: { ...debianGrub.files, '/proc/mounts': '/dev/nvme0n1p2 / ext4 rw 0 0\n', '/proc/net/route': 'Iface\tDestination\tGateway\nenp0s31f6\t00000000\t0102A8C0\n' },
-      links: {
-        '/sys/class/block/nvme0n1': '../../devices/pci0000:00/0000:00:1b.0/0000:02:00.0/nvme/nvme0/nvme0n1',
-        '/sys/class/net/enp0s31f6/device': '../../../devices/pci0000:00/0000:00:1f.6',
-      },
+      blocks: [{ name: 'nvme0n1', dev: '259:0', pci: '02:00.0', parts: { nvme0n1p1: '259:1', nvme0n1p2: '259:2' } }],
+      rootMount: { source: '/dev/nvme0n1p2' },
+      nets: [{ name: 'enp0s31f6', pci: '00:1f.6' }],
+      defaultRoutes: [{ iface: 'enp0s31f6' }],
     };
     await refuse(host, ['02:00.0'], 3, /holds the root filesystem's disk/, /--allow-root-storage/);
     await refuse(host, ['00:1f.6', '--with', '00:1f.0', '--with', '00:1f.3', '--with', '00:1f.4'], 3, /default route/, /--allow-default-nic/);

@@ -55,7 +55,8 @@ const codes = (p: { problems: { code: string }[] }) => p.problems.map((x) => x.c
 
 describe('passthrough accumulates; the user\'s vfio-pci ids are merged or refused, never overridden', () => {
   it('apply B after A keeps A; undo of B gives back exactly the state after A', async () => {
-    const root = host(debianGrub);
+    // Root on the SATA disk, so the NVMe (02:00.0) can be passed.
+    const root = host({ ...debianGrub, blocks: [{ name: 'sda', dev: '8:0', pci: '00:17.0', parts: { sda1: '8:1' } }], rootMount: { source: '/dev/sda1' } });
     const a = await runCli(['apply', '01:00.0', '--yes', '--root', root], env);
     expect(a.code).toBe(0);
     const afterA = userFiles(root);
@@ -286,7 +287,8 @@ describe('selection guards', () => {
   });
 
   it('the onboard NIC at 00:1f.6 does not take the ISA/LPC bridge and SMBus along: refused, or taken with --allow-chipset and a warning', async () => {
-    const root = host(debianGrub);
+    // The default route on another NIC (a USB one), so 00:1f.6 itself may go.
+    const root = host({ ...debianGrub, nets: [{ name: 'eno1', pci: '00:1f.6' }, { name: 'enx00e04c680001', pci: '00:14.0', usb: true, mac: '00:e0:4c:68:00:01' }], defaultRoutes: [{ iface: 'enx00e04c680001' }] });
     const { code, plan } = await planJson(root, ['00:1f.6']);
     expect(code).toBe(3);
     expect(plan.problems.filter((p: { code: string }) => p.code === 'E_CHIPSET_FUNCTION').map((p: { subject: string }) => p.subject)).toEqual(['0000:00:1f.0', '0000:00:1f.4']);
@@ -299,7 +301,7 @@ describe('selection guards', () => {
   });
 
   it('boot-time binding of an SR-IOV VF is refused with the pointer to runtime binding', async () => {
-    const root = host({ ...debianGrub, pci: serverSwitchSriov.pci, cpu: serverSwitchSriov.cpu, cpus: serverSwitchSriov.cpus });
+    const root = host({ ...debianGrub, pci: serverSwitchSriov.pci, cpu: serverSwitchSriov.cpu, cpus: serverSwitchSriov.cpus, blocks: undefined, rootMount: undefined, nets: undefined, defaultRoutes: undefined });
     const { code, plan } = await planJson(root, ['04:02.0']);
     expect(code).toBe(3);
     expect(plan.problems).toEqual([expect.objectContaining({ code: 'E_SRIOV_VF_BOOT', subject: '0000:04:02.0' })]);

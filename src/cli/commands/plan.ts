@@ -1,11 +1,14 @@
 // `vfiokit plan SELECTOR...`: what apply would change, as diffs and commands.
 
 import { listJournals } from '../../apply/journal.js';
+import { detectDrift } from '../../analysis/drift.js';
+import { latestJournal, scanJournals } from '../../apply/index.js';
 import { PreconditionError } from '../../errors.js';
 import type { HostRoot } from '../../host/root.js';
 import { inspect } from '../../host/inspect.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
-import type { Plan } from '../../model/plan.js';
+import type { BootTransactionIntent, Plan } from '../../model/plan.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
 import { assembleBootPlan, type BootIntent } from '../../plan/boot-plan.js';
 import { renderPlan, renderProblems } from '../../render/plan.js';
 import { out, printJson, type CommandContext } from '../context.js';
@@ -32,12 +35,24 @@ export function appliedBootDevices(root: HostRoot): NonNullable<BootIntent['prev
 /** Plan from the live snapshot; refusals become a PreconditionError (exit 3) listing every problem. */
 export function planOrThrow(ctx: CommandContext): Plan {
   assertLinuxRoot(ctx.root);
-  const plan = assembleBootPlan(inspect(ctx.root), { ...bootIntent(ctx), previous: appliedBootDevices(ctx.root) });
+  const snap = inspect(ctx.root);
+  const plan = assembleBootPlan(snap, { ...bootIntent(ctx), previous: appliedBootDevices(ctx.root) });
+  plan.warnings.push(...driftWarnings(ctx, snap));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
     throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
   }
   return plan;
+}
+
+/** Hardware drift since the applied boot-time transaction, as plan warnings (what it means at the next boot, and the fix). */
+export function driftWarnings(ctx: CommandContext, snap: HostSnapshot): string[] {
+  if (scanJournals(ctx.root).corrupt.length) return [];
+  const j = latestJournal(ctx.root, (d) => d.kind === 'boot-passthrough' && d.state === 'applied');
+  if (!j) return [];
+  return detectDrift(snap, { txid: j.txid, intent: j.intent as unknown as BootTransactionIntent }).map(
+    (d) => `hardware changed since transaction ${j.txid}: ${d.message}; ${d.nextBoot}${d.fix ? `; re-target with \`${d.fix}\`` : ''}`,
+  );
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
