@@ -5,5 +5,6 @@ import { scenario2, scenario3 } from './s2-boot.js';
 import { scenario4 } from './s4-crash.js';
 import { scenario5 } from './s5-runtime.js';
 import { scenario6 } from './s6-rom.js';
+import { scenario8 } from './s8-isolate.js';
 
-export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6];
+export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6, ...scenario8];

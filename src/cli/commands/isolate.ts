@@ -46,7 +46,7 @@ export function isolateIntent(ctx: CommandContext, snap: HostSnapshot): IsolateI
   const file = definedDomainXml(domain);
   const xml = ctx.root.tryReadText(file);
   if (xml === undefined) throw new PreconditionError('E_DOMAIN_NOT_DEFINED', `no libvirt domain '${domain}': ${file} does not exist`, 'check the name with `virsh list --all`, or give the VM CPUs with --cpus LIST', domain);
-  const d = domainVmCpus(xml, file, snap.cpuTopology);
+  const d = domainVmCpus(xml, file, snap);
   if (!d.cpus) throw new PreconditionError(d.problems[0]?.code ?? 'E_NO_VM_CPUS', d.problems[0]?.message ?? `${file}: no VM CPUs`, d.problems[0]?.hint, domain, d.problems);
   return { ...base, vmCpus: d.cpus, source: `domain ${domain}: ${d.how}` };
 }
