@@ -25,8 +25,10 @@ lab_isostate() {
     for _f in cpuset.cpus cpuset.cpus.effective; do
       if [ -e "/sys/fs/cgroup/$_u/$_f" ]; then read -r _v <"/sys/fs/cgroup/$_u/$_f"; echo "$_u.$_f \${_v:-<empty>}" >>"$_o"; else echo "$_u.$_f <absent>" >>"$_o"; fi
     done
-    _d="/run/systemd/system.control/$_u.d/50-AllowedCPUs.conf"
-    if [ -e "$_d" ]; then echo "$_u.dropin $(sha256sum <"$_d" | cut -c1-16)" >>"$_o"; else echo "$_u.dropin <absent>" >>"$_o"; fi
+    for _k in system.control transient; do
+      _d="/run/systemd/$_k/$_u.d/50-AllowedCPUs.conf"
+      if [ -e "$_d" ]; then echo "$_u.dropin.$_k $(sha256sum <"$_d" | cut -c1-16)" >>"$_o"; else echo "$_u.dropin.$_k <absent>" >>"$_o"; fi
+    done
     _a=$(systemctl show -p AllowedCPUs --value "$_u" 2>/dev/null); echo "$_u.AllowedCPUs \${_a:-<not set>}" >>"$_o"
   done
   read -r _v </proc/irq/default_smp_affinity; echo "irq.default $_v" >>"$_o"
@@ -37,6 +39,8 @@ lab_isostate() {
 `;
 
 const SCRIPT = `
+# A process in user.slice (no one logs in to the lab guest), so the slice has a cgroup to check.
+systemd-run --quiet --slice=user.slice --unit=lab-user-work sleep 3600
 lab_isostate before
 lab_run isolate vfiokit isolate --cpus ${VM} --irqs --workqueues --json
 lab_isostate during

@@ -17,7 +17,7 @@ import { parseCpuList } from '../formats/cpu-list.js';
 import type { UnitPropertyStep } from '../model/plan.js';
 import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import type { KernelContext } from './kernel-steps.js';
-import { readAttr } from './kernel-steps.js';
+import { readAttr, writeAttr } from './kernel-steps.js';
 import { formatArgv } from './runner.js';
 
 export interface UnitLive {
@@ -30,6 +30,7 @@ export interface UnitLive {
 }
 
 export const setPropertyArgv = (unit: string, property: string, value: string) => ['systemctl', 'set-property', '--runtime', '--', unit, `${property}=${value}`];
+const showArgv = (unit: string, property: string) => ['systemctl', 'show', '-p', property, '--value', '--', unit];
 export const DAEMON_RELOAD = ['systemctl', 'daemon-reload'];
 
 /** Two CPU list texts name the same CPUs ("0-1" = "0,1"; "" = not set). */
@@ -63,6 +64,8 @@ async function systemctl(ctx: KernelContext, argv: string[]): Promise<void> {
 
 export async function doUnitProperty(ctx: KernelContext, s: UnitPropertyStep): Promise<void> {
   await systemctl(ctx, setPropertyArgv(s.unit, s.property, s.value));
+  // A unit without a cgroup (user.slice before the first login) gets the property when it starts.
+  if (!ctx.root.exists(path.posix.dirname(s.attr))) return;
   const now = readAttr(ctx.root, s.attr);
   if (!sameCpus(now, s.value)) {
     throw new VfioError('E_UNIT_PROPERTY_NOT_SET', `${s.unit}: ${s.attr} reads ${JSON.stringify(now)} after \`systemctl set-property --runtime ${s.unit} ${s.property}=${s.value}\``, 'check `systemctl show -p AllowedCPUs,EffectiveCPUs ' + s.unit + '` and that the cpuset controller is in /sys/fs/cgroup/cgroup.controllers', s.unit);
@@ -71,7 +74,8 @@ export async function doUnitProperty(ctx: KernelContext, s: UnitPropertyStep): P
 
 export async function undoUnitProperty(ctx: KernelContext, s: UnitPropertyStep, live: UnitLive): Promise<void> {
   const old = live.value ?? '';
-  if (!sameCpus(readAttr(ctx.root, s.attr) ?? '', old)) await systemctl(ctx, setPropertyArgv(s.unit, s.property, old));
+  // Always (idempotent): the cgroup may not show systemd's value (no cgroup yet, or a stale one).
+  await systemctl(ctx, setPropertyArgv(s.unit, s.property, old));
   // The drop-in back as it was: bytes, or absent with the directories made for it.
   const real = ctx.root.path(s.dropIn);
   let changed = false;
@@ -103,8 +107,19 @@ export async function undoUnitProperty(ctx: KernelContext, s: UnitPropertyStep, 
     }
   }
   if (changed) await systemctl(ctx, DAEMON_RELOAD);
+  const shown = (await ctx.runner.run(showArgv(s.unit, s.property), { label: formatArgv(showArgv(s.unit, s.property)), timeoutMs: 60_000 })).stdout.trim();
+  if (!sameCpus(shown, old)) {
+    throw new VfioError('E_RESTORE_FAILED', `${s.unit}: systemd shows ${s.property}=${shown}, not ${JSON.stringify(old)} as before`, `run \`systemctl set-property --runtime -- ${s.unit} ${s.property}=${old}\` and \`vfiokit recover\``, s.unit);
+  }
+  // systemd resets a property to "not set" without rewriting the cgroup while another unit keeps the
+  // cpuset controller enabled: the cgroup keeps the old restriction. Put the kernel in line with systemd.
   const now = readAttr(ctx.root, s.attr);
-  if (live.value !== null && !sameCpus(now ?? '', old)) {
-    throw new VfioError('E_RESTORE_FAILED', `${s.unit}: ${s.attr} reads ${JSON.stringify(now)}, not ${JSON.stringify(old)} as before`, `run \`systemctl set-property --runtime -- ${s.unit} ${s.property}=${old}\` and \`vfiokit recover\``, s.unit);
+  if (old === '' && now !== null && now.trim() !== '') {
+    if (!ctx.sysfs) throw new VfioError('E_NOT_LIVE', `${s.attr} still reads ${JSON.stringify(now)} and there is no kernel to write to`, 'run `vfiokit recover` on the host itself', s.attr);
+    writeAttr(ctx, s.attr, '\n');
+  }
+  const after = readAttr(ctx.root, s.attr);
+  if (after !== null && !sameCpus(after, old)) {
+    throw new VfioError('E_RESTORE_FAILED', `${s.unit}: ${s.attr} reads ${JSON.stringify(after)}, not ${JSON.stringify(old)} as before`, `run \`systemctl set-property --runtime -- ${s.unit} ${s.property}=${old}\` and \`vfiokit recover\``, s.unit);
   }
 }

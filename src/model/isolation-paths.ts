@@ -18,8 +18,14 @@ export const HOST_UNITS = ['system.slice', 'user.slice', 'init.scope'] as const;
 export type HostUnit = (typeof HOST_UNITS)[number];
 export const cgroupDir = (unit: string) => `${CGROUP_ROOT}/${unit}`;
 export const cgroupFile = (unit: string, file: string) => `${CGROUP_ROOT}/${unit}/${file}`;
-/** The runtime drop-in systemd writes for one property (src/core/dbus-unit.c: 50-<Property>.conf). */
-export const runtimeDropIn = (unit: string, property: string) => `${RUN_SYSTEMD_CONTROL}/${unit}.d/50-${property}.conf`;
+/** Where systemd keeps drop-ins of transient units; init.scope is one (perpetual and transient, src/core/scope.c). */
+export const RUN_SYSTEMD_TRANSIENT = '/run/systemd/transient';
+/**
+ * The runtime drop-in `set-property --runtime` writes for one property
+ * (50-<Property>.conf; unit_write_setting: the transient directory for
+ * transient units such as scopes, else system.control).
+ */
+export const runtimeDropIn = (unit: string, property: string) => `${unit.endsWith('.scope') ? RUN_SYSTEMD_TRANSIENT : RUN_SYSTEMD_CONTROL}/${unit}.d/50-${property}.conf`;
 
 export const PROC_IRQ = '/proc/irq';
 export const PROC_IRQ_DEFAULT_AFFINITY = '/proc/irq/default_smp_affinity';

@@ -93,11 +93,8 @@ export function planIsolate(snap: HostSnapshot, intent: IsolateIntent): Plan {
   const hostList = formatCpuList(host);
   plan.summary.push(`VM CPUs ${spec} (${intent.source}); the host keeps CPU ${hostList}`);
   for (const unit of HOST_UNITS) {
-    const u = iso.units.find((x) => x.unit === unit);
-    if (!u?.exists) {
-      plan.warnings.push(`${unit} has no cgroup (/sys/fs/cgroup/${unit}): not restricted`);
-      continue;
-    }
+    // A unit without a cgroup yet (user.slice before the first login) gets the property when it starts.
+    const u = iso.units.find((x) => x.unit === unit) ?? { cpus: null, dropIn: null };
     plan.steps.push({
       kind: 'unit-property',
       unit,

@@ -11,8 +11,11 @@
 //     `set-property --runtime -- UNIT AllowedCPUs=LIST` the way systemd does:
 //     the runtime drop-in written, cpuset enabled top-down in
 //     cgroup.subtree_control while any unit sets it and disabled when none
-//     does, cpuset.cpus / .effective updated; `daemon-reload` re-reads the
-//     drop-ins.
+//     does, cpuset.cpus / .effective updated — except that, like systemd, a
+//     property reset to "not set" leaves the cgroup's old cpuset.cpus while
+//     another unit keeps the controller enabled; `daemon-reload` re-reads the
+//     drop-ins; `show -p AllowedCPUs --value UNIT` prints the loaded value.
+//   - writes to a unit's cpuset.cpus through IsolationKernel, as cgroupfs takes them.
 // Written independently of the code under test (its own list/mask formatting).
 
 import * as fs from 'node:fs';
@@ -39,7 +42,8 @@ export interface IsolationHostOptions {
 }
 
 export const UNITS = ['init.scope', 'system.slice', 'user.slice', 'machine.slice'];
-const DROPIN = (u: string) => `run/systemd/system.control/${u}.d/50-AllowedCPUs.conf`;
+// Scopes are transient units: systemd keeps their drop-ins in /run/systemd/transient.
+export const DROPIN = (u: string) => `run/systemd/${u.endsWith('.scope') ? 'transient' : 'system.control'}/${u}.d/50-AllowedCPUs.conf`;
 const dropInText = (v: string) => `# This is a drop-in unit file extension, created via "systemctl set-property"\n# or an equivalent operation. Do not edit.\n[Slice]\nAllowedCPUs=${v}\n`;
 
 /** Parse "0-3,6" (the fake's own parser). */
@@ -125,6 +129,13 @@ export function buildIsolationHost(o: IsolationHostOptions = {}): { dir: string;
   return { dir, online };
 }
 
+/** cpuset.cpus (requested) and cpuset.cpus.effective (granted: the request within the online CPUs, else all of them). */
+function writeCpuset(d: string, req: number[], online: number[]): void {
+  const eff = req.filter((c) => online.includes(c));
+  fs.writeFileSync(path.join(d, 'cpuset.cpus'), (req.length ? fakeCpuList(req) : '') + '\n');
+  fs.writeFileSync(path.join(d, 'cpuset.cpus.effective'), fakeCpuList(eff.length ? eff : online) + '\n');
+}
+
 /** systemd's side: units' AllowedCPUs from the runtime drop-ins, realized into the cgroup tree. */
 export class FakeSystemd {
   readonly calls: string[][] = [];
@@ -164,6 +175,7 @@ export class FakeSystemd {
     const online = this.online();
     for (const u of UNITS) {
       const d = this.p(`sys/fs/cgroup/${u}`);
+      if (!fs.existsSync(d)) continue;
       const ctl = path.join(d, 'cgroup.controllers');
       fs.writeFileSync(ctl, next.join(' ') + '\n');
       const files = ['cpuset.cpus', 'cpuset.cpus.effective', 'cpuset.mems', 'cpuset.mems.effective', 'cpuset.cpus.partition'];
@@ -172,10 +184,12 @@ export class FakeSystemd {
         continue;
       }
       const v = this.loaded.get(u) ?? '';
-      const req = v ? fakeParseList(v) : [];
-      const eff = req.length ? req.filter((c) => online.includes(c)) : online;
-      fs.writeFileSync(path.join(d, 'cpuset.cpus'), (req.length ? fakeCpuList(req) : '') + '\n');
-      fs.writeFileSync(path.join(d, 'cpuset.cpus.effective'), fakeCpuList(eff.length ? eff : online) + '\n');
+      const cpusFile = path.join(d, 'cpuset.cpus');
+      // Not set while the controller stays on: systemd does not rewrite the cgroup (the old value stays).
+      const stale = !v && fs.existsSync(cpusFile) ? fs.readFileSync(cpusFile, 'utf8').trim() : '';
+      const req = v ? fakeParseList(v) : stale ? fakeParseList(stale) : [];
+      writeCpuset(d, req, online);
+      if (fs.existsSync(path.join(d, 'cpuset.mems'))) continue;
       fs.writeFileSync(path.join(d, 'cpuset.mems'), '\n');
       fs.writeFileSync(path.join(d, 'cpuset.mems.effective'), '0\n');
       fs.writeFileSync(path.join(d, 'cpuset.cpus.partition'), 'member\n');
@@ -183,9 +197,13 @@ export class FakeSystemd {
   }
 
   /** The recordingRunner onCall: apply systemctl set-property --runtime / daemon-reload. */
-  onCall = (argv: string[]): { code: number; stderr: string } | undefined => {
+  onCall = (argv: string[]): { code?: number; stderr?: string; stdout?: string } | undefined => {
     if (argv[0] !== 'systemctl') return undefined;
     this.calls.push([...argv]);
+    if (argv[1] === 'show') {
+      const unit = argv[argv.length - 1];
+      return { code: 0, stdout: `${this.loaded.get(unit) ?? ''}\n` };
+    }
     if (argv[1] === 'daemon-reload') {
       this.reload();
       this.realize();
@@ -246,6 +264,11 @@ export class IsolationKernel implements SysfsWriter {
       const want = fakeParseMask(value);
       if (!want.some((c) => online.includes(c))) throw errno('EINVAL', 'no online CPU in the mask');
       fs.writeFileSync(f, fakeMask(want, this.nbits()) + '\n');
+      return;
+    }
+    m = /^\/sys\/fs\/cgroup\/([^/]+)\/cpuset\.cpus$/.exec(hostPath);
+    if (m) {
+      writeCpuset(path.dirname(f), fakeParseList(value), online);
       return;
     }
     m = /^\/sys\/devices\/system\/cpu\/cpu(\d+)\/cpufreq\/scaling_governor$/.exec(hostPath);

@@ -9,7 +9,7 @@ import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
 import { planIsolate, type IsolateIntent } from '../../src/plan/isolate-plan.js';
 import { treeFingerprint } from '../apply/_tree.js';
-import { buildIsolationHost, FakeSystemd, IsolationKernel, type IsolationHostOptions } from '../helpers/isolation-fake.js';
+import { buildIsolationHost, DROPIN, FakeSystemd, IsolationKernel, type IsolationHostOptions } from '../helpers/isolation-fake.js';
 
 const dirs: string[] = [];
 // Asynchronous removal keeps the worker's event loop free to answer vitest on a loaded machine.
@@ -71,7 +71,7 @@ describe('vfiokit isolate', () => {
     expect(await runIsolate(t.c, { runner, writer: kernel })).toBe(0);
     for (const u of ['system.slice', 'user.slice', 'init.scope']) {
       expect(read(dir, `sys/fs/cgroup/${u}/cpuset.cpus.effective`)).toBe('0-1,4-5\n');
-      expect(read(dir, `run/systemd/system.control/${u}.d/50-AllowedCPUs.conf`)).toContain('AllowedCPUs=0-1,4-5');
+      expect(read(dir, DROPIN(u))).toContain('AllowedCPUs=0-1,4-5');
     }
     expect(read(dir, 'sys/fs/cgroup/machine.slice/cpuset.cpus.effective')).toBe('0-7\n');
     expect(systemd.calls.every((c) => c[1] !== 'set-property' || c[2] === '--runtime')).toBe(true);
@@ -105,6 +105,28 @@ describe('vfiokit isolate', () => {
     expect(await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel })).toBe(0);
     expect(read(dir, 'sys/fs/cgroup/user.slice/cpuset.cpus')).toBe('0-6\n');
     expect(read(dir, 'run/systemd/system.control/user.slice.d/50-AllowedCPUs.conf')).toBe(dropIn);
+    expect(treeFingerprint(dir)).toEqual(before);
+  });
+
+  it('systemd leaves a reset unit\'s cgroup restricted while another unit keeps cpuset on: undo puts the kernel in line', async () => {
+    const { dir, runner, kernel } = setup({ preset: { 'machine.slice': '0-7' } });
+    const before = treeFingerprint(dir);
+    expect(await runIsolate(ctx(dir, [], { cpus: '3,7' }).c, { runner, writer: kernel })).toBe(0);
+    expect(await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel })).toBe(0);
+    expect(read(dir, 'sys/fs/cgroup/system.slice/cpuset.cpus')).toBe('\n');
+    expect(read(dir, 'sys/fs/cgroup/system.slice/cpuset.cpus.effective')).toBe('0-7\n');
+    expect(kernel.writes).toContain('/sys/fs/cgroup/system.slice/cpuset.cpus ← "\\n"');
+    expect(treeFingerprint(dir)).toEqual(before);
+  });
+
+  it('a unit without a cgroup yet (user.slice before any login) still gets AllowedCPUs, and undo removes it exactly', async () => {
+    const { dir, runner, kernel, systemd } = setup();
+    fs.rmSync(path.join(dir, 'sys/fs/cgroup/user.slice'), { recursive: true });
+    const before = treeFingerprint(dir);
+    expect(await runIsolate(ctx(dir, [], { cpus: '3,7' }).c, { runner, writer: kernel })).toBe(0);
+    expect(read(dir, DROPIN('user.slice'))).toContain('AllowedCPUs=0-2,4-6');
+    expect(await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel })).toBe(0);
+    expect(systemd.calls.map((c) => c.join(' '))).toContain('systemctl set-property --runtime -- user.slice AllowedCPUs=');
     expect(treeFingerprint(dir)).toEqual(before);
   });
 
