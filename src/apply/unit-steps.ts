@@ -18,6 +18,7 @@ import type { UnitPropertyStep } from '../model/plan.js';
 import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import type { KernelContext } from './kernel-steps.js';
 import { readAttr, writeAttr } from './kernel-steps.js';
+import { SYS_CPU_ONLINE } from '../host/cpu-topology.js';
 import { formatArgv } from './runner.js';
 
 export interface UnitLive {
@@ -112,14 +113,23 @@ export async function undoUnitProperty(ctx: KernelContext, s: UnitPropertyStep, 
     throw new VfioError('E_RESTORE_FAILED', `${s.unit}: systemd shows ${s.property}=${shown}, not ${JSON.stringify(old)} as before`, `run \`systemctl set-property --runtime -- ${s.unit} ${s.property}=${old}\` and \`vfiokit recover\``, s.unit);
   }
   // systemd resets a property to "not set" without rewriting the cgroup while another unit keeps the
-  // cpuset controller enabled: the cgroup keeps the old restriction. Put the kernel in line with systemd.
+  // cpuset controller enabled: the cgroup keeps the old restriction. Put the kernel in line with systemd:
+  // an empty cpuset.cpus (inherit), or — a populated cgroup refuses that with ENOSPC — every CPU the
+  // parent grants, which restricts nothing (the file goes away once no unit needs cpuset).
   const now = readAttr(ctx.root, s.attr);
-  if (old === '' && now !== null && now.trim() !== '') {
+  const parentEff = readAttr(ctx.root, `${path.posix.dirname(path.posix.dirname(s.attr))}/cpuset.cpus.effective`) ?? readAttr(ctx.root, SYS_CPU_ONLINE);
+  const unrestricted = (v: string | null) => v === null || v.trim() === '' || (parentEff !== null && sameCpus(v, parentEff));
+  if (old === '' && !unrestricted(now)) {
     if (!ctx.sysfs) throw new VfioError('E_NOT_LIVE', `${s.attr} still reads ${JSON.stringify(now)} and there is no kernel to write to`, 'run `vfiokit recover` on the host itself', s.attr);
-    writeAttr(ctx, s.attr, '\n');
+    try {
+      writeAttr(ctx, s.attr, '\n');
+    } catch (e) {
+      if (!parentEff) throw e;
+      writeAttr(ctx, s.attr, parentEff);
+    }
   }
   const after = readAttr(ctx.root, s.attr);
-  if (after !== null && !sameCpus(after, old)) {
+  if (after !== null && !(old === '' ? unrestricted(after) : sameCpus(after, old))) {
     throw new VfioError('E_RESTORE_FAILED', `${s.unit}: ${s.attr} reads ${JSON.stringify(after)}, not ${JSON.stringify(old)} as before`, `run \`systemctl set-property --runtime -- ${s.unit} ${s.property}=${old}\` and \`vfiokit recover\``, s.unit);
   }
 }

@@ -58,6 +58,46 @@ export function splitCores(topology: CpuTopology | null, vm: Set<number>): numbe
     .filter((cpus) => cpus.some((x) => vm.has(x)) && cpus.some((x) => !vm.has(x)));
 }
 
+/**
+ * The VM CPUs checked against the host: present, online, leaving the host a
+ * CPU, whole cores (SMT siblings together unless allowed). Shared by the
+ * runtime isolation and the boot-time kernel arguments.
+ */
+export function checkVmCpus(snap: Pick<HostSnapshot, 'cpuTopology' | 'isolation'>, vmCpus: number[], source: string, allowSmtSplit: boolean): { problems: Problem[]; warnings: string[]; host: number[]; vm: Set<number>; spec: string } {
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const refuse = (code: string, subject: string, message: string, hint: string) => problems.push({ code, subject, message, hint });
+  const online = snap.cpuTopology?.online ?? [];
+  const present = new Set(snap.isolation.presentCpus ?? online);
+  const vm = new Set(vmCpus);
+  const absent = vmCpus.filter((c) => !present.has(c));
+  const offline = vmCpus.filter((c) => present.has(c) && !online.includes(c));
+  const spec = formatCpuList(vmCpus);
+  if (!vmCpus.length) refuse('E_NO_VM_CPUS', source, `${source} names no CPU for the VM`, 'give the VM CPUs, e.g. --cpus 2-7');
+  if (absent.length) refuse('E_CPU_NOT_PRESENT', spec, `CPU ${formatCpuList(absent)} (from ${source}) does not exist on this host (present: ${formatCpuList(present)})`, `choose VM CPUs among ${formatCpuList(online)}, leaving at least one to the host`);
+  if (offline.length) refuse('E_CPU_OFFLINE', spec, `CPU ${formatCpuList(offline)} (from ${source}) is offline`, `bring it online (echo 1 > /sys/devices/system/cpu/cpu${offline[0]}/online) or leave it out`);
+  const host = online.filter((c) => !vm.has(c));
+  if (vmCpus.length && !absent.length && !host.length) refuse('E_NO_HOST_CPU', spec, `${source} takes every online CPU (${formatCpuList(online)}): the host would have none left`, 'leave at least one core (with its SMT sibling) to the host, e.g. CPU 0');
+  const split = splitCores(snap.cpuTopology, vm);
+  if (split.length) {
+    const text = `the VM CPUs split ${split.length} core(s) between host and VM: ${split.map((c) => `CPU ${formatCpuList(c)}`).join(', ')} are SMT siblings (they share the core's caches and execution units)`;
+    if (allowSmtSplit) warnings.push(text);
+    else refuse('E_SMT_SPLIT', spec, text, `give the VM whole cores (add or drop the sibling), or allow it with --allow-smt-split`);
+  }
+  return { problems, warnings, host, vm, spec };
+}
+
+/**
+ * Boot-time isolation (kernel-parameters.txt): isolcpus= with managed_irq and
+ * domain (the VM CPUs leave the scheduler domains and keep managed IRQs off
+ * where possible), nohz_full= and rcu_nocbs= for the VM CPUs, irqaffinity= the
+ * host CPUs. Not undoable at runtime: they go through the boot plan and its undo.
+ */
+export function bootIsolationArgs(vmCpus: number[], host: number[]): string[] {
+  const vm = formatCpuList(vmCpus);
+  return [`isolcpus=managed_irq,domain,${vm}`, `nohz_full=${vm}`, `rcu_nocbs=${vm}`, `irqaffinity=${formatCpuList(host)}`];
+}
+
 export function planIsolate(snap: HostSnapshot, intent: IsolateIntent): Plan {
   const plan = emptyPlan(ISOLATE_KIND, { ...intent });
   const iso = snap.isolation;
@@ -71,23 +111,10 @@ export function planIsolate(snap: HostSnapshot, intent: IsolateIntent): Plan {
     refuse('E_NO_CPUSET_CONTROLLER', '/sys/fs/cgroup/cgroup.controllers', `the cpuset controller is not available on cgroup v2 (cgroup.controllers: ${iso.controllers.join(' ') || 'empty'})`, 'it may be bound to a v1 hierarchy (cgroup_no_v1=all on the kernel command line frees it), or the kernel lacks CONFIG_CPUSETS');
   }
 
-  const online = snap.cpuTopology?.online ?? [];
-  const present = new Set(iso.presentCpus ?? online);
-  const vm = new Set(intent.vmCpus);
-  const absent = intent.vmCpus.filter((c) => !present.has(c));
-  const offline = intent.vmCpus.filter((c) => present.has(c) && !online.includes(c));
-  const spec = formatCpuList(intent.vmCpus);
-  if (!intent.vmCpus.length) refuse('E_NO_VM_CPUS', intent.source, `${intent.source} names no CPU for the VM`, 'give the VM CPUs, e.g. --cpus 2-7');
-  if (absent.length) refuse('E_CPU_NOT_PRESENT', spec, `CPU ${formatCpuList(absent)} (from ${intent.source}) does not exist on this host (present: ${formatCpuList(present)})`, `choose VM CPUs among ${formatCpuList(online)}, leaving at least one to the host`);
-  if (offline.length) refuse('E_CPU_OFFLINE', spec, `CPU ${formatCpuList(offline)} (from ${intent.source}) is offline`, `bring it online (echo 1 > /sys/devices/system/cpu/cpu${offline[0]}/online) or leave it out`);
-  const host = online.filter((c) => !vm.has(c));
-  if (intent.vmCpus.length && !absent.length && !host.length) refuse('E_NO_HOST_CPU', spec, `${intent.source} takes every online CPU (${formatCpuList(online)}): the host would have none left`, 'leave at least one core (with its SMT sibling) to the host, e.g. CPU 0');
-  const split = splitCores(snap.cpuTopology, vm);
-  if (split.length) {
-    const text = `the VM CPUs split ${split.length} core(s) between host and VM: ${split.map((c) => `CPU ${formatCpuList(c)}`).join(', ')} are SMT siblings (they share the core's caches and execution units)`;
-    if (intent.allowSmtSplit) plan.warnings.push(text);
-    else refuse('E_SMT_SPLIT', spec, text, `give the VM whole cores (add or drop the sibling), or allow it with --allow-smt-split`);
-  }
+  const checked = checkVmCpus(snap, intent.vmCpus, intent.source, intent.allowSmtSplit);
+  plan.problems.push(...checked.problems);
+  plan.warnings.push(...checked.warnings);
+  const { host, vm, spec } = checked;
   if (plan.problems.length) return plan;
 
   const hostList = formatCpuList(host);

@@ -102,7 +102,7 @@ export function buildIsolationHost(o: IsolationHostOptions = {}): { dir: string;
     files['/sys/fs/cgroup/cgroup.subtree_control'] = 'cpu io memory pids\n';
     for (const u of UNITS) {
       files[`/sys/fs/cgroup/${u}/cgroup.controllers`] = 'cpu io memory pids\n';
-      files[`/sys/fs/cgroup/${u}/cgroup.procs`] = '';
+      files[`/sys/fs/cgroup/${u}/cgroup.procs`] = u === 'init.scope' ? '1\n' : '';
     }
   } else {
     files['/sys/fs/cgroup/cpuset/cpuset.cpus'] = fakeCpuList(online) + '\n';
@@ -268,6 +268,8 @@ export class IsolationKernel implements SysfsWriter {
     }
     m = /^\/sys\/fs\/cgroup\/([^/]+)\/cpuset\.cpus$/.exec(hostPath);
     if (m) {
+      // cgroup v2 refuses an empty cpuset.cpus on a cgroup with processes.
+      if (!value.trim() && fs.readFileSync(path.join(path.dirname(f), 'cgroup.procs'), 'utf8').trim()) throw errno('ENOSPC', 'populated cgroup');
       writeCpuset(path.dirname(f), fakeParseList(value), online);
       return;
     }
