@@ -34,6 +34,8 @@ const bootFlags: Record<string, OptionSpec> = {
   'allow-boot-vga': { type: 'boolean', description: 'allow the boot display device (the host needs another display)' },
   'allow-root-storage': { type: 'boolean', description: 'allow the storage controller holding the root filesystem' },
   'allow-default-nic': { type: 'boolean', description: 'allow the network card carrying the default route' },
+  isolate: { type: 'string', description: 'boot-time CPU isolation of the VM CPUs: isolcpus=managed_irq,domain,LIST nohz_full=LIST rcu_nocbs=LIST irqaffinity=<the other CPUs> on the normal boot entries (alone: no device moves)', valueName: 'LIST' },
+  'allow-smt-split': { type: 'boolean', description: 'with --isolate: allow host and VM to share a core\'s SMT siblings' },
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -147,7 +149,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'plan',
     summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
-    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--json]',
+    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--isolate LIST] [--json]',
     description:
       'SELECTOR is a PCI address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2204). Every endpoint of the device\'s IOMMU group is included (GPU + HDMI audio + USB-C); bridges are ignored. Nothing is changed.',
     options: { json, ...bootFlags },
@@ -156,7 +158,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--json] [--dry-run]',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--isolate LIST] [--yes] [--json] [--dry-run]',
     description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),

@@ -1,6 +1,7 @@
 // `vfiokit plan SELECTOR...`: what apply would change, as diffs and commands.
 
-import { PreconditionError } from '../../errors.js';
+import { PreconditionError, UsageError } from '../../errors.js';
+import { parseCpuList } from '../../formats/cpu-list.js';
 import { inspect } from '../../host/inspect.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import type { Plan } from '../../model/plan.js';
@@ -16,7 +17,14 @@ export function bootIntent(ctx: CommandContext): BootIntent {
     allowBootVga: Boolean(ctx.values['allow-boot-vga']),
     allowRootStorage: Boolean(ctx.values['allow-root-storage']),
     allowDefaultNic: Boolean(ctx.values['allow-default-nic']),
+    ...(typeof ctx.values.isolate === 'string' ? { isolate: isolateList(ctx.values.isolate), allowSmtSplit: Boolean(ctx.values['allow-smt-split']) } : {}),
   };
+}
+
+function isolateList(text: string): number[] {
+  const cpus = parseCpuList(text);
+  if (cpus === null || !text.trim()) throw new UsageError(`--isolate ${JSON.stringify(text)} is not a CPU list (the kernel's format: numbers and ranges separated by commas)`, 'e.g. --isolate 2-7 (the VM CPUs)', 'E_BAD_CPU_LIST');
+  return cpus;
 }
 
 /** Plan from the live snapshot; refusals become a PreconditionError (exit 3) listing every problem. */
@@ -25,7 +33,7 @@ export function planOrThrow(ctx: CommandContext): Plan {
   const plan = assembleBootPlan(inspect(ctx.root), bootIntent(ctx));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
-    throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems);
+    throw new PreconditionError(plan.problems[0].code, `cannot plan ${ctx.positionals.length ? `passthrough for ${ctx.positionals.join(' ')}` : 'boot-time isolation'}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems);
   }
   return plan;
 }
