@@ -16,7 +16,7 @@ import type { HostSnapshot } from '../../model/snapshot.js';
 import { domainVmCpus, ISOLATE_KIND, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
 import { renderStepPlan } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
-import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
+import { notLive, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 
 const GOVERNOR_RE = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -111,7 +111,7 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
       return EXIT.OK;
     }
     const plan = planIsolate(snap, intent);
-    if (plan.problems.length) refuse('isolate', plan);
+    if (plan.problems.length) throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : 'E_ISOLATE_REFUSED', 'isolate refused; nothing was changed', undefined, plan.problems[0].subject, plan.problems);
     for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
     if (!plan.steps.length) {
       if (json) printJson(ctx, { action: 'isolate', changed: false, txid: null });
