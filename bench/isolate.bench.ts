@@ -7,7 +7,7 @@
 // E-cores; and the planning time (isolate plan included) next to a yardstick
 // (a JSON round trip of the snapshot's topology). Goals: one L3 and the
 // GPU's node where the host allows it, no split core, no E-core; planning
-// well under a millisecond.
+// a few milliseconds at most (it runs in the libvirt hook, before the VM starts).
 
 import * as fs from 'node:fs';
 import { formatCpuList } from '../src/formats/cpu-list.js';
