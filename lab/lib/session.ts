@@ -35,6 +35,8 @@ lab_vfio_devnodes() { ls /dev/vfio 2>/dev/null | tr '\\n' ' ' >"$LAB_OUT/$1.vfio
 export interface SessionOptions {
   topology: TopologyName;
   iommu?: IommuKind;
+  /** vCPUs of the guest (default: the lab's per-job share). */
+  smp?: number;
 }
 
 export class GuestSession {
@@ -61,6 +63,7 @@ export class GuestSession {
       machine: {
         iommu: this.opts.iommu ?? 'intel',
         topology: this.opts.topology,
+        ...(this.opts.smp ? { smp: this.opts.smp } : {}),
         cpuVendor: (this.opts.iommu ?? 'intel') === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
         ...(this.image.uefi && this.vars ? { uefi: { code: this.image.uefi.code, vars: this.vars } } : {}),
       },

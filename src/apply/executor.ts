@@ -28,6 +28,7 @@ import { asRoot } from './state-dir.js';
 import { checkStep, doStep, summarizeRollback, unwind } from './steps.js';
 import type { KernelContext } from './kernel-steps.js';
 import type { SysfsWriter } from './sysfs-writer.js';
+import { setPropertyArgv } from './unit-steps.js';
 
 /**
  * Fault injection (tests): fail at plan step `step` (0-based), before its
@@ -107,6 +108,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
       }
       if (s.kind === 'module') opts.runner.preflight?.(['modprobe', s.module]);
       if (s.kind === 'domain') opts.runner.preflight?.(['virsh', 'define', '/dev/null']);
+      if (s.kind === 'unit-property') opts.runner.preflight?.(setPropertyArgv(s.unit, s.property, s.value));
       if ('path' in s && !s.path.startsWith('/')) throw new PreconditionError('E_BAD_PLAN', `step path ${s.path} is not absolute`, 'this is a bug in the planner');
       const p = checkStep(ctx, s);
       if (p) problems.push(p);

@@ -16,7 +16,7 @@ const backup = z.object({
   createdDirs: z.array(z.string()),
 });
 
-const STEP_KINDS = ['write-file', 'remove-file', 'run-command', 'write-attr', 'bind-driver', 'module', 'domain', 'install-file', 'copy-attr', 'wait'] as const;
+const STEP_KINDS = ['write-file', 'remove-file', 'run-command', 'write-attr', 'bind-driver', 'module', 'domain', 'install-file', 'copy-attr', 'wait', 'unit-property'] as const;
 
 const step = z
   .object({

@@ -309,6 +309,8 @@ export function describeStep(s: JournalStep | Step): string {
       return `copy ${p.from} to ${p.path}`;
     case 'wait':
       return `wait: ${p.reason}`;
+    case 'unit-property':
+      return `set ${p.property}=${p.value} on ${p.unit} (runtime)`;
     default:
       return p.kind;
   }

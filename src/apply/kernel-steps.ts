@@ -45,7 +45,7 @@ export function writeAttr(ctx: KernelContext, p: string, v: string): void {
   try {
     writer(ctx).write(p, v);
   } catch (e) {
-    throw new VfioError('E_SYSFS_WRITE', describeWriteError(p, v, e), 'check dmesg for what the kernel said', p);
+    throw Object.assign(new VfioError('E_SYSFS_WRITE', describeWriteError(p, v, e), 'check dmesg for what the kernel said', p), { cause: e });
   }
 }
 
@@ -59,6 +59,8 @@ export function readAttr(root: HostRoot, p: string): string | null {
 
 export interface AttrLive {
   found: string | null;
+  /** An optional write the kernel refused (errno, or ENOENT when the attribute vanished): nothing to undo. */
+  skipped?: string;
   /** What the attribute read after the write (undo checks it is still so). */
   after?: string | null;
 }
@@ -71,6 +73,30 @@ export function doWriteAttr(ctx: KernelContext, s: WriteAttrStep, live: AttrLive
   if (s.expect !== undefined && (now ?? '').trim() !== s.expect) {
     throw new VfioError('E_ATTR_NOT_SET', `${s.path} reads ${JSON.stringify(now)} after writing ${JSON.stringify(s.value)} (expected ${JSON.stringify(s.expect)})`, 'check dmesg for what the kernel said', s.path);
   }
+}
+
+/** Errors with which the kernel refuses an attribute write for reasons of its own (managed IRQs: EIO; some kernels EPERM; a vanished IRQ: ENOENT). */
+const KERNEL_REFUSALS = new Set(['EIO', 'EPERM', 'ENOENT', 'ENODEV']);
+
+export function refusedByKernel(e: unknown): string | null {
+  for (const code of [(e as NodeJS.ErrnoException)?.code, (e as { cause?: NodeJS.ErrnoException })?.cause?.code]) if (code && KERNEL_REFUSALS.has(code)) return code;
+  return null;
+}
+
+/** An optional write: returns the errno when the kernel refused it (the step is skipped), null when written. */
+export function optionalWrite(ctx: KernelContext, s: WriteAttrStep, live: AttrLive): string | null {
+  if (!ctx.root.exists(s.path)) return 'ENOENT';
+  ctx.log(`  ${s.path} ← ${JSON.stringify(s.value)}`);
+  try {
+    writer(ctx).write(s.path, s.value);
+  } catch (e) {
+    const code = refusedByKernel(e);
+    if (code) return code;
+    throw new VfioError('E_SYSFS_WRITE', describeWriteError(s.path, s.value, e), 'check dmesg for what the kernel said', s.path);
+  }
+  const now = readAttr(ctx.root, s.path);
+  live.after = now !== null && now.length <= 4096 ? now : null;
+  return null;
 }
 
 export function undoWriteAttr(ctx: KernelContext, s: WriteAttrStep): void {

@@ -19,6 +19,8 @@ import {
   doModule,
   doWait,
   doWriteAttr,
+  optionalWrite,
+  refusedByKernel,
   domainLive,
   moduleLive,
   readAttr,
@@ -33,6 +35,7 @@ import {
   type ModuleLive,
 } from './kernel-steps.js';
 import { formatArgv } from './runner.js';
+import { doUnitProperty, sameCpus, undoUnitProperty, unitLive, type UnitLive } from './unit-steps.js';
 
 export type Hook = (phase: 'before' | 'after') => void;
 
@@ -60,6 +63,7 @@ export function resourcesOf(js: JournalStep): string[] {
       if (s.kind === 'module') return [s.module, ...(s.also ?? [])].map((m) => `module:${m}`);
       if (s.kind === 'domain') return [`domain:${s.name}`];
       if (s.kind === 'write-attr') return [`attr:${s.path}`];
+      if (s.kind === 'unit-property') return [`unit:${s.unit}:${s.property}`];
       if (s.kind === 'install-file' || s.kind === 'copy-attr') return [`file:${s.path}`];
       return [];
   }
@@ -101,7 +105,15 @@ export function checkStep(ctx: KernelContext, s: Step): Problem | null {
       if (!root.exists(s.from)) return { code: 'E_NO_ATTRIBUTE', subject: s.from, message: `${s.from} does not exist`, hint: 'check the device address' };
       if (readCurrent(resolveUnder(root, s.path).realTarget) !== null) return changed(s.path, 'now exists');
       return writableProblem(root, s.path);
+    case 'unit-property': {
+      const l = unitLive(ctx, s);
+      const drop = l.dropInBase64 === null ? null : Buffer.from(l.dropInBase64, 'base64').toString('utf8');
+      if (!sameCpus(l.value, s.before.value)) return changed(s.unit, `${s.attr} reads ${JSON.stringify(l.value)}, planned with ${JSON.stringify(s.before.value)}`);
+      if (drop !== s.before.dropIn) return changed(s.dropIn, drop === null ? 'has been removed' : s.before.dropIn === null ? 'now exists' : 'content differs');
+      return null;
+    }
     case 'write-attr': {
+      if (s.optional && !root.exists(s.path)) return null;
       if (!root.exists(s.path)) return { code: 'E_NO_ATTRIBUTE', subject: s.path, message: `${s.path} does not exist`, hint: 'the kernel does not offer this attribute here; plan again' };
       if (s.before === null) return null;
       const now = readAttr(root, s.path);
@@ -168,10 +180,21 @@ export async function doStep(ctx: KernelContext, journal: Journal, js: JournalSt
       ctxLog(ctx, `  ran ${s.label || formatArgv(s.argv)}`);
       return null;
     }
+    case 'unit-property': {
+      const live = unitLive(ctx, s);
+      start(live as unknown as Record<string, unknown>);
+      await doUnitProperty(ctx, s);
+      finish();
+      ctxLog(ctx, `  ${s.unit}: ${s.property}=${s.value} (runtime)`);
+      return null;
+    }
     case 'write-attr': {
       const live: AttrLive = { found: readAttr(root, s.path) };
       start(live as unknown as Record<string, unknown>);
-      doWriteAttr(ctx, s, live);
+      if (s.optional) {
+        const skipped = optionalWrite(ctx, s, live);
+        if (skipped) live.skipped = skipped;
+      } else doWriteAttr(ctx, s, live);
       js.live = live as unknown as Record<string, unknown>;
       finish();
       return null;
@@ -224,8 +247,24 @@ export async function undoStep(ctx: KernelContext, journal: Journal, js: Journal
       if (!js.undoArgv?.length) return null;
       await ctx.runner.run(js.undoArgv, { label: formatArgv(js.undoArgv), timeoutMs: js.timeoutMs });
       return `ran ${formatArgv(js.undoArgv)}`;
+    case 'unit-property':
+      if (s?.kind !== 'unit-property' || !js.live) return null;
+      await undoUnitProperty(ctx, s, js.live as unknown as UnitLive);
+      return `${s.unit} ${s.property}=${JSON.stringify((js.live as unknown as UnitLive).value ?? '')}`;
     case 'write-attr':
       if (s?.kind !== 'write-attr' || !s.restore) return null;
+      if (s.optional) {
+        const l = js.live as AttrLive | undefined;
+        if (l?.skipped) return null;
+        if (!ctx.root.exists(s.path)) return null;
+        try {
+          undoWriteAttr(ctx, s);
+        } catch (e) {
+          if (refusedByKernel(e)) return null;
+          throw e;
+        }
+        return `${s.path} = ${JSON.stringify(s.restore.value)}`;
+      }
       undoWriteAttr(ctx, s);
       return `${s.path} = ${JSON.stringify(s.restore.value)}`;
     case 'bind-driver': {
@@ -257,7 +296,11 @@ export function editedSince(ctx: KernelContext, js: JournalStep): string | null 
     const now = bindLive(ctx, s).driver;
     if (s.driver !== null && now !== s.driver) return `${s.address} is now on ${now ?? 'no driver'}, not ${s.driver}`;
   }
-  if (js.kind === 'write-attr' && s?.kind === 'write-attr' && s.restore) {
+  if (js.kind === 'unit-property' && s?.kind === 'unit-property' && js.state === 'done') {
+    const now = readAttr(ctx.root, s.attr);
+    if (!sameCpus(now, s.value)) return `${s.unit}: ${s.attr} now reads ${JSON.stringify(now)}, not ${JSON.stringify(s.value)}`;
+  }
+  if (js.kind === 'write-attr' && s?.kind === 'write-attr' && s.restore && !s.optional) {
     const after = (js.live as AttrLive | undefined)?.after;
     const now = readAttr(ctx.root, s.path);
     if (after !== undefined && now !== null && after !== null && now.trim() !== after.trim()) return `${s.path} now reads ${JSON.stringify(now)}, not ${JSON.stringify(after)}`;

@@ -53,6 +53,8 @@ const bootFlags: Record<string, OptionSpec> = {
   'allow-root-storage': { type: 'boolean', description: 'allow the storage controller holding the root filesystem' },
   'allow-default-nic': { type: 'boolean', description: 'allow the network card carrying the default route' },
   'allow-chipset': { type: 'boolean', description: 'allow chipset functions (ISA/LPC bridge, SMBus…) that share the group (the host loses them)' },
+  isolate: { type: 'string', description: 'boot-time CPU isolation of the VM CPUs: isolcpus=managed_irq,domain,LIST nohz_full=LIST rcu_nocbs=LIST irqaffinity=<the other CPUs> on the normal boot entries (alone: no device moves)', valueName: 'LIST' },
+  'allow-smt-split': { type: 'boolean', description: 'with --isolate: allow host and VM to share a core\'s SMT siblings' },
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -168,7 +170,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'plan',
     summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
-    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--json]',
+    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--isolate LIST] [--json]',
     description:
       'SELECTOR is a PCI address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2204). Every endpoint of the device\'s IOMMU group is included (GPU + HDMI audio + USB-C); bridges are ignored. Nothing is changed.',
     options: { json, ...bootFlags },
@@ -177,7 +179,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--yes] [--json] [--dry-run]',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--isolate LIST] [--yes] [--json] [--dry-run]',
     description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
@@ -284,6 +286,24 @@ export const COMMANDS: CommandSpec[] = [
       'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
     },
     load: () => import('./commands/handoff.js'),
+  },
+  {
+    name: 'isolate',
+    summary: 'keep the host off the VM\'s CPUs while it runs (systemd AllowedCPUs, IRQs, workqueues, governor), and give every value back',
+    usage: 'vfiokit isolate DOMAIN|--cpus LIST [--irqs] [--workqueues] [--governor G] [--allow-smt-split] [--dry-run] [--json]\n       vfiokit isolate --undo [--dry-run] [--json]',
+    description:
+      'One transaction, runtime only (nothing survives a reboot): `systemctl set-property --runtime` AllowedCPUs= of system.slice, user.slice and init.scope to the host CPUs (every online CPU not given to the VM); machine.slice keeps the VM CPUs. The VM CPUs are --cpus, the domain\'s <vcpupin>s, or the pinning plan `vm xml --pin auto` makes for its <vcpu> count. --irqs moves every IRQ that reaches a VM CPU and the default affinity to the host CPUs (IRQs the kernel keeps — managed ones — are counted, not failed); --workqueues the unbound workqueue cpumask; --governor the VM CPUs\' cpufreq governor. Each value before (AllowedCPUs "not set" and the runtime drop-in included) is journaled; --undo (or `vfiokit undo`) restores them exactly; `vfiokit recover` finishes one cut off. Refused (exit 3, nothing changed): cgroup v1 or hybrid, no systemd, no cpuset controller, CPUs absent or offline, no CPU left to the host, SMT siblings split between host and VM (unless --allow-smt-split). A malformed list is exit 2.',
+    options: {
+      json,
+      'dry-run': dryRun,
+      cpus: { type: 'string', description: 'the VM\'s CPUs, in the kernel\'s list format (2-7,10-15)', valueName: 'LIST' },
+      irqs: { type: 'boolean', description: 'move movable IRQs and the default IRQ affinity to the host CPUs' },
+      workqueues: { type: 'boolean', description: 'move unbound workqueues to the host CPUs' },
+      governor: { type: 'string', description: 'cpufreq governor for the VM CPUs (e.g. performance)', valueName: 'G' },
+      'allow-smt-split': { type: 'boolean', description: 'allow host and VM to share a core\'s SMT siblings' },
+      undo: { type: 'boolean', description: 'give back what the isolation of this boot changed' },
+    },
+    load: () => import('./commands/isolate.js'),
   },
 ];
 

@@ -34,3 +34,41 @@ export function formatCpuList(cpus: Iterable<number>): string {
   }
   return parts.join(',');
 }
+
+/**
+ * Parse the kernel's hex CPU mask ("f", "ff,ffffffff": 32-bit groups,
+ * comma-separated, most significant first; /proc/irq/default_smp_affinity,
+ * workqueue cpumask). Returns null for malformed text.
+ */
+export function parseCpuMask(text: string): number[] | null {
+  const t = text.trim().replace(/,/g, '');
+  if (!/^[0-9a-fA-F]+$/.test(t)) return null;
+  const out: number[] = [];
+  const digits = t.toLowerCase();
+  for (let i = 0; i < digits.length; i++) {
+    const v = parseInt(digits[digits.length - 1 - i], 16);
+    for (let b = 0; b < 4; b++) if (v & (1 << b)) out.push(i * 4 + b);
+  }
+  return out;
+}
+
+/**
+ * Format CPUs as the kernel prints a mask of `nbits` CPUs (bitmap "%*pb"):
+ * 32-bit groups of 8 hex digits, the leading group only as wide as its bits need.
+ */
+export function formatCpuMask(cpus: Iterable<number>, nbits: number): string {
+  const set = new Set(cpus);
+  const width = Math.max(nbits, Math.max(0, ...set) + 1);
+  const nDigits = Math.ceil(width / 4);
+  let hex = '';
+  for (let d = nDigits - 1; d >= 0; d--) {
+    let v = 0;
+    for (let b = 0; b < 4; b++) if (set.has(d * 4 + b)) v |= 1 << b;
+    hex += v.toString(16);
+    if (d % 8 === 0 && d !== 0) hex += ',';
+  }
+  return hex;
+}
+
+/** The number of CPUs a kernel mask text covers (its width in bits), to print a new mask the same way. */
+export const cpuMaskBits = (text: string): number => text.trim().replace(/,/g, '').length * 4;

@@ -7,6 +7,7 @@ import { readCpuTopology, readMemory } from './cpu-topology.js';
 import { loadPciNamesFor } from './pci-ids.js';
 import { readPciDevices } from './pci.js';
 import { HostRoot } from './root.js';
+import { readIsolation } from './isolation.js';
 import { readRuntimeFacts } from './runtime.js';
 import { readVmHost } from './vm-host.js';
 import { DEV_KVM, DEV_VFIO } from './sysfs-paths.js';
@@ -53,7 +54,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
       d.deviceName = names.device(d.vendor, d.device);
     }
   }
-  return {
+  const snap: Omit<HostSnapshot, 'isolation'> = {
     schemaVersion: SNAPSHOT_SCHEMA_VERSION,
     root: r.dir,
     os: readOs(r),
@@ -75,4 +76,5 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     runtime: readRuntimeFacts(r, devices.filter((d) => d.bootVga)),
     warnings,
   };
+  return { ...snap, isolation: readIsolation(r, snap.cpuTopology?.online ?? []) };
 }

@@ -62,6 +62,36 @@ export interface WriteAttrStep {
   restore: { value: string } | null;
   /** When set, the attribute must read this after the write (trimmed), else the step fails. */
   expect?: string;
+  /**
+   * The kernel may refuse this write for reasons of its own (a managed or
+   * per-CPU IRQ answers EIO, some kernels EPERM; an MSI vector may vanish):
+   * then the step is skipped and counted (journaled as `skipped`), never
+   * failed. Undo restores only what was written, ignoring an attribute gone since.
+   */
+  optional?: boolean;
+  reason: string;
+}
+
+/**
+ * Set a systemd unit property for the running system only
+ * (`systemctl set-property --runtime -- UNIT PROPERTY=VALUE`: nothing persists
+ * across a reboot). Journaled before the effect: the property's value as the
+ * cgroup showed it ("" = not set) and the runtime drop-in systemd keeps for it
+ * (bytes, or absent). Undo sets the old value back (an empty assignment
+ * resets), then puts the drop-in back byte for byte (or removes it and the
+ * directories it created) and reloads systemd so unit and files agree.
+ */
+export interface UnitPropertyStep {
+  kind: 'unit-property';
+  unit: string;
+  property: string;
+  value: string;
+  /** The cgroup attribute that shows the property's effect (cpuset.cpus for AllowedCPUs); compared as CPU lists. */
+  attr: string;
+  /** The runtime drop-in `set-property --runtime` writes. */
+  dropIn: string;
+  /** Observed when planned: the attribute ("" = not set, null = absent) and the drop-in (null = absent). */
+  before: { value: string | null; dropIn: string | null };
   reason: string;
 }
 
@@ -149,9 +179,9 @@ export interface WaitStep {
 }
 
 /** Steps that change the running kernel: they do not survive a reboot. */
-export const VOLATILE_STEP_KINDS = ['write-attr', 'bind-driver', 'module', 'wait'] as const;
+export const VOLATILE_STEP_KINDS = ['write-attr', 'bind-driver', 'module', 'wait', 'unit-property'] as const;
 
-export type Step = WriteFileStep | RemoveFileStep | RunCommandStep | WriteAttrStep | BindDriverStep | ModuleStep | DomainStep | InstallFileStep | CopyAttrStep | WaitStep;
+export type Step = WriteFileStep | RemoveFileStep | RunCommandStep | WriteAttrStep | BindDriverStep | ModuleStep | DomainStep | InstallFileStep | CopyAttrStep | WaitStep | UnitPropertyStep;
 
 export interface Plan {
   /** What kind of transaction (journal, history and undo use it). */

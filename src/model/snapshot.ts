@@ -39,6 +39,8 @@ export interface HostSnapshot {
   configSpaceReadable: boolean;
   /** Live kernel state runtime plans depend on (bind, unbind, handoff). */
   runtime: RuntimeFacts;
+  /** What CPU isolation (`vfiokit isolate`) changes and restores: cgroup layout, host units' cpusets, IRQ and workqueue affinity, governors. */
+  isolation: IsolationFacts;
   /** Facts that could not be read, with what is missing. */
   warnings: SnapshotWarning[];
 }
@@ -398,4 +400,40 @@ export interface VmHostInfo {
   kvmfr: { loaded: boolean; devices: string[] };
   /** Desktop sessions (UID ≥ 1000), ascending by UID. */
   sessions: DesktopSession[];
+}
+
+/** A host unit's cgroup v2 cpuset as the kernel shows it, and the runtime drop-in systemd keeps for it. */
+export interface UnitCpuset {
+  unit: string;
+  /** /sys/fs/cgroup/<unit> exists. */
+  exists: boolean;
+  /** cpuset.cpus: the requested set; "" = not set (the unit inherits); null = no such file (cpuset not enabled for it). */
+  cpus: string | null;
+  /** cpuset.cpus.effective: what the unit is granted. */
+  effective: string | null;
+  /** /run/systemd/system.control/<unit>.d/50-AllowedCPUs.conf, byte for byte; null = absent. */
+  dropIn: string | null;
+}
+
+export interface IsolationFacts {
+  /** How /sys/fs/cgroup is mounted (/proc/mounts): unified v2, hybrid (v2 at /sys/fs/cgroup/unified, controllers on v1), v1; null = unknown. */
+  cgroup: 'v2' | 'hybrid' | 'v1' | null;
+  /** cgroup.controllers of the v2 root. */
+  controllers: string[];
+  /** systemd runs as PID 1 (/run/systemd/system exists). */
+  systemd: boolean;
+  /** system.slice, user.slice, init.scope, machine.slice. */
+  units: UnitCpuset[];
+  /** /sys/devices/system/cpu/present (null when unreadable). */
+  presentCpus: number[] | null;
+  /** Every /proc/irq/N/smp_affinity_list, ascending by IRQ (the value as the kernel prints it). */
+  irqs: { irq: number; affinity: string }[];
+  /** /proc/irq/default_smp_affinity (hex mask). */
+  defaultIrqAffinity: string | null;
+  /** /sys/devices/virtual/workqueue/cpumask (hex mask of unbound workqueues). */
+  workqueueMask: string | null;
+  /** cpufreq per online CPU that has it. */
+  governors: { cpu: number; governor: string; available: string[] }[];
+  /** irqbalance is running: it moves IRQs back while the VM runs. */
+  irqbalance: boolean;
 }

@@ -38,6 +38,7 @@ import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { detectBootloader, detectInitramfs, isDebianLike, limineConf, linkTargetIsSameKind, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
 import { identityOf } from '../model/device-identity.js';
 import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
+import { bootIsolationArgs, checkVmCpus } from './isolate-plan.js';
 import { resolveSelection } from './select.js';
 
 export interface BootIntent {
@@ -53,6 +54,9 @@ export interface BootIntent {
    * transaction returns exactly to the previous one.
    */
   previous?: { txid: string; devices: { address: string; vendor: string; device: string; hostDriver?: string | null }[] }[];
+  /** Boot-time CPU isolation: the VM CPUs (isolcpus=, nohz_full=, rcu_nocbs=; irqaffinity= the rest). */
+  isolate?: number[];
+  allowSmtSplit?: boolean;
 }
 
 
@@ -196,7 +200,9 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
       });
   }
   b.problems.push(...pathProblems(s));
-  const sel = resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
+  // --isolate alone: kernel arguments only (no device moves).
+  const isolateOnly = Boolean(intent.isolate) && !intent.selectors.length;
+  const sel = isolateOnly ? { devices: [] as PciDevice[], problems: [] as Problem[], warnings: [] as string[] } : resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
   for (const d of sel.devices) {
@@ -213,7 +219,14 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   const bootloader = detectBootloader(s);
   const initramfs = detectInitramfs(s);
   const plan = emptyPlan('boot-passthrough', {});
-  if (b.problems.length || !sel.devices.length) {
+  let isolation: string[] = [];
+  if (intent.isolate) {
+    const c = checkVmCpus(s, intent.isolate, `--isolate ${intent.isolate.join(',')}`, Boolean(intent.allowSmtSplit));
+    b.problems.push(...c.problems);
+    b.warnings.push(...c.warnings);
+    if (!c.problems.length) isolation = bootIsolationArgs(intent.isolate, c.host);
+  }
+  if (b.problems.length || (!sel.devices.length && !isolateOnly)) {
     plan.problems = b.problems;
     plan.warnings = b.warnings;
     return plan;
@@ -263,9 +276,12 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   // 3. Kernel arguments.
   const current = (s.kernel.cmdline ?? '').split(/\s+/);
   const args: string[] = [];
-  if (s.cpu.vendor === 'intel') args.push('intel_iommu=on');
-  args.push('iommu=pt');
-  if (strategy === 'ids') args.push(`vfio-pci.ids=${ids.join(',')}`);
+  if (!isolateOnly) {
+    if (s.cpu.vendor === 'intel') args.push('intel_iommu=on');
+    args.push('iommu=pt');
+    if (strategy === 'ids') args.push(`vfio-pci.ids=${ids.join(',')}`);
+  }
+  args.push(...isolation);
   if (current.includes('amd_iommu=on')) b.warnings.push('the kernel command line has amd_iommu=on, which is not a kernel option (ignored); vfiokit leaves it alone');
   const otherIds = current.filter((a) => /^vfio[-_]pci\.ids=/.test(a) && a.split('=')[1].split(',').some((x) => !ids.includes(x.toLowerCase())));
   if (otherIds.length) b.warnings.push(`the running kernel has ${otherIds.join(' ')}, which no boot configuration file sets any more (typed at the boot menu?); the next boot uses vfio-pci.ids=${ids.join(',')}`);
@@ -278,8 +294,9 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   if (!b.problems.length) {
     planBootloader(b, bootloader.kind, args);
     const mark = b.steps.length;
-    if (!builtin) planModprobe(b, sel.devices, strategy, ids, bootloader.kind);
-    if (!builtin) planInitramfs(b, initramfs.kind, strategy, mark);
+    if (!builtin && !isolateOnly) planModprobe(b, sel.devices, strategy, ids, bootloader.kind);
+    if (isolateOnly) void mark;
+    else if (!builtin) planInitramfs(b, initramfs.kind, strategy, mark);
     else b.warnings.push(`vfio-pci is built into kernel ${s.kernel.release}: the kernel command line alone binds the devices (no modprobe.d or initramfs changes)`);
     checkSingleIds(b);
     reportReplacedArgs(b, args);
@@ -298,7 +315,10 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   plan.problems = b.problems;
   plan.warnings = b.warnings;
   plan.steps = b.problems.length ? [] : orderSteps(b.steps);
-  plan.summary = [
+  plan.summary = isolateOnly ? [
+    `boot-time CPU isolation: ${isolation.join(' ')} (normal boot entries only; the recovery entry boots without it)`,
+    `bootloader: ${bootloader.kind} (${bootloader.evidence.join('; ')})`,
+  ] : [
     `devices: ${sel.devices.map((d) => `${shortAddress(d.address)} [${d.vendor}:${d.device}]${d.driver ? ` (now ${d.driver})` : ''}`).join(', ')}`,
     `binding: ${strategy === 'ids' ? `by IDs (${ids.join(', ')})` : `by address (driver_override), because ${stays.map((d) => shortAddress(d.address)).join(', ')} has the same IDs and stays on the host`}${builtin ? '; vfio-pci is built in' : ''}`,
     ...(kept.length ? [`kept from earlier transactions: ${kept.join(', ')} (passthrough accumulates; \`vfiokit undo\` of this one returns to them)`] : []),

@@ -10,8 +10,8 @@
 //     chosen, so the guest scheduler sees the real sibling and cache layout.
 
 import type { Problem } from '../errors.js';
-import type { CpuTopology, LogicalCpu } from '../model/snapshot.js';
-import { formatCpuList } from '../formats/cpu-list.js';
+import type { CpuTopology, LogicalCpu, PciDevice } from '../model/snapshot.js';
+import { formatCpuList, parseCpuList } from '../formats/cpu-list.js';
 
 export interface GuestTopology {
   sockets: number;
@@ -113,6 +113,17 @@ export function guestTopology(chosen: { core: Core; take: number }[]): GuestTopo
   if (diesPer.some((d) => [...d.values()].some((cs) => cs.length !== coresPerDie))) return { ...flat, cores: vcpus / threads, threads };
   const t = { sockets: sockets.size, dies, cores: coresPerDie, threads };
   return t.sockets * t.dies * t.cores * t.threads === vcpus ? t : { ...flat, cores: vcpus / threads, threads };
+}
+
+/** Where the passed-through device wants the vCPUs: its NUMA node, else its local CPUs when they are a strict subset of the online ones. */
+export function devicePreference(dev: Pick<PciDevice, 'numaNode' | 'localCpus'> | undefined, topo: CpuTopology): Pick<PinRequest, 'preferNode' | 'preferCpus'> {
+  const preferNode = dev && dev.numaNode !== null && dev.numaNode >= 0 ? dev.numaNode : null;
+  let preferCpus: number[] | null = null;
+  if (dev?.localCpus) {
+    const l = parseCpuList(dev.localCpus);
+    if (l && l.length < topo.online.length && l.some((x) => topo.online.includes(x))) preferCpus = l;
+  }
+  return { preferNode, preferCpus };
 }
 
 export function planPinning(req: PinRequest): { plan: PinPlan | null; problems: Problem[] } {

@@ -12,7 +12,7 @@ import { romPathProblem } from '../plan/rom-plan.js';
 import { parseCpuList } from '../formats/cpu-list.js';
 import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
-import { planPinning, type GuestTopology, type PinPlan } from './pinning.js';
+import { devicePreference, planPinning, type GuestTopology, type PinPlan } from './pinning.js';
 import { describeRom, parseOptionRom, romVerdict, type RomReport } from '../formats/option-rom.js';
 import { planProfile, type GuestProfile, type ProfileIntent } from './profile.js';
 
@@ -270,12 +270,7 @@ export function planVm(s: HostSnapshot, intent: VmIntent): VmPlan {
     });
   }
   const gpu = selected.find(isDisplay) ?? selected[0];
-  const preferNode = gpu && gpu.numaNode !== null && gpu.numaNode >= 0 ? gpu.numaNode : null;
-  let preferCpus: number[] | null = null;
-  if (gpu?.localCpus && topo) {
-    const l = parseCpuList(gpu.localCpus);
-    if (l && l.length < topo.online.length && l.some((x) => topo.online.includes(x))) preferCpus = l;
-  }
+  const { preferNode, preferCpus } = topo ? devicePreference(gpu, topo) : { preferNode: null, preferCpus: null };
   let pinning: PinPlan | null = null;
   let vcpus = requested ?? 4;
   let topology: GuestTopology = { sockets: 1, dies: 1, cores: vcpus, threads: 1 };

@@ -105,7 +105,7 @@ export const dualXeonServer: FakeHost = {
   pci: [
     { addr: '00:00.0', id: '8086:6f00', class: 0x060000, pcie: null, group: 0 },
     { addr: '00:1c.0', id: '8086:8d10', class: 0x060400, pcie: 'root-port', acs: 'full', driver: 'pcieport', group: 1 },
-    { addr: '08:00.0', id: '1a03:1150', class: 0x060400, pcie: 'pcie-pci-bridge', parent: '00:1c.0', group: 1 },
+    { addr: '08:00.0', id: '1a03:1150', class: 0x060400, pcie: 'pcie-to-pci-bridge', parent: '00:1c.0', group: 1 },
     { addr: '09:00.0', id: '1a03:2000', class: 0x030000, pcie: null, parent: '08:00.0', driver: 'ast', bootVga: true, group: 1 },
     { addr: '80:00.0', id: '8086:6f00', class: 0x060000, pcie: null, group: 40 },
     { addr: '80:02.0', id: '8086:6f04', class: 0x060400, pcie: 'root-port', acs: 'full', driver: 'pcieport', group: 41, numaNode: 1 },

@@ -3,7 +3,8 @@
 import { listJournals } from '../../apply/journal.js';
 import { detectDrift } from '../../analysis/drift.js';
 import { latestJournal, scanJournals } from '../../apply/index.js';
-import { PreconditionError } from '../../errors.js';
+import { PreconditionError, UsageError } from '../../errors.js';
+import { parseCpuList } from '../../formats/cpu-list.js';
 import type { HostRoot } from '../../host/root.js';
 import { inspect } from '../../host/inspect.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -22,6 +23,7 @@ export function bootIntent(ctx: CommandContext): BootIntent {
     allowRootStorage: Boolean(ctx.values['allow-root-storage']),
     allowDefaultNic: Boolean(ctx.values['allow-default-nic']),
     allowChipset: Boolean(ctx.values['allow-chipset']),
+    ...(typeof ctx.values.isolate === 'string' ? { isolate: isolateList(ctx.values.isolate), allowSmtSplit: Boolean(ctx.values['allow-smt-split']) } : {}),
   };
 }
 
@@ -32,6 +34,12 @@ export function appliedBootDevices(root: HostRoot): NonNullable<BootIntent['prev
     .map((d) => ({ txid: d.txid, devices: Array.isArray(d.intent.devices) ? (d.intent.devices as NonNullable<BootIntent['previous']>[number]['devices']) : [] }));
 }
 
+function isolateList(text: string): number[] {
+  const cpus = parseCpuList(text);
+  if (cpus === null || !text.trim()) throw new UsageError(`--isolate ${JSON.stringify(text)} is not a CPU list (the kernel's format: numbers and ranges separated by commas)`, 'e.g. --isolate 2-7 (the VM CPUs)', 'E_BAD_CPU_LIST');
+  return cpus;
+}
+
 /** Plan from the live snapshot; refusals become a PreconditionError (exit 3) listing every problem. */
 export function planOrThrow(ctx: CommandContext): Plan {
   assertLinuxRoot(ctx.root);
@@ -40,7 +48,7 @@ export function planOrThrow(ctx: CommandContext): Plan {
   plan.warnings.push(...driftWarnings(ctx, snap));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
-    throw new PreconditionError(plan.problems[0].code, `cannot plan passthrough for ${ctx.positionals.join(' ')}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
+    throw new PreconditionError(plan.problems[0].code, `cannot plan ${ctx.positionals.length ? `passthrough for ${ctx.positionals.join(' ')}` : 'boot-time isolation'}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
   }
   return plan;
 }

@@ -1,0 +1,135 @@
+// `vfiokit isolate DOMAIN|--cpus LIST [--irqs] [--workqueues] [--governor G]
+// [--allow-smt-split] [--dry-run] [--json]` and `vfiokit isolate --undo`:
+// keep the host's own work off the VM's CPUs while it runs, as one
+// transaction of the engine (runtime only: nothing survives a reboot), and
+// give back every value exactly. Under the lock, after recovery, planned over
+// a fresh snapshot.
+
+import { applyPlan, currentBootId, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { EXIT, PreconditionError, UsageError } from '../../errors.js';
+import { formatCpuList, parseCpuList } from '../../formats/cpu-list.js';
+import { assertLinuxRoot } from '../../host/linux-root.js';
+import { inspect } from '../../host/inspect.js';
+import type { HostRoot } from '../../host/root.js';
+import { definedDomainXml } from '../../host/sysfs-paths.js';
+import type { HostSnapshot } from '../../model/snapshot.js';
+import { domainVmCpus, ISOLATE_KIND, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
+import { renderStepPlan } from '../../render/handoff.js';
+import { out, printJson, type CommandContext } from '../context.js';
+import { notLive, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
+
+const GOVERNOR_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** The applied isolate transactions of this boot, newest first. */
+export function activeIsolations(root: HostRoot): JournalDoc[] {
+  const boot = currentBootId(root);
+  return listJournals(root)
+    .filter((d) => d.kind === ISOLATE_KIND && d.state === 'applied' && (!d.bootId || !boot || d.bootId === boot))
+    .sort((a, b) => b.seq - a.seq);
+}
+
+/** The intent from the command line; throws UsageError / PreconditionError for bad input (nothing changed). */
+export function isolateIntent(ctx: CommandContext, snap: HostSnapshot): IsolateIntent {
+  const cpusArg = ctx.values.cpus;
+  const domain = ctx.positionals[0] ?? null;
+  if (ctx.positionals.length > 1) throw new UsageError(`isolate: one domain at a time (got ${ctx.positionals.join(' ')})`, 'vfiokit isolate DOMAIN, or vfiokit isolate --cpus LIST');
+  if (domain && typeof cpusArg === 'string') throw new UsageError('isolate: give a domain or --cpus, not both', 'vfiokit isolate DOMAIN, or vfiokit isolate --cpus LIST');
+  const gov = ctx.values.governor;
+  if (gov !== undefined && (typeof gov !== 'string' || !GOVERNOR_RE.test(gov))) throw new UsageError(`--governor ${String(gov)} is not a cpufreq governor name`, 'e.g. --governor performance (see scaling_available_governors)', 'E_BAD_GOVERNOR');
+  const base = { domain, irqs: Boolean(ctx.values.irqs), workqueues: Boolean(ctx.values.workqueues), governor: typeof gov === 'string' ? gov : null, allowSmtSplit: Boolean(ctx.values['allow-smt-split']) };
+  if (typeof cpusArg === 'string') {
+    const cpus = parseCpuList(cpusArg);
+    if (cpus === null || !cpusArg.trim()) throw new UsageError(`--cpus ${JSON.stringify(cpusArg)} is not a CPU list (the kernel's format: numbers and ranges separated by commas)`, 'e.g. --cpus 2-7 or --cpus 4-7,12-15', 'E_BAD_CPU_LIST');
+    return { ...base, vmCpus: cpus, source: `--cpus ${cpusArg}` };
+  }
+  if (!domain) throw new UsageError('isolate: name the VM\'s domain or its CPUs', 'vfiokit isolate DOMAIN, vfiokit isolate --cpus LIST, or vfiokit isolate --undo');
+  const file = definedDomainXml(domain);
+  const xml = ctx.root.tryReadText(file);
+  if (xml === undefined) throw new PreconditionError('E_DOMAIN_NOT_DEFINED', `no libvirt domain '${domain}': ${file} does not exist`, 'check the name with `virsh list --all`, or give the VM CPUs with --cpus LIST', domain);
+  const d = domainVmCpus(xml, file, snap);
+  if (!d.cpus) throw new PreconditionError(d.problems[0]?.code ?? 'E_NO_VM_CPUS', d.problems[0]?.message ?? `${file}: no VM CPUs`, d.problems[0]?.hint, domain, d.problems);
+  return { ...base, vmCpus: d.cpus, source: `domain ${domain}: ${d.how}` };
+}
+
+/** What the transaction left, from its journal: units, IRQs moved, IRQs the kernel kept (managed). */
+export function isolationOutcome(doc: JournalDoc) {
+  const irqSteps = doc.steps.filter((s) => s.kind === 'write-attr' && s.spec?.kind === 'write-attr' && s.spec.optional);
+  const kept = irqSteps.filter((s) => (s.live as { skipped?: string } | undefined)?.skipped).map((s) => ({ path: s.path ?? '', errno: String((s.live as { skipped?: string }).skipped) }));
+  return {
+    units: doc.steps.filter((s) => s.kind === 'unit-property').map((s) => ({ unit: (s.spec as { unit: string }).unit, before: ((s.live as { value?: string | null } | undefined)?.value ?? '') || null })),
+    irqsMoved: irqSteps.length - kept.length,
+    irqsKept: kept,
+  };
+}
+
+async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<number> {
+  const json = Boolean(ctx.values.json);
+  const env = runtimeEnv(ctx, deps);
+  return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
+    const tx = activeIsolations(ctx.root)[0];
+    if (!tx) {
+      if (json) printJson(ctx, { action: 'isolate-undo', changed: false, txid: null });
+      else out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
+      return EXIT.OK;
+    }
+    if (ctx.values['dry-run']) {
+      if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary });
+      else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
+      return EXIT.OK;
+    }
+    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
+    if (json) printJson(ctx, { action: 'isolate-undo', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
+    else {
+      out(ctx, `CPU isolation undone (transaction ${tx.txid}): ${r.restored.length} value(s) restored`);
+      for (const n of r.notes) out(ctx, `  note: ${n}`);
+    }
+    return EXIT.OK;
+  });
+}
+
+export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): Promise<number> {
+  assertLinuxRoot(ctx.root);
+  if (ctx.values.undo) return undo(ctx, deps);
+  const json = Boolean(ctx.values.json);
+  if (ctx.values['dry-run']) {
+    const snap = inspect(ctx.root, { names: false });
+    const plan = planIsolate(snap, isolateIntent(ctx, snap));
+    if (json) printJson(ctx, plan);
+    else out(ctx, renderStepPlan('isolate (dry run: nothing is changed)', plan));
+    return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
+  }
+  const env = runtimeEnv(ctx, deps);
+  return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
+    const snap = inspect(ctx.root, { names: false });
+    const intent = isolateIntent(ctx, snap);
+    const active = activeIsolations(ctx.root)[0];
+    if (active) {
+      const same = formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? []) === formatCpuList(intent.vmCpus);
+      if (!same) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? [])} is in effect (transaction ${active.txid}); nothing was changed`, 'undo it first: vfiokit isolate --undo', active.txid);
+      if (json) printJson(ctx, { action: 'isolate', changed: false, txid: active.txid, ...isolationOutcome(active) });
+      else out(ctx, `CPU isolation for CPU ${formatCpuList(intent.vmCpus)} is in effect already (transaction ${active.txid}); nothing to do`);
+      return EXIT.OK;
+    }
+    const plan = planIsolate(snap, intent);
+    if (plan.problems.length) throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : 'E_ISOLATE_REFUSED', 'isolate refused; nothing was changed', undefined, plan.problems[0].subject, plan.problems);
+    for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+    if (!plan.steps.length) {
+      if (json) printJson(ctx, { action: 'isolate', changed: false, txid: null });
+      else out(ctx, 'nothing to do');
+      return EXIT.OK;
+    }
+    if (plan.steps.some((s) => s.kind === 'write-attr') && !env.sysfs) throw notLive(ctx.root);
+    const res = await applyPlan(plan, { root: ctx.root, runner: env.runner, sysfs: env.sysfs, log: env.log, clock: deps.clock, locked: true });
+    const doc = listJournals(ctx.root).find((d) => d.txid === res.txid)!;
+    const o = isolationOutcome(doc);
+    const host = formatCpuList((snap.cpuTopology?.online ?? []).filter((c) => !intent.vmCpus.includes(c)));
+    if (json) printJson(ctx, { action: 'isolate', changed: true, txid: res.txid, vmCpus: formatCpuList(intent.vmCpus), hostCpus: host, ...o, warnings: plan.warnings });
+    else {
+      out(ctx, `Isolated (transaction ${res.txid}; \`vfiokit isolate --undo\` gives everything back):`);
+      for (const l of plan.summary) out(ctx, `  ${l}`);
+      for (const u of o.units) out(ctx, `  ${u.unit}: AllowedCPUs=${host} (was ${u.before ?? 'not set'})`);
+      if (intent.irqs) out(ctx, `  IRQs moved: ${o.irqsMoved}; kept by the kernel (managed or not movable): ${o.irqsKept.length}${o.irqsKept.length ? ` (${o.irqsKept.map((k) => k.path.split('/')[3]).join(' ')})` : ''}`);
+    }
+    return EXIT.OK;
+  });
+}
