@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
 import { inspect } from './inspect.js';
 import { HostRoot, type Touched } from './root.js';
-import { pciDevice } from './sysfs-paths.js';
+import { ETC_HOSTNAME, ETC_MACHINE_ID, pciDevice, PROC_HOSTNAME, SYS } from './sysfs-paths.js';
 
 export const REDACTED_MACHINE_ID = '00000000000000000000000000000000';
 export const REDACTED_HOSTNAME = 'redacted-hostname';
@@ -37,8 +37,8 @@ interface Redactor {
 
 function makeRedactor(root: HostRoot): Redactor {
   const notes = new Set<string>();
-  const machineId = (root.tryReadAttr('/etc/machine-id') ?? '').toLowerCase();
-  const hostnames = [root.tryReadAttr('/etc/hostname'), root.tryReadAttr('/proc/sys/kernel/hostname')]
+  const machineId = (root.tryReadAttr(ETC_MACHINE_ID) ?? '').toLowerCase();
+  const hostnames = [root.tryReadAttr(ETC_HOSTNAME), root.tryReadAttr(PROC_HOSTNAME)]
     .filter((h): h is string => Boolean(h && h.length >= 2 && h !== 'localhost'))
     .filter((h, i, a) => a.indexOf(h) === i);
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -110,7 +110,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
       return;
     }
     const base = path.posix.basename(hostPath);
-    if (base === 'config' && hostPath.startsWith('/sys/')) {
+    if (base === 'config' && hostPath.startsWith(`${SYS}/`)) {
       const parsed = parseConfigSpace(data);
       const off = parsed?.caps?.serialNumberOffset;
       if (off != null) {
@@ -131,7 +131,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
   };
 
   for (const [hostPath, kind] of [...touched].sort(([a], [b]) => a.localeCompare(b))) {
-    if (done.has(hostPath) || hostPath === '/etc/machine-id' || hostPath === '/etc/hostname' || hostPath === '/proc/sys/kernel/hostname') continue;
+    if (done.has(hostPath) || hostPath === ETC_MACHINE_ID || hostPath === ETC_HOSTNAME || hostPath === PROC_HOSTNAME) continue;
     done.add(hostPath);
     if (kind === 'link') copyLink(hostPath);
     else if (kind === 'file') copyFile(hostPath);
@@ -164,7 +164,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
     }
     for (const e of entries) {
       const child = path.posix.join(hostPath, e.name);
-      if (touched.has(child) || child === '/etc/machine-id' || child === '/etc/hostname') continue;
+      if (touched.has(child) || child === ETC_MACHINE_ID || child === ETC_HOSTNAME) continue;
       const p = outPath(child);
       if (fs.existsSync(p) || isSymlink(p)) continue;
       if (e.isSymbolicLink()) copyLink(child);

@@ -11,6 +11,10 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PROC, SYS } from './sysfs-paths.js';
+
+const SYS_PREFIX = `${SYS}/`;
+const PROC_PREFIX = `${PROC}/`;
 
 /** Reused read buffer for small sysfs files: text is decoded out of it, and `withSmall` callers must not keep it. */
 const SCRATCH = Buffer.allocUnsafe(4096);
@@ -66,13 +70,13 @@ export class HostRoot {
   path(hostPath: string): string {
     if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
     // Hot path: sysfs/procfs paths built by vfiokit itself need no normalising.
-    if ((hostPath.startsWith('/sys/') || hostPath.startsWith('/proc/')) && !hostPath.includes('/.') && !hostPath.includes('//')) {
+    if ((hostPath.startsWith(SYS_PREFIX) || hostPath.startsWith(PROC_PREFIX)) && !hostPath.includes('/.') && !hostPath.includes('//')) {
       return this.dir === '/' ? hostPath : this.dir + hostPath;
     }
     const norm = path.posix.normalize(hostPath);
     if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
     if (this.dir === '/') return norm;
-    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
+    if (norm.startsWith(SYS_PREFIX) || norm.startsWith(PROC_PREFIX)) return this.dir + norm;
     return this.dir + this.resolveInRoot(norm);
   }
 

@@ -37,6 +37,7 @@ export type { BootTransactionIntent };
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { detectBootloader, detectInitramfs, isDebianLike, limineConf, loaderEntryDirs, type BootloaderKind, type InitramfsKind } from '../analysis/boot-detect.js';
 import { resolveSelection } from './select.js';
+import { INITRAMFS_TOOLS_VFIOKIT_HOOK, MKINITCPIO_CONF_D, MODPROBE_D } from '../model/config-paths.js';
 
 export interface BootIntent {
   selectors: string[];
@@ -47,7 +48,7 @@ export interface BootIntent {
 }
 
 
-export const INITRAMFS_HOOK_PATH = '/etc/initramfs-tools/hooks/vfiokit';
+export const INITRAMFS_HOOK_PATH = INITRAMFS_TOOLS_VFIOKIT_HOOK;
 const REGEN_TIMEOUT_MS = 30 * 60 * 1000;
 
 /** Driver name (sysfs) → module that provides it, where they differ. */
@@ -364,7 +365,7 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
   // Report what other files already say about vfio-pci.
   const docs: modprobe.ModprobeDoc[] = [];
   for (const [p, f] of Object.entries(s.boot.files)) {
-    if (!p.startsWith('/etc/modprobe.d/') || p === modprobe.OWNED_PATH) continue;
+    if (!p.startsWith(`${MODPROBE_D}/`) || p === modprobe.OWNED_PATH) continue;
     try {
       docs.push(modprobe.parse(f.content, p));
     } catch (e) {
@@ -429,7 +430,7 @@ function planInitramfs(b: Builder, kind: InitramfsKind, strategy: 'ids' | 'addre
       try {
         const mainDoc = mkinitcpio.parse(main.content, mkinitcpio.MAIN_PATH);
         const dropIns = Object.entries(s.boot.files)
-          .filter(([p]) => p.startsWith('/etc/mkinitcpio.conf.d/') && p !== mkinitcpio.DROP_IN_PATH)
+          .filter(([p]) => p.startsWith(`${MKINITCPIO_CONF_D}/`) && p !== mkinitcpio.DROP_IN_PATH)
           .sort(([a], [c]) => a.localeCompare(c))
           .map(([p, f]) => mkinitcpio.parse(f.content, p));
         const target = mkinitcpio.chooseTarget(mainDoc, dropIns);

@@ -9,6 +9,7 @@
 // that also appear on healthy hosts or only hint at the cause.
 
 import type { CauseId } from './catalogue.js';
+import { LIBVIRT_HOOKS_DIR } from '../../model/display-paths.js';
 
 export type Confidence = 'high' | 'medium' | 'low';
 
@@ -54,7 +55,7 @@ export const RULES: readonly Rule[] = [
   R('vfio-eacces', 'vfio_permission', 'high', 'permission denied', /\/dev\/vfio\/(?:(\d{1,6})|vfio)\S{0,2}:? Permission denied/, 'the VM process may not open /dev/vfio'),
   R('vfio-eacces-2', 'vfio_permission', 'high', 'permission denied', /(?:failed to open|error opening) \/dev\/vfio\/(\d{1,6}|vfio)/, 'the VM process may not open /dev/vfio'),
   R('hook-failed', 'hook_failed', 'high', 'hook script execution failed', /hook script execution failed/, 'a libvirt hook script failed'),
-  R('hook-exit', 'hook_failed', 'high', '/etc/libvirt/hooks/', /\/etc\/libvirt\/hooks\/\S{1,200}.{0,200}unexpected exit status/, 'a libvirt hook script failed'),
+  R('hook-exit', 'hook_failed', 'high', `${LIBVIRT_HOOKS_DIR}/`, /\/etc\/libvirt\/hooks\/\S{1,200}.{0,200}unexpected exit status/, 'a libvirt hook script failed'),
   // reset and power
   R('not-ready-giving-up', 'reset_failed', 'high', 'not ready', /not ready \d{1,6}ms after (?:resume|FLR|bus reset|Secondary Bus Reset|D3hot|D3cold)\S{0,2}; giving up/, 'the device never came back after a reset or resume'),
   R('not-ready-waiting', 'reset_failed', 'medium', 'not ready', /not ready \d{1,6}ms after (?:resume|FLR|bus reset|Secondary Bus Reset|D3hot|D3cold)\S{0,2}; waiting/, 'the device is slow to come back after a reset or resume'),
