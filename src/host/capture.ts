@@ -94,7 +94,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
   const done = new Set<string>();
 
   const copyLink = (hostPath: string) => {
-    const target = fs.readlinkSync(root.path(hostPath));
+    const target = fs.readlinkSync(root.linkPath(hostPath));
     const p = outPath(hostPath);
     ensureDir(path.dirname(p));
     try { fs.unlinkSync(p); } catch { /* absent */ }
