@@ -74,7 +74,9 @@ export function resolveComponents(base: string, done: string[], todo: string[], 
 export function resolveInRoot(rootDir: string, hostPath: string, opts: ResolveOptions = {}): string {
   if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
   const base = rootDir === '/' ? '' : rootDir.replace(/\/+$/, '');
-  return '/' + resolveComponents(base, [], split(hostPath), opts.followLast ?? true, hostPath).join('/');
+  // "link/" and "link/." name what the link leads to, as the kernel takes them.
+  const followLast = (opts.followLast ?? true) || hostPath.endsWith('/') || hostPath.endsWith('/.');
+  return '/' + resolveComponents(base, [], split(hostPath), followLast, hostPath).join('/');
 }
 
 /** As resolveInRoot, but the real path (root directory + resolved host path). */

@@ -130,7 +130,11 @@ export class HostRoot {
     }
     if (st?.isSymbolicLink()) {
       r = '/' + resolveComponents(this.base, parent === '/' ? [] : parent.slice(1).split('/'), [name], true, dir).join('/');
-      st = fs.statSync(this.base + r, { throwIfNoEntry: false });
+      try {
+        st = fs.statSync(this.base + r, { throwIfNoEntry: false });
+      } catch {
+        st = undefined;
+      }
     }
     if (st?.isDirectory() && !DRIVER_LINK.test(dir)) this.dirs.set(dir, r);
     return r;
