@@ -15,12 +15,6 @@ import { ETC_HOSTNAME, ETC_MACHINE_ID, pciDevice, PROC_HOSTNAME, SYS } from './s
 export const REDACTED_MACHINE_ID = '00000000000000000000000000000000';
 export const REDACTED_HOSTNAME = 'redacted-hostname';
 
-/** Extra config files read for planning; capture includes whichever exist. */
-export type ExtraReader = (root: HostRoot) => unknown;
-const extraReaders: ExtraReader[] = [];
-export function registerCaptureReader(r: ExtraReader): void {
-  extraReaders.push(r);
-}
 
 export interface CaptureResult {
   files: number;
@@ -81,7 +75,6 @@ export function recordReads(root: HostRoot): Map<string, Touched> {
     const dir = root.tryResolveLink(pciDevice(d.address));
     if (dir) root.tryReadLink(`${dir}/driver`);
   }
-  for (const r of extraReaders) r(root);
   return rec;
 }
 

@@ -357,6 +357,3 @@ export function readHugepages(root: HostRoot): HugepagePool[] {
   return pools.sort((a, b) => a.sizeKb - b.sizeKb);
 }
 
-export function moduleUsable(state: ModuleState): boolean {
-  return state === 'builtin' || state === 'module';
-}
