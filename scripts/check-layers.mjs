@@ -2,11 +2,14 @@
 // Layering rules from ARCHITECTURE.md, checked on the source text:
 //  - pure layers (model, formats, analysis, plan, vm, render) import no node: modules;
 //  - each layer imports only the layers below it (ALLOWED);
-//  - only src/cli/main.ts may end the process.
+//  - only src/cli/main.ts may end the process;
+//  - sysfs/procfs/etc paths are named only in the path modules (check-paths.mjs).
+// Usage: node scripts/check-layers.mjs [REPO_DIR]   (default: this repository)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pathLiteralProblems, selfCheck } from './check-paths.mjs';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const root = process.argv[2] ? path.resolve(process.argv[2]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const PURE = ['src/model', 'src/formats', 'src/analysis', 'src/plan', 'src/vm', 'src/render'];
 // layer → the layers it may import (besides itself and src/errors.ts).
 const ALLOWED = {
@@ -21,12 +24,13 @@ const ALLOWED = {
   runtime: ['model', 'formats', 'analysis', 'plan', 'host', 'apply'],
   cli: null, // the top: anything
 };
-const problems = [];
+const problems = selfCheck();
 const walk = (dir) =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 for (const file of walk(path.join(root, 'src'))) {
   const rel = path.relative(root, file);
   const text = fs.readFileSync(file, 'utf8');
+  problems.push(...pathLiteralProblems(rel, text));
   text.split('\n').forEach((line, i) => {
     if (PURE.some((p) => rel.startsWith(p + '/')) && /(from\s+['"]node:|require\(['"]node:|import\(['"]node:)/.test(line))
       problems.push(`${rel}:${i + 1}: pure layer imports a node: module (move the I/O to src/host, src/apply or the command)`);
@@ -46,4 +50,4 @@ if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log('layers ok');
+console.log('layers ok, paths ok');

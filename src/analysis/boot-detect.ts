@@ -5,6 +5,7 @@ import { CONFIG_LOCATIONS } from '../model/config-paths.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 
 import type { BootloaderKind, InitramfsKind } from '../model/plan.js';
+import { BOOSTER_YAML, DRACUT_CONF, DRACUT_CONF_D, ETC, GRUB_DEFAULT, INITRAMFS_TOOLS_CONF, INITRAMFS_TOOLS_DIR, INITRAMFS_TOOLS_MODULES, KERNELSTUB_CONFIG, LIMINE_DEFAULTS, MKINITCPIO_CONF, PROXMOX_BOOT_UUIDS } from '../model/config-paths.js';
 export type { BootloaderKind, InitramfsKind };
 
 export interface Detected<K> {
@@ -42,11 +43,11 @@ export function isDebianLike(s: HostSnapshot): boolean {
 export function detectBootloader(s: HostSnapshot): Detected<BootloaderKind> {
   const t = s.boot.tools;
   const ev: string[] = [];
-  if (has(s, '/etc/kernel/proxmox-boot-uuids') && t['proxmox-boot-tool']) {
-    return { kind: 'proxmox-boot-tool', evidence: ['/etc/kernel/proxmox-boot-uuids lists the ESPs proxmox-boot-tool keeps in sync', `${t['proxmox-boot-tool']} exists`] };
+  if (has(s, PROXMOX_BOOT_UUIDS) && t['proxmox-boot-tool']) {
+    return { kind: 'proxmox-boot-tool', evidence: [`${PROXMOX_BOOT_UUIDS} lists the ESPs proxmox-boot-tool keeps in sync`, `${t['proxmox-boot-tool']} exists`] };
   }
-  if (has(s, '/etc/kernelstub/configuration') && t.kernelstub) {
-    return { kind: 'kernelstub', evidence: ['/etc/kernelstub/configuration exists (Pop!_OS)', `${t.kernelstub} exists`] };
+  if (has(s, KERNELSTUB_CONFIG) && t.kernelstub) {
+    return { kind: 'kernelstub', evidence: [`${KERNELSTUB_CONFIG} exists (Pop!_OS)`, `${t.kernelstub} exists`] };
   }
   const entries = loaderEntryDirs(s);
   if (s.boot.loaderInfo?.startsWith('systemd-boot')) {
@@ -54,17 +55,17 @@ export function detectBootloader(s: HostSnapshot): Detected<BootloaderKind> {
     if (entries.length) ev.push(`loader entries in ${entries.join(', ')}`);
     return { kind: 'systemd-boot', evidence: ev };
   }
-  const grubDefault = s.boot.files['/etc/default/grub'];
+  const grubDefault = s.boot.files[GRUB_DEFAULT];
   const grubCfg = listed(s, '/boot/grub').includes('grub.cfg') || listed(s, '/boot/grub2').includes('grub.cfg');
   if (grubDefault && /^\s*GRUB_ENABLE_BLSCFG\s*=\s*["']?true/m.test(grubDefault.content)) {
     // GRUB builds its menu from the BLS entries: kernel arguments go there, never only to /etc/default/grub.
     return {
       kind: 'grubby-bls',
-      evidence: ['GRUB_ENABLE_BLSCFG=true in /etc/default/grub', entries.length ? `BLS entries in ${entries.join(', ')}` : 'no BLS entries found', ...(t.grubby ? [`${t.grubby} exists`] : [])],
+      evidence: [`GRUB_ENABLE_BLSCFG=true in ${GRUB_DEFAULT}`, entries.length ? `BLS entries in ${entries.join(', ')}` : 'no BLS entries found', ...(t.grubby ? [`${t.grubby} exists`] : [])],
     };
   }
   if (grubDefault && (grubCfg || t['update-grub'] || t['grub-mkconfig'] || t['grub2-mkconfig'])) {
-    ev.push('/etc/default/grub exists');
+    ev.push(`${GRUB_DEFAULT} exists`);
     if (grubCfg) ev.push(`${listed(s, '/boot/grub').includes('grub.cfg') ? '/boot/grub/grub.cfg' : '/boot/grub2/grub.cfg'} exists`);
     const tool = t['update-grub'] ?? t['grub-mkconfig'] ?? t['grub2-mkconfig'];
     if (tool) ev.push(`${tool} exists`);
@@ -75,17 +76,17 @@ export function detectBootloader(s: HostSnapshot): Detected<BootloaderKind> {
   }
   if (has(s, '/boot/refind_linux.conf')) return { kind: 'refind', evidence: ['/boot/refind_linux.conf exists'] };
   const lim = limineConf(s);
-  if (lim || has(s, '/etc/default/limine')) return { kind: 'limine', evidence: [lim ? `${lim} exists` : '/etc/default/limine exists'] };
+  if (lim || has(s, LIMINE_DEFAULTS)) return { kind: 'limine', evidence: [lim ? `${lim} exists` : `${LIMINE_DEFAULTS} exists`] };
   return { kind: 'unknown', evidence: ['no GRUB, BLS, systemd-boot, kernelstub, Proxmox, rEFInd or Limine configuration found'] };
 }
 
 export function detectInitramfs(s: HostSnapshot): Detected<InitramfsKind> {
   const t = s.boot.tools;
-  if (t['update-initramfs'] && (has(s, '/etc/initramfs-tools/initramfs.conf') || has(s, '/etc/initramfs-tools/modules')))
-    return { kind: 'initramfs-tools', evidence: [`${t['update-initramfs']} exists`, '/etc/initramfs-tools is configured'] };
-  if (has(s, '/etc/booster.yaml') && (t.booster || t['booster-regenerate'])) return { kind: 'booster', evidence: ['/etc/booster.yaml exists', `${t.booster ?? t['booster-regenerate']} exists`] };
-  if (has(s, '/etc/mkinitcpio.conf') && t.mkinitcpio) return { kind: 'mkinitcpio', evidence: ['/etc/mkinitcpio.conf exists', `${t.mkinitcpio} exists`] };
-  if (t.dracut) return { kind: 'dracut', evidence: [`${t.dracut} exists`, ...(has(s, '/etc/dracut.conf') || listed(s, '/etc/dracut.conf.d').length ? ['dracut configuration in /etc'] : [])] };
+  if (t['update-initramfs'] && (has(s, INITRAMFS_TOOLS_CONF) || has(s, INITRAMFS_TOOLS_MODULES)))
+    return { kind: 'initramfs-tools', evidence: [`${t['update-initramfs']} exists`, `${INITRAMFS_TOOLS_DIR} is configured`] };
+  if (has(s, BOOSTER_YAML) && (t.booster || t['booster-regenerate'])) return { kind: 'booster', evidence: [`${BOOSTER_YAML} exists`, `${t.booster ?? t['booster-regenerate']} exists`] };
+  if (has(s, MKINITCPIO_CONF) && t.mkinitcpio) return { kind: 'mkinitcpio', evidence: [`${MKINITCPIO_CONF} exists`, `${t.mkinitcpio} exists`] };
+  if (t.dracut) return { kind: 'dracut', evidence: [`${t.dracut} exists`, ...(has(s, DRACUT_CONF) || listed(s, DRACUT_CONF_D).length ? [`dracut configuration in ${ETC}`] : [])] };
   if (t['update-initramfs']) return { kind: 'initramfs-tools', evidence: [`${t['update-initramfs']} exists`] };
   return { kind: 'unknown', evidence: ['no update-initramfs, dracut, mkinitcpio or booster found'] };
 }

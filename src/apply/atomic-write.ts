@@ -16,6 +16,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { realInRoot } from '../host/root-links.js';
 
 /** Encode a plan content string to bytes (inverse of HostRoot's latin1 read; > U+00FF as UTF-8). */
 export function encodeContent(s: string): Buffer {
@@ -40,36 +41,17 @@ export function encodeContent(s: string): Buffer {
 
 export const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
 
-/**
- * Follow symlinks from `realPath` to the file that would be written. `mapAbsolute`
- * maps an absolute link target into the real filesystem (under a --root, an
- * absolute target is a host path and must resolve inside the root).
- * Relative targets resolve against the link's directory. At most 40 hops (ELOOP).
- */
-export function followLinks(realPath: string, mapAbsolute: (target: string) => string = (t) => t): string {
-  let p = realPath;
-  for (let i = 0; i < 40; i++) {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(p);
-    } catch {
-      return p;
-    }
-    if (!st.isSymbolicLink()) return p;
-    const t = fs.readlinkSync(p);
-    p = t.startsWith('/') ? mapAbsolute(t) : path.resolve(path.dirname(p), t);
-  }
-  throw Object.assign(new Error(`too many levels of symbolic links at ${realPath}`), { code: 'ELOOP' });
-}
-
 export interface AtomicWriteOptions {
   /** Mode for the file; default: keep the existing file's mode, else 0o644. */
   mode?: number;
   /** Owner; default: keep the existing file's owner, else the process's. */
   uid?: number;
   gid?: number;
-  /** Map absolute symlink targets (see followLinks). */
-  mapAbsolute?: (target: string) => string;
+  /**
+   * The real directory of the root `realPath` lies under: symlinks on the way
+   * to the file are resolved inside it (src/host/root-links.ts). Default '/'.
+   */
+  root?: string;
   /** Test hook: called after the temp file is complete, before the rename. */
   beforeRename?: (tmpPath: string) => void;
 }
@@ -95,7 +77,10 @@ export function fsyncDir(dir: string): void {
  * symlink target when `realPath` is a link).
  */
 export function writeFileAtomic(realPath: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): string {
-  const target = followLinks(realPath, opts.mapAbsolute);
+  const root = opts.root === undefined || opts.root === '/' ? '/' : path.resolve(opts.root);
+  const abs = path.resolve(realPath);
+  if (root !== '/' && !abs.startsWith(root + '/')) throw new Error(`${abs} is not under the root ${root}`);
+  const target = realInRoot(root, root === '/' ? abs : abs.slice(root.length));
   const dir = path.dirname(target);
   let existing: fs.Stats | undefined;
   try {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
+import { realInRoot } from '../host/root-links.js';
 import type { RemoveFileStep, WriteFileStep } from '../model/plan.js';
 import { encodeContent, fsyncDir, sha256, tmpPrefix, writeFileAtomic } from './atomic-write.js';
 import type { FileBackup, Journal, JournalStep } from './journal.js';
@@ -27,40 +28,14 @@ export function hostOf(root: HostRoot, real: string): string {
 }
 
 /**
- * Resolve a host path to a real path, following symlinks in *every*
- * component in host path space: an absolute link target (even in a parent
- * directory, like etc -> /etc) restarts from the root, so a --root tree can
- * never lead a write onto the live host. `followLast: false` keeps a final
- * symlink itself (removing or restoring the link).
+ * Resolve a host path to a real path inside the root (src/host/root-links.ts):
+ * an absolute link target in any component (even a parent directory, like
+ * etc -> /etc) restarts from the root, so a --root tree can never lead a
+ * write onto the live host. `followLast: false` keeps a final symlink itself
+ * (removing or restoring the link).
  */
 export function resolveHostPath(root: HostRoot, hostPath: string, followLast = true): string {
-  const base = root.isLive ? '' : root.dir;
-  let todo = path.posix.normalize(hostPath).split('/').filter(Boolean);
-  let done: string[] = [];
-  for (let hops = 0; todo.length; ) {
-    const name = todo.shift()!;
-    if (name === '..') {
-      done.pop();
-      continue;
-    }
-    const cand = [...done, name];
-    const real = `${base}/${cand.join('/')}`;
-    let st: fs.Stats | null = null;
-    try {
-      st = fs.lstatSync(real);
-    } catch {
-      st = null;
-    }
-    if (st?.isSymbolicLink() && (todo.length || followLast)) {
-      if (++hops > 40) throw Object.assign(new Error(`too many levels of symbolic links at ${hostPath}`), { code: 'ELOOP' });
-      const t = fs.readlinkSync(real);
-      todo = [...t.split('/').filter(Boolean), ...todo];
-      if (t.startsWith('/')) done = [];
-      continue;
-    }
-    done = cand;
-  }
-  return `${base}/${done.join('/')}`;
+  return realInRoot(root.dir, hostPath, { followLast });
 }
 
 export function resolveUnder(root: HostRoot, hostPath: string): Resolved {
@@ -178,7 +153,7 @@ export function doFileStep(
     const bytes = encodeContent(step.after.content);
     // Keep the file's current mode unless the plan changes it on purpose.
     const keepMode = backup.existed && step.before !== null && step.after.mode === step.before.mode;
-    writeFileAtomic(r.realTarget, bytes, { mode: keepMode ? undefined : step.after.mode, mapAbsolute: (t) => root.path(t) });
+    writeFileAtomic(r.realTarget, bytes, { mode: keepMode ? undefined : step.after.mode, root: root.dir });
     js.after = { sha256: sha256(bytes), mode: fs.statSync(r.realTarget).mode & 0o7777 };
   } else {
     const victim = backup.link !== null ? r.real : r.realTarget;
@@ -227,7 +202,7 @@ export function restoreFile(root: HostRoot, journal: Journal, b: FileBackup): vo
       const st = fs.statSync(resolveHostPath(root, b.target));
       if ((b.mode === null || (st.mode & 0o7777) === b.mode) && (b.uid === null || st.uid === b.uid) && (b.gid === null || st.gid === b.gid)) return;
     }
-    writeFileAtomic(resolveHostPath(root, b.target), journal.readBackup(b.file), { mode: b.mode ?? undefined, uid: b.uid ?? undefined, gid: b.gid ?? undefined, mapAbsolute: (t) => root.path(t) });
+    writeFileAtomic(resolveHostPath(root, b.target), journal.readBackup(b.file), { mode: b.mode ?? undefined, uid: b.uid ?? undefined, gid: b.gid ?? undefined, root: root.dir });
     return;
   }
   try {

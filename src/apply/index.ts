@@ -21,6 +21,6 @@ export {
 } from './runner.js';
 export { describeStep, Journal, latestJournal, listJournals, scanJournals, type CorruptJournal, type JournalDoc, type JournalStep, type TxState, type StepState } from './journal.js';
 export { acquireLock, withLock, type Lock, type LockOptions } from './lock.js';
-export { encodeContent, followLinks, sha256, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
+export { encodeContent, sha256, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
 export { realSysfsWriter, describeWriteError, type SysfsWriter } from './sysfs-writer.js';
 export { JOURNAL_DIR, LOCK_FILE, STATE_DIR } from './state-dir.js';

@@ -93,7 +93,6 @@ export interface JournalDoc {
   events: JournalEvent[];
 }
 
-export const INTERRUPTED_STATES: TxState[] = ['applying', 'rolling-back', 'undoing'];
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { VfioError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
-import { groupViability, readLive, type LiveDevice } from '../host/runtime.js';
+import { groupViability, openFileHolders, readLive, type LiveDevice } from '../host/runtime.js';
 import { pciAttr, pciDevice, pciDriverDir, SYS_PCI_DRIVERS_PROBE, sysModule } from '../host/sysfs-paths.js';
 import type { BindDriverStep, DomainStep, ModuleStep, WaitStep, WriteAttrStep } from '../model/plan.js';
 import { formatArgv, type Runner } from './runner.js';
@@ -231,18 +231,7 @@ function conditionHolds(ctx: KernelContext, c: WaitStep['condition']): { ok: boo
 
 function openHolders(root: HostRoot, paths: string[]): string[] {
   const want = new Set(paths);
-  const out: string[] = [];
-  for (const p of root.tryList('/proc') ?? []) {
-    if (!/^\d+$/.test(p)) continue;
-    for (const fd of root.tryList(`/proc/${p}/fd`) ?? []) {
-      const t = root.tryReadLink(`/proc/${p}/fd/${fd}`);
-      if (t && want.has(t)) {
-        out.push(`${t} by pid ${p} (${root.tryReadAttr(`/proc/${p}/comm`)?.trim() ?? '?'})`);
-        break;
-      }
-    }
-  }
-  return out;
+  return openFileHolders(root, (t) => want.has(t)).holders.map((h) => `${h.path} by pid ${h.pid} (${h.comm?.trim() ?? '?'})`);
 }
 
 export async function doWait(ctx: KernelContext, s: WaitStep): Promise<void> {

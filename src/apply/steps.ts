@@ -36,6 +36,7 @@ import {
 } from './kernel-steps.js';
 import { formatArgv } from './runner.js';
 import { doUnitProperty, sameCpus, undoUnitProperty, unitLive, type UnitLive } from './unit-steps.js';
+import { pciDevice } from '../host/sysfs-paths.js';
 
 export type Hook = (phase: 'before' | 'after') => void;
 
@@ -121,7 +122,7 @@ export function checkStep(ctx: KernelContext, s: Step): Problem | null {
     }
     case 'bind-driver': {
       const l = bindLive(ctx, s);
-      if (!root.exists(`/sys/bus/pci/devices/${s.address}`)) return { code: 'E_NO_DEVICE', subject: s.address, message: `PCI device ${s.address} is gone`, hint: 'the hardware changed: run `vfiokit groups` and plan again' };
+      if (!root.exists(pciDevice(s.address))) return { code: 'E_NO_DEVICE', subject: s.address, message: `PCI device ${s.address} is gone`, hint: 'the hardware changed: run `vfiokit groups` and plan again' };
       return l.driver !== s.before.driver ? changed(s.address, `driver ${l.driver ?? 'none'}, planned with ${s.before.driver ?? 'none'}`) : null;
     }
     case 'module':

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import { PreconditionError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
+import { PROC, SYS } from '../host/sysfs-paths.js';
 
 export interface SysfsWriter {
   /** Write `value` to the sysfs attribute at host path `hostPath` (one write, like `echo -n`). Throws errno-style errors (code EBUSY, ENODEV…). */
@@ -41,7 +42,7 @@ export function realSysfsWriter(root: HostRoot): SysfsWriter {
   }
   return {
     write(hostPath, value) {
-      if (!hostPath.startsWith('/sys/') && !hostPath.startsWith('/proc/')) throw new Error(`refusing a kernel attribute write outside /sys and /proc: ${hostPath}`);
+      if (!hostPath.startsWith(`${SYS}/`) && !hostPath.startsWith(`${PROC}/`)) throw new Error(`refusing a kernel attribute write outside ${SYS} and ${PROC}: ${hostPath}`);
       const fd = fs.openSync(root.path(hostPath), fs.constants.O_WRONLY);
       try {
         fs.writeSync(fd, value);

@@ -57,9 +57,31 @@ const ERRNO_FIX: Record<string, [string, string]> = {
   ENOSPC: ['no space left on the device', 'free some space and try again'],
   ENOENT: ['no such file or directory', 'check the path (and --root)'],
   ENOTDIR: ['a component of the path is not a directory', 'check the path (and --root)'],
+  ELOOP: ['too many levels of symbolic links (a link loop)', 'fix the symlinks on the way to the file (and under --root)'],
 };
 
+/** Exit status when the reader of stdout went away (`vfiokit inspect --json | head`): 128 + SIGPIPE, as a shell tool. */
+export const EXIT_PIPE_CLOSED = 141;
+
+/** A closed stdout/stderr ends the process quietly instead of with an 'error' event's stack. */
+function quietOnClosedOutput(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') {
+        try {
+          process.stderr.write(`vfiokit: cannot write the output: ${e.message.split('\n')[0]}\n`);
+        } catch {
+          /* stderr is gone too */
+        }
+        process.exit(1);
+      }
+      process.exit(EXIT_PIPE_CLOSED);
+    });
+  }
+}
+
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }): Promise<number> {
+  if (io.stdout === process.stdout) quietOnClosedOutput();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(mainHelp() + '\n');
@@ -120,6 +142,10 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     // The system refused a file operation: say which file and what to do, not a stack.
     if (err && typeof err.code === 'string' && typeof err.path === 'string' && ERRNO_FIX[err.code]) {
       io.stderr.write(`vfiokit ${name}: cannot ${err.syscall ?? 'access'} ${err.path}: ${ERRNO_FIX[err.code][0]}\n  fix: ${ERRNO_FIX[err.code][1]}\n`);
+      return errors.EXIT.FAILURE;
+    }
+    if (err?.code === 'ENOENT' && err.syscall === 'uv_cwd') {
+      io.stderr.write(`vfiokit ${name}: the current directory no longer exists\n  fix: cd to an existing directory and run the command again\n`);
       return errors.EXIT.FAILURE;
     }
     let tx = '';

@@ -313,4 +313,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error (unknown command, flag or malformed selector)
   3  preconditions not met; nothing was changed
   4  apply failed and everything done was rolled back
-  5  rollback incomplete; the journal ID is printed`;
+  5  rollback incomplete; the journal ID is printed
+  141  the reader of the output went away (\`vfiokit … | head\`); nothing else is printed`;

@@ -22,6 +22,7 @@ import { FileFormatError } from '../errors.js';
 import { joinLines, MARK, rejectCarriageReturns, splitLines } from './common.js';
 import * as cmdline from './kernel-cmdline.js';
 import { addArgTokens, argsOf, type CmdlineToken, type KernelArg, removeArgTokens, renderTokens, tokenize, validateArgs } from './kernel-cmdline.js';
+import { KERNEL_CMDLINE_FILE } from '../model/config-paths.js';
 
 export interface BlsLine {
   kind: 'blank' | 'comment' | 'field';
@@ -112,7 +113,7 @@ export function removeKernelArgs(doc: BlsEntryDoc, specs: readonly string[]): Bl
 
 // ---- /etc/kernel/cmdline --------------------------------------------------------------------
 
-export const KERNEL_CMDLINE_PATH = '/etc/kernel/cmdline';
+export const KERNEL_CMDLINE_PATH = KERNEL_CMDLINE_FILE;
 
 export function parseCmdlineFile(text: string, file = KERNEL_CMDLINE_PATH): cmdline.KernelCmdline {
   const { lines } = splitLines(text);

@@ -17,8 +17,9 @@
 
 import { FileFormatError } from '../errors.js';
 import { checkModuleNames, joinLines, MARK, normModule, rejectCarriageReturns, splitLines } from './common.js';
+import { BOOSTER_YAML } from '../model/config-paths.js';
 
-export const PATH = '/etc/booster.yaml';
+export const PATH = BOOSTER_YAML;
 const KEY = 'modules_force_load';
 
 export interface BoosterLine {

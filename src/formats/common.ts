@@ -17,6 +17,7 @@
 //   badArgument(message)                VfioError for invalid input from the caller (not the file)
 
 import { FileFormatError, VfioError } from '../errors.js';
+import { KERNEL_CMDLINE_FILE } from '../model/config-paths.js';
 
 export interface Lines {
   lines: string[];
@@ -129,7 +130,7 @@ export function checkModuleNames(names: readonly string[]): void {
  * anything this large is not a configuration file (a log or image written over it).
  */
 export function sizeLimitFor(hostPath: string): number {
-  if (hostPath === '/etc/kernel/cmdline' || hostPath.endsWith('/cmdline')) return 64 * 1024;
+  if (hostPath === KERNEL_CMDLINE_FILE || hostPath.endsWith('/cmdline')) return 64 * 1024;
   if (hostPath.includes('/loader/entries/')) return 1024 * 1024;
   return 4 * 1024 * 1024;
 }

@@ -16,8 +16,9 @@
 
 import { badArgument, checkModuleNames, ownedHeader } from './common.js';
 import { evaluate, parseShell, renderShell, type ShellDoc, type ShellValue } from './shell.js';
+import { DRACUT_VFIOKIT_CONF } from '../model/config-paths.js';
 
-export const OWNED_PATH = '/etc/dracut.conf.d/vfiokit.conf';
+export const OWNED_PATH = DRACUT_VFIOKIT_CONF;
 export type DracutConfDoc = ShellDoc;
 
 export function parse(text: string, file = OWNED_PATH): DracutConfDoc {

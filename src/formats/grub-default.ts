@@ -46,12 +46,13 @@ import {
   type ShellDoc,
   type ShellValue,
 } from './shell.js';
+import { GRUB_DEFAULT, GRUB_DROP_IN } from '../model/config-paths.js';
 
 export type GrubDefaultDoc = ShellDoc;
 export type GrubCmdlineKey = 'GRUB_CMDLINE_LINUX_DEFAULT' | 'GRUB_CMDLINE_LINUX';
 
-export const MAIN_PATH = '/etc/default/grub';
-export const DROP_IN_PATH = '/etc/default/grub.d/99-vfiokit.cfg';
+export const MAIN_PATH = GRUB_DEFAULT;
+export const DROP_IN_PATH = GRUB_DROP_IN;
 const DEFAULT_KEY: GrubCmdlineKey = 'GRUB_CMDLINE_LINUX_DEFAULT';
 
 export function parse(text: string, file = MAIN_PATH): GrubDefaultDoc {

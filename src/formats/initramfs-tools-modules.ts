@@ -19,8 +19,9 @@
 
 import { FileFormatError } from '../errors.js';
 import { BLOCK_BEGIN, BLOCK_END, checkModuleNames, isGpuDriver, joinLines, normModule, rejectCarriageReturns, splitLines } from './common.js';
+import { INITRAMFS_TOOLS_MODULES } from '../model/config-paths.js';
 
-export const PATH = '/etc/initramfs-tools/modules';
+export const PATH = INITRAMFS_TOOLS_MODULES;
 
 export interface ModulesLine {
   kind: 'blank' | 'comment' | 'module' | 'begin' | 'end';

@@ -17,8 +17,9 @@
 import { FileFormatError } from '../errors.js';
 import { lineOfOffset, rejectCarriageReturns } from './common.js';
 import { addArgTokens, type CmdlineToken, removeArgTokens, validateArgs } from './kernel-cmdline.js';
+import { KERNELSTUB_CONFIG } from '../model/config-paths.js';
 
-export const PATH = '/etc/kernelstub/configuration';
+export const PATH = KERNELSTUB_CONFIG;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

@@ -28,10 +28,11 @@ import { FileFormatError } from '../errors.js';
 import { badArgument, isRescueLabel, joinLines, MARK, ownedHeader, rejectCarriageReturns, splitLines } from './common.js';
 import { addArgTokens, argsOf, type CmdlineToken, type KernelArg, removeArgTokens, renderTokens, tokenize, validateArgs } from './kernel-cmdline.js';
 import { doubleQuoteEscape, endsWithMark, evaluate, insertStatements, parseShell, removeStatements, renderShell, type ShellDoc, type ShellValue } from './shell.js';
+import { LIMINE_DEFAULTS, LIMINE_DROP_IN } from '../model/config-paths.js';
 
 export const CONF_PATH = '/boot/limine.conf';
-export const DEFAULTS_PATH = '/etc/default/limine';
-export const DROP_IN_PATH = '/etc/limine-entry-tool.d/90-vfiokit.conf';
+export const DEFAULTS_PATH = LIMINE_DEFAULTS;
+export const DROP_IN_PATH = LIMINE_DROP_IN;
 
 export interface LimineLine {
   kind: 'blank' | 'comment' | 'entry' | 'option' | 'macro';

@@ -38,9 +38,10 @@ import {
   type ShellStatement,
   type ShellValue,
 } from './shell.js';
+import { MKINITCPIO_CONF, MKINITCPIO_DROP_IN } from '../model/config-paths.js';
 
-export const MAIN_PATH = '/etc/mkinitcpio.conf';
-export const DROP_IN_PATH = '/etc/mkinitcpio.conf.d/90-vfiokit.conf';
+export const MAIN_PATH = MKINITCPIO_CONF;
+export const DROP_IN_PATH = MKINITCPIO_DROP_IN;
 export type MkinitcpioDoc = ShellDoc;
 
 export function parse(text: string, file = MAIN_PATH): MkinitcpioDoc {

@@ -20,8 +20,10 @@
 import { FileFormatError } from '../errors.js';
 import { badArgument, checkModuleNames, isOwnedText, joinLines, normModule, ownedHeader, rejectCarriageReturns, splitLines } from './common.js';
 import { parseArg, tokenize } from './kernel-cmdline.js';
+import { MODPROBE_VFIOKIT_CONF } from '../model/config-paths.js';
+import { SYS_PCI_DEVICES } from '../model/kernel-paths.js';
 
-export const OWNED_PATH = '/etc/modprobe.d/vfiokit.conf';
+export const OWNED_PATH = MODPROBE_VFIOKIT_CONF;
 export const OVERRIDE_SCRIPT_PATH = '/usr/local/lib/vfiokit/vfio-pci-override.sh';
 
 export type ModprobeCommand = 'alias' | 'blacklist' | 'options' | 'install' | 'remove' | 'softdep' | 'weakdep';
@@ -317,8 +319,8 @@ export function renderOverrideScript(addresses: readonly string[]): string {
     ...ownedHeader('binds PCI devices to vfio-pci by driver_override before vfio-pci loads'),
     `# Run by modprobe through \`install vfio-pci\` in ${OWNED_PATH}.`,
     `for dev in ${addresses.join(' ')}; do`,
-    '\tif [ -e "/sys/bus/pci/devices/$dev/driver_override" ]; then',
-    '\t\techo vfio-pci > "/sys/bus/pci/devices/$dev/driver_override"',
+    `\tif [ -e "${SYS_PCI_DEVICES}/$dev/driver_override" ]; then`,
+    `\t\techo vfio-pci > "${SYS_PCI_DEVICES}/$dev/driver_override"`,
     '\tfi',
     'done',
     'exec modprobe -i vfio-pci "$@"',

@@ -6,6 +6,7 @@
 // as read, so an unchanged document renders byte-identical.
 
 import { FileFormatError } from '../errors.js';
+import { PVE_MAPPING_PCI } from '../model/config-paths.js';
 
 export interface PveMapEntry {
   /** key=value pairs in file order (node, path, id, subsystem-id, iommugroup, description). */
@@ -38,7 +39,7 @@ export interface PveMappingDoc {
 export const PVE_ID = /^[a-z][a-z0-9_-]+$/i;
 const PROP_KEY = /^[a-z][a-z0-9_-]*$/i;
 
-export function parsePveMappingPci(text: string, file = '/etc/pve/mapping/pci.cfg'): PveMappingDoc {
+export function parsePveMappingPci(text: string, file = PVE_MAPPING_PCI): PveMappingDoc {
   const finalNewline = text.endsWith('\n');
   const lines = text.length ? (finalNewline ? text.slice(0, -1) : text).split('\n') : [];
   const items: PveLine[] = [];
@@ -81,7 +82,7 @@ export function sections(doc: PveMappingDoc): PveSection[] {
 }
 
 /** Parse a `map` property string (`node=a,path=0000:01:00,id=10de:1f08`). */
-export function parseMapValue(value: string, file = '/etc/pve/mapping/pci.cfg', line = 0): PveMapEntry {
+export function parseMapValue(value: string, file = PVE_MAPPING_PCI, line = 0): PveMapEntry {
   const fields: [string, string][] = [];
   for (const part of value.split(',')) {
     const eq = part.indexOf('=');

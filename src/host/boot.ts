@@ -15,31 +15,55 @@ import type { FileState } from '../model/plan.js';
 import type { BootInfo, ModuleState } from '../model/snapshot.js';
 import { readDefaultRouteNics, readRootStorage } from './host-critical.js';
 import type { HostRoot } from './root.js';
+import {
+  BOOSTER_YAML,
+  DRACUT_CONF,
+  DRACUT_CONF_D,
+  EFI_LOADER_INFO as LOADER_INFO,
+  GRUB_DEFAULT,
+  GRUB_DEFAULT_D,
+  INITRAMFS_TOOLS_CONF,
+  INITRAMFS_TOOLS_MODULES,
+  INITRAMFS_TOOLS_VFIOKIT_HOOK,
+  KERNEL_CMDLINE_FILE,
+  KERNELSTUB_CONFIG,
+  LIMINE_DEFAULTS,
+  LIMINE_ENTRY_TOOL_D,
+  MKINITCPIO_CONF,
+  MKINITCPIO_CONF_D,
+  MODPROBE_D,
+  PROC_IOMEM,
+  PROC_MOUNTS,
+  PROC_NET_ROUTE,
+  PROXMOX_BOOT_UUIDS,
+  SYS_CLASS_BLOCK,
+  SYS_CLASS_NET,
+} from './sysfs-paths.js';
 
 /** Directories whose listed files are read. */
 const CONFIG_DIRS: [string, RegExp][] = [
-  ['/etc/default/grub.d', /\.cfg$/],
-  ['/etc/modprobe.d', /\.conf$/],
-  ['/etc/dracut.conf.d', /\.conf$/],
-  ['/etc/mkinitcpio.conf.d', /\.conf$/],
-  ['/etc/limine-entry-tool.d', /\.conf$/],
+  [GRUB_DEFAULT_D, /\.cfg$/],
+  [MODPROBE_D, /\.conf$/],
+  [DRACUT_CONF_D, /\.conf$/],
+  [MKINITCPIO_CONF_D, /\.conf$/],
+  [LIMINE_ENTRY_TOOL_D, /\.conf$/],
   ['/boot/loader/entries', /\.conf$/],
   ['/boot/efi/loader/entries', /\.conf$/],
   ['/efi/loader/entries', /\.conf$/],
 ];
 
 const CONFIG_FILES = [
-  '/etc/default/grub',
-  '/etc/initramfs-tools/modules',
-  '/etc/initramfs-tools/initramfs.conf',
-  '/etc/dracut.conf',
-  '/etc/mkinitcpio.conf',
-  '/etc/booster.yaml',
-  '/etc/kernel/cmdline',
-  '/etc/kernel/proxmox-boot-uuids',
-  '/etc/kernelstub/configuration',
+  GRUB_DEFAULT,
+  INITRAMFS_TOOLS_MODULES,
+  INITRAMFS_TOOLS_CONF,
+  DRACUT_CONF,
+  MKINITCPIO_CONF,
+  BOOSTER_YAML,
+  KERNEL_CMDLINE_FILE,
+  PROXMOX_BOOT_UUIDS,
+  KERNELSTUB_CONFIG,
   '/boot/refind_linux.conf',
-  '/etc/default/limine',
+  LIMINE_DEFAULTS,
   '/boot/limine.conf',
   '/boot/limine/limine.conf',
   '/limine.conf',
@@ -50,7 +74,7 @@ const CONFIG_FILES = [
   '/boot/grub2/grubenv',
   // Files only vfiokit writes (read so a configured host plans nothing).
   '/usr/local/lib/vfiokit/vfio-pci-override.sh',
-  '/etc/initramfs-tools/hooks/vfiokit',
+  INITRAMFS_TOOLS_VFIOKIT_HOOK,
 ];
 
 /** Files vfiokit writes whole: checked for their type even where their directory is not listed. */
@@ -78,8 +102,6 @@ const BIN_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '
 
 /** Host drivers that compete with vfio-pci for passthrough devices (softdep candidates). */
 export const COMPETING_MODULES = ['nvidia', 'nouveau', 'amdgpu', 'radeon', 'snd_hda_intel', 'xhci_pci', 'i2c_nvidia_gpu', 'ucsi_ccg', 'i915', 'xe', 'nvme', 'ahci', 'igb', 'e1000e', 'r8169'];
-
-const LOADER_INFO = '/sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';
 
 export function readBoot(root: HostRoot, currentRelease: string | null): BootInfo {
   const files: Record<string, FileState> = {};
@@ -165,7 +187,7 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
 
 /** Firmware framebuffers nested under a PCI device's resources in /proc/iomem. */
 function readFramebuffers(root: HostRoot): { address: string; owner: string }[] {
-  const iomem = root.tryReadText('/proc/iomem');
+  const iomem = root.tryReadText(PROC_IOMEM);
   if (!iomem) return [];
   const out: { address: string; owner: string }[] = [];
   const stack: { indent: number; name: string }[] = [];

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
 import { inspect } from './inspect.js';
 import { HostRoot, type Touched } from './root.js';
-import { DMI_PRODUCT_UUID, ETC_HOSTNAME, ETC_MACHINE_ID, OS_RELEASE_PATHS, pciDevice, PROC_HOSTNAME, PROC_OSRELEASE, SYS_CLASS_NET } from './sysfs-paths.js';
+import { DMI_PRODUCT_UUID, ETC_HOSTNAME, ETC_MACHINE_ID, OS_RELEASE_PATHS, pciDevice, PROC_HOSTNAME, PROC_OSRELEASE, SYS, SYS_CLASS_NET } from './sysfs-paths.js';
 
 /** Files that are identifiers and nothing else: never archived. */
 const DROPPED = new Set([ETC_MACHINE_ID, ETC_HOSTNAME, PROC_HOSTNAME]);
@@ -20,12 +20,6 @@ export const REDACTED_HOSTNAME = 'redacted-hostname';
 /** MACs become the documentation address 00:00:5e:00:53:00 (RFC 7042), in the spelling they had. */
 export const REDACTED_MAC = '00005e005300';
 
-/** Extra config files read for planning; capture includes whichever exist. */
-export type ExtraReader = (root: HostRoot) => unknown;
-const extraReaders: ExtraReader[] = [];
-export function registerCaptureReader(r: ExtraReader): void {
-  extraReaders.push(r);
-}
 
 export interface CaptureResult {
   files: number;
@@ -182,7 +176,6 @@ export function recordReads(root: HostRoot): Map<string, Touched> {
     const dir = root.tryResolveLink(pciDevice(d.address));
     if (dir) root.tryReadLink(`${dir}/driver`);
   }
-  for (const r of extraReaders) r(root);
   return rec;
 }
 
@@ -211,7 +204,7 @@ export function captureTree(root: HostRoot, dest: string): CaptureResult {
       return;
     }
     const base = path.posix.basename(hostPath);
-    if (base === 'config' && hostPath.startsWith('/sys/')) {
+    if (base === 'config' && hostPath.startsWith(`${SYS}/`)) {
       const parsed = parseConfigSpace(data);
       const off = parsed?.caps?.serialNumberOffset;
       if (off != null) {

@@ -17,13 +17,9 @@
 import type { CpuTopology, LogicalCpu, MemoryInfo, SnapshotWarning } from '../model/snapshot.js';
 import { parseCpuList } from '../formats/cpu-list.js';
 import type { HostRoot } from './root.js';
-import { SYS_CPU } from './sysfs-paths.js';
+import { PROC_MEMINFO, SYS_CPU, SYS_CPU_ATOM_PMU, SYS_CPU_CORE_PMU, SYS_NODE } from './sysfs-paths.js';
 
 export const SYS_CPU_ONLINE = `${SYS_CPU}/online`;
-export const SYS_NODE = '/sys/devices/system/node';
-export const SYS_CPU_CORE_PMU = '/sys/devices/cpu_core/cpus';
-export const SYS_CPU_ATOM_PMU = '/sys/devices/cpu_atom/cpus';
-export const PROC_MEMINFO = '/proc/meminfo';
 
 const cpuDir = (n: number) => `${SYS_CPU}/cpu${n}`;
 

@@ -10,7 +10,7 @@ import { HostRoot } from './root.js';
 import { readIsolation } from './isolation.js';
 import { readRuntimeFacts } from './runtime.js';
 import { readVmHost } from './vm-host.js';
-import { DEV_KVM, DEV_VFIO } from './sysfs-paths.js';
+import { DEV_KVM, DEV_VFIO, SYS_NODE } from './sysfs-paths.js';
 import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
 
 export interface InspectOptions {
@@ -24,7 +24,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
   const kernel = readKernel(r, warnings);
   const iommu = readIommu(r, kernel.cmdline, warnings);
   // Device NUMA locality is only meaningful with more than one node.
-  const numa = (r.tryList('/sys/devices/system/node') ?? []).filter((n) => /^node\d+$/.test(n)).length > 1;
+  const numa = (r.tryList(SYS_NODE) ?? []).filter((n) => /^node\d+$/.test(n)).length > 1;
   const { devices, configReadable } = readPciDevices(r, warnings, { groupLinks: iommu.groups.length === 0, numa });
 
   // Group membership: the group directories are authoritative; a device's own

@@ -11,6 +11,19 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { resolveComponents, resolveInRoot } from './root-links.js';
+import { PROC, SYS } from './sysfs-paths.js';
+
+const SYS_PREFIX = `${SYS}/`;
+const PROC_PREFIX = `${PROC}/`;
+const DRIVER_LINK = /\/driver(\/|$)/;
+function isLinkAt(real: string): boolean {
+  try {
+    return fs.lstatSync(real, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+  } catch {
+    return false; // ENOTDIR, EACCES: no link there we can see
+  }
+}
 
 /** Reused read buffer for small sysfs files: text is decoded out of it, and `withSmall` callers must not keep it. */
 const SCRATCH = Buffer.allocUnsafe(4096);
@@ -20,10 +33,14 @@ export type Touched = 'file' | 'dir' | 'link' | 'marker';
 
 export class HostRoot {
   readonly dir: string;
+  /** The root's real directory as a prefix of real paths ('' for the live root). */
+  private readonly base: string;
   private recorder: Map<string, Touched> | null = null;
+  private readonly dirs = new Map<string, string>();
 
   constructor(dir: string) {
     this.dir = path.resolve(dir);
+    this.base = this.dir === '/' ? '' : this.dir;
   }
 
   get isLive(): boolean {
@@ -57,50 +74,70 @@ export class HostRoot {
   }
 
   /**
-   * Resolve an absolute host path to the real path under the root. Under a
-   * root other than `/`, symlinks with absolute targets outside sysfs and
-   * procfs (e.g. /etc/os-release → /usr/lib/os-release) are resolved inside
-   * the root, so a captured tree never reads the live host. Sysfs links are
-   * relative, as the kernel makes them, and are left to the OS (hot path).
+   * The real path of an absolute host path, every symlink followed inside the
+   * root (src/host/root-links.ts): under --root an absolute link target is a
+   * host path, and no link — in any component, sysfs included — leads out of
+   * the root. On the live root the path is the OS's to resolve.
    */
   path(hostPath: string): string {
     if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
-    // Hot path: sysfs/procfs paths built by vfiokit itself need no normalising.
-    if ((hostPath.startsWith('/sys/') || hostPath.startsWith('/proc/')) && !hostPath.includes('/.') && !hostPath.includes('//')) {
-      return this.dir === '/' ? hostPath : this.dir + hostPath;
-    }
-    const norm = path.posix.normalize(hostPath);
-    if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
-    if (this.dir === '/') return norm;
-    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
-    return this.dir + this.resolveInRoot(norm);
+    if (this.isLive) return hostPath;
+    const r = this.resolve(hostPath, true);
+    return r === '/' ? this.base : this.base + r;
   }
 
-  /** Follow symlinks component by component in host path space (at most 40 hops). */
-  private resolveInRoot(hostPath: string): string {
-    let parts = hostPath.split('/').filter(Boolean);
-    let done: string[] = [];
-    let hops = 0;
-    while (parts.length) {
-      const next = parts.shift()!;
-      const candidate = [...done, next];
-      let target: string | null = null;
-      try {
-        if (fs.lstatSync(this.dir + '/' + candidate.join('/')).isSymbolicLink()) target = fs.readlinkSync(this.dir + '/' + candidate.join('/'));
-      } catch {
-        // Absent: the rest of the path cannot contain links.
-        return '/' + [...candidate, ...parts].join('/');
-      }
-      if (target === null) {
-        done = candidate;
-        continue;
-      }
-      if (++hops > 40) return '/' + [...candidate, ...parts].join('/');
-      const resolved = path.posix.normalize(target.startsWith('/') ? target : `/${done.join('/')}/${target}`);
-      parts = [...resolved.split('/').filter((p) => p && p !== '..'), ...parts];
-      done = [];
+  /** As `path`, but a symlink in the last component is kept (for lstat, readlink). */
+  linkPath(hostPath: string): string {
+    if (!hostPath.startsWith('/')) throw new Error(`host path must be absolute: ${hostPath}`);
+    if (this.isLive) return hostPath;
+    const r = this.resolve(hostPath, false);
+    return r === '/' ? this.base : this.base + r;
+  }
+
+  private resolve(hostPath: string, followLast: boolean): string {
+    // Sysfs and procfs (the hot path: thousands of attributes under few
+    // directories): the directory is resolved once, then only the last
+    // component is looked at.
+    if ((hostPath.startsWith(SYS_PREFIX) || hostPath.startsWith(PROC_PREFIX)) && !hostPath.includes('/.') && !hostPath.includes('//') && !hostPath.endsWith('/')) {
+      const i = hostPath.lastIndexOf('/');
+      const name = hostPath.slice(i + 1);
+      const dir = this.resolvedDir(hostPath.slice(0, i));
+      const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      if (!followLast || !isLinkAt(this.base + p)) return p;
+      return '/' + resolveComponents(this.base, dir === '/' ? [] : dir.slice(1).split('/'), [name], true, hostPath).join('/');
     }
-    return '/' + done.join('/');
+    return resolveInRoot(this.dir, hostPath, { followLast });
+  }
+
+  /**
+   * A sysfs/procfs directory resolved inside the root, remembered while it
+   * exists. Sysfs directories do not turn into links or change targets while
+   * vfiokit runs, except a device's `driver` link, which is never cached.
+   */
+  private resolvedDir(dir: string): string {
+    const known = this.dirs.get(dir);
+    if (known !== undefined) return known;
+    // `dir` is clean (no "", "." or ".." components: see resolve).
+    const i = dir.lastIndexOf('/');
+    const name = dir.slice(i + 1);
+    const parent = i === 0 ? '/' : this.resolvedDir(dir.slice(0, i));
+    let r = parent === '/' ? `/${name}` : `${parent}/${name}`;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(this.base + r, { throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+    if (st?.isSymbolicLink()) {
+      r = '/' + resolveComponents(this.base, parent === '/' ? [] : parent.slice(1).split('/'), [name], true, dir).join('/');
+      try {
+        st = fs.statSync(this.base + r, { throwIfNoEntry: false });
+      } catch {
+        st = undefined;
+      }
+    }
+    if (st?.isDirectory() && !DRIVER_LINK.test(dir)) this.dirs.set(dir, r);
+    return r;
   }
 
   private note(hostPath: string, kind: Touched): void {
@@ -116,7 +153,12 @@ export class HostRoot {
    * attributes. Recorded as a marker so snapshots keep the entry.
    */
   has(hostPath: string): boolean {
-    const ok = fs.lstatSync(this.path(hostPath), { throwIfNoEntry: false }) !== undefined;
+    let ok: boolean;
+    try {
+      ok = fs.lstatSync(this.linkPath(hostPath), { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      ok = false;
+    }
     if (ok) this.note(hostPath, 'marker');
     return ok;
   }
@@ -162,6 +204,21 @@ export class HostRoot {
     });
   }
 
+  /**
+   * Open for reading. Under --root the last component is opened with
+   * O_NOFOLLOW first (a regular sysfs attribute costs no extra lookup) and
+   * only a symlink is resolved inside the root.
+   */
+  private openRead(hostPath: string): number {
+    if (this.isLive) return fs.openSync(hostPath, 'r');
+    try {
+      return fs.openSync(this.linkPath(hostPath), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP') throw e;
+      return fs.openSync(this.path(hostPath), 'r');
+    }
+  }
+
   /** A small file (at most 4096 bytes: one sysfs page) as latin1 text; undefined when absent. */
   tryReadSmallText(hostPath: string): string | undefined {
     const n = this.readInto(hostPath, SCRATCH, SCRATCH.length);
@@ -185,7 +242,7 @@ export class HostRoot {
   withFile<T>(hostPath: string, use: (read: (buf: Buffer, offset: number, length: number, pos: number | null) => number) => T): T | undefined {
     let fd: number;
     try {
-      fd = fs.openSync(this.path(hostPath), 'r');
+      fd = this.openRead(hostPath);
     } catch {
       return undefined;
     }
@@ -247,7 +304,7 @@ export class HostRoot {
    */
   entry(hostPath: string): { type: 'file' | 'dir' | 'other' | 'absent' | 'dangling'; link: string | null } {
     const norm = path.posix.normalize(hostPath);
-    const parentReal = this.dir === '/' ? path.posix.dirname(norm) : this.resolveInRoot(path.posix.dirname(norm));
+    const parentReal = this.dir === '/' ? path.posix.dirname(norm) : resolveInRoot(this.dir, path.posix.dirname(norm));
     const own = this.linkPath(hostPath);
     const lst = fs.lstatSync(own, { throwIfNoEntry: false });
     if (!lst) return { type: 'absent', link: null };
@@ -259,7 +316,7 @@ export class HostRoot {
         } catch {
           return { type: 'dangling', link: path.posix.resolve(parentReal, fs.readlinkSync(own)) };
         }
-      } else link = this.resolveInRoot(norm);
+      } else link = resolveInRoot(this.dir, norm);
       this.note(hostPath, 'link');
     }
     const st = fs.statSync(this.path(hostPath), { throwIfNoEntry: false });
@@ -267,20 +324,10 @@ export class HostRoot {
     return { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', link };
   }
 
-  /** The real path of a host path with its directories resolved but not its last component (to read a symlink itself). */
-  linkPath(hostPath: string): string {
-    const norm = path.posix.normalize(hostPath);
-    if (norm.split('/').includes('..')) throw new Error(`host path escapes the root: ${hostPath}`);
-    if (this.dir === '/') return norm;
-    if (norm.startsWith('/sys/') || norm.startsWith('/proc/')) return this.dir + norm;
-    return this.dir + path.posix.join(this.resolveInRoot(path.posix.dirname(norm)), path.posix.basename(norm));
-  }
-
   tryReadLink(hostPath: string): string | undefined {
     try {
       // readlink reads the last component itself: only the directories above it are resolved inside the root.
-      const p = hostPath.length > 1 && !this.isLive ? path.join(this.path(path.posix.dirname(hostPath)), path.posix.basename(hostPath)) : this.path(hostPath);
-      const l = fs.readlinkSync(p);
+      const l = fs.readlinkSync(this.linkPath(hostPath));
       this.note(hostPath, 'link');
       return l;
     } catch {
@@ -312,7 +359,7 @@ export class HostRoot {
 
   exists(hostPath: string): boolean {
     try {
-      fs.lstatSync(this.path(hostPath));
+      fs.lstatSync(this.linkPath(hostPath));
       return true;
     } catch {
       return false;

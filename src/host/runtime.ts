@@ -39,10 +39,6 @@ export function readLive(root: HostRoot, address: string): LiveDevice {
   };
 }
 
-export function deviceExists(root: HostRoot, address: string): boolean {
-  return root.exists(pciDevice(address));
-}
-
 export function groupMembers(root: HostRoot, group: number): string[] {
   return (root.tryList(iommuGroupDevices(group)) ?? []).sort();
 }
@@ -102,13 +98,6 @@ export function openFileHolders(root: HostRoot, nodes: (target: string) => boole
   });
   for (const k of keep) root.keep(k, k.endsWith('/comm') ? 'file' : 'link');
   return { holders, unreadable };
-}
-
-/** Processes holding /dev/vfio/<group> open (a running VM). */
-export function groupUsers(root: HostRoot, group: number): { users: { pid: number; comm: string | null }[]; unreadable: number } {
-  const node = devVfio(group);
-  const r = openFileHolders(root, (t) => t === node);
-  return { users: r.holders.map(({ pid, comm }) => ({ pid, comm })), unreadable: r.unreadable };
 }
 
 const FIRMWARE_FB = /^\d+\s+(EFI VGA|VESA VGA|simple|simpledrm(drmfb)?|efidrm(drmfb)?|BOCHS|VGA16 VGA)\b/m;

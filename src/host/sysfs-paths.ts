@@ -1,13 +1,15 @@
 // Every sysfs/procfs path vfiokit uses, in one place (after libvirt's PCI_SYSFS).
 // Attribute semantics: Documentation/ABI/testing/sysfs-bus-pci,
 // sysfs-kernel-iommu_groups, sysfs-class-iommu.
+// The paths pure layers name too live in src/model/*-paths.ts and are
+// re-exported here, so host code imports this one module.
+import { SYS_PCI_DEVICES } from '../model/kernel-paths.js';
+import { ETC_OS_RELEASE } from '../model/config-paths.js';
 
-export const SYS_PCI_DEVICES = '/sys/bus/pci/devices';
 export const SYS_PCI_DRIVERS = '/sys/bus/pci/drivers';
 export const SYS_PCI_DRIVERS_PROBE = '/sys/bus/pci/drivers_probe';
 export const SYS_IOMMU_GROUPS = '/sys/kernel/iommu_groups';
 export const SYS_CLASS_IOMMU = '/sys/class/iommu';
-export const SYS_HUGEPAGES = '/sys/kernel/mm/hugepages';
 export const SYS_CPU = '/sys/devices/system/cpu';
 export const SYS_FIRMWARE_EFI = '/sys/firmware/efi';
 export const PROC_CMDLINE = '/proc/cmdline';
@@ -46,10 +48,9 @@ export const VFIOKIT_JOURNAL_DIR = '/var/lib/vfiokit/journal';
 
 /** What a directory must hold to be read as a Linux root (checked for --root). */
 export const LINUX_ROOT_MARKERS = [SYS_PCI_DEVICES, PROC_CMDLINE] as const;
-export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
+export const OS_RELEASE_PATHS = [ETC_OS_RELEASE, '/usr/lib/os-release'] as const;
 export const ETC_HOSTNAME = '/etc/hostname';
 export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
-export const ETC_MACHINE_ID = '/etc/machine-id';
 export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
@@ -76,3 +77,15 @@ export const moduleHolders = (name: string) => `${sysModule(name)}/holders`;
 
 // Display handoff and libvirt hook paths live next to the plan model (pure planners name them too).
 export * from '../model/display-paths.js';
+export * from '../model/kernel-paths.js';
+export * from '../model/config-paths.js';
+
+// CPU and memory topology (src/host/cpu-topology.ts).
+export const SYS_NODE = '/sys/devices/system/node';
+export const SYS_CPU_CORE_PMU = '/sys/devices/cpu_core/cpus';
+export const SYS_CPU_ATOM_PMU = '/sys/devices/cpu_atom/cpus';
+export const PROC_MEMINFO = '/proc/meminfo';
+// Boot loader identity and CPU statistics.
+export const PROC_STAT = '/proc/stat';
+/** systemd-boot's LoaderInfo EFI variable (vendor GUID 4a67b082-…: the Boot Loader Interface). */
+export const EFI_LOADER_INFO = '/sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f';

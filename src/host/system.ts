@@ -23,7 +23,10 @@ import type { HostRoot } from './root.js';
 import {
   APPARMOR_LIBVIRT_QEMU,
   ETC_SELINUX_CONFIG,
+  ETC_QEMU_FIRMWARE,
+  OS_RELEASE_PATHS,
   PROC_CMDLINE,
+  PROC_STAT,
   PROC_CPUINFO,
   PROC_INTERRUPTS,
   PROC_MODULES,
@@ -84,12 +87,12 @@ export function readKernel(root: HostRoot, warnings: SnapshotWarning[]): KernelI
     .map((l) => l.split(' ', 1)[0])
     .filter((n) => n && INTERESTING_MODULES.test(n))
     .sort();
-  const btime = /^btime (\d+)$/m.exec(root.tryReadText('/proc/stat') ?? '');
+  const btime = /^btime (\d+)$/m.exec(root.tryReadText(PROC_STAT) ?? '');
   return { release, cmdline, modules: mods, loadedModules: loaded, bootTime: btime ? new Date(Number(btime[1]) * 1000).toISOString() : null };
 }
 
 export function readOs(root: HostRoot): OsInfo {
-  const text = root.tryReadText('/etc/os-release') ?? root.tryReadText('/usr/lib/os-release') ?? '';
+  const text = root.tryReadText(OS_RELEASE_PATHS[0]) ?? root.tryReadText(OS_RELEASE_PATHS[1]) ?? '';
   const kv = new Map<string, string>();
   for (const line of text.split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
@@ -196,7 +199,7 @@ export function readIommu(root: HostRoot, cmdline: string | null, warnings: Snap
 
 export { IOMMU_ARG };
 
-const FIRMWARE_DESCRIPTOR_DIRS = ['/usr/share/qemu/firmware', '/etc/qemu/firmware'];
+const FIRMWARE_DESCRIPTOR_DIRS = ['/usr/share/qemu/firmware', ETC_QEMU_FIRMWARE];
 const OVMF_WELL_KNOWN: [string, string][] = [
   ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'],
   ['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'],
@@ -354,6 +357,3 @@ export function readHugepages(root: HostRoot): HugepagePool[] {
   return pools.sort((a, b) => a.sizeKb - b.sizeKb);
 }
 
-export function moduleUsable(state: ModuleState): boolean {
-  return state === 'builtin' || state === 'module';
-}

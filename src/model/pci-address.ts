@@ -31,10 +31,6 @@ export function parsePciAddress(text: string): PciAddress | null {
   return null;
 }
 
-export function isPciAddress(text: string): text is PciAddress {
-  return parsePciAddress(text) === text;
-}
-
 export function pciAddressParts(addr: PciAddress): PciAddressParts {
   const [d, b, sf] = addr.split(':');
   const [s, f] = sf.split('.');
@@ -46,11 +42,6 @@ export function slotOf(addr: string): string {
   return addr.slice(0, addr.lastIndexOf('.'));
 }
 
-/** `0000:01` — the bus the function sits on. */
-export function busOf(addr: string): string {
-  const i = addr.lastIndexOf(':');
-  return addr.slice(0, i);
-}
 
 /** Short display form: `01:00.0` when the domain is 0. */
 export function shortAddress(addr: string): string {

@@ -40,6 +40,7 @@ import { identityOf } from '../model/device-identity.js';
 import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { bootIsolationArgs, checkVmCpus } from './isolate-plan.js';
 import { resolveSelection } from './select.js';
+import { INITRAMFS_TOOLS_VFIOKIT_HOOK, MKINITCPIO_CONF_D } from '../model/config-paths.js';
 
 export interface BootIntent {
   selectors: string[];
@@ -60,7 +61,7 @@ export interface BootIntent {
 }
 
 
-export const INITRAMFS_HOOK_PATH = '/etc/initramfs-tools/hooks/vfiokit';
+export const INITRAMFS_HOOK_PATH = INITRAMFS_TOOLS_VFIOKIT_HOOK;
 const REGEN_TIMEOUT_MS = 30 * 60 * 1000;
 
 /** Driver name (sysfs) → module that provides it, where they differ. */
@@ -691,7 +692,7 @@ function planInitramfs(b: Builder, kind: InitramfsKind, strategy: 'ids' | 'addre
       try {
         const mainDoc = mkinitcpio.parse(main.content, mkinitcpio.MAIN_PATH);
         const dropIns = Object.entries(s.boot.files)
-          .filter(([p]) => p.startsWith('/etc/mkinitcpio.conf.d/') && p !== mkinitcpio.DROP_IN_PATH)
+          .filter(([p]) => p.startsWith(`${MKINITCPIO_CONF_D}/`) && p !== mkinitcpio.DROP_IN_PATH)
           .sort(([a], [c]) => a.localeCompare(c))
           .map(([p, f]) => mkinitcpio.parse(f.content, p));
         const target = mkinitcpio.chooseTarget(mainDoc, dropIns);

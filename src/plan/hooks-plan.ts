@@ -7,7 +7,7 @@
 // must be restarted.
 
 import type { Problem } from '../errors.js';
-import { LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../model/display-paths.js';
+import { definedDomainXml, LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../model/display-paths.js';
 import { emptyPlan, type Plan } from '../model/plan.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { HOOK_MARKER, parseHookScript, renderHookScript } from '../formats/libvirt-hook.js';
@@ -66,7 +66,7 @@ export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existi
   const plan = emptyPlan('hooks-install', intent as unknown as Record<string, unknown>);
   plan.problems.push(...libvirtProblems(snap));
   if (!snap.libvirt.definedDomains.includes(intent.domain)) {
-    plan.problems.push({ code: 'E_DOMAIN_NOT_DEFINED', subject: intent.domain, message: `no libvirt domain named '${intent.domain}' is defined (/etc/libvirt/qemu/${intent.domain}.xml)`, hint: `define it first (\`vfiokit vm define ${intent.domain} --device ADDR\` or virsh define), or check the name with \`virsh list --all\`` });
+    plan.problems.push({ code: 'E_DOMAIN_NOT_DEFINED', subject: intent.domain, message: `no libvirt domain named '${intent.domain}' is defined (${definedDomainXml(intent.domain)})`, hint: `define it first (\`vfiokit vm define ${intent.domain} --device ADDR\` or virsh define), or check the name with \`virsh list --all\`` });
   }
   const path = hookPath(intent.domain);
   if (existing && !existing.content.includes(HOOK_MARKER)) {

@@ -6,6 +6,7 @@
 
 import type { HugepagePool } from '../model/snapshot.js';
 import { describeMemory } from './memory.js';
+import { SYS_HUGEPAGES } from '../model/kernel-paths.js';
 
 export const HUGEPAGE_2M_KB = 2048;
 export const HUGEPAGE_1G_KB = 1048576;
@@ -36,7 +37,7 @@ export interface HugepagePlan {
 
 const label = (kb: number) => (kb >= 1048576 ? `${kb / 1048576} GiB` : `${kb / 1024} MiB`);
 const sizeArg = (kb: number) => (kb >= 1048576 ? `${kb / 1048576}G` : `${kb / 1024}M`);
-export const hugepageSysfs = (kb: number) => `/sys/kernel/mm/hugepages/hugepages-${kb}kB/nr_hugepages`;
+export const hugepageSysfs = (kb: number) => `${SYS_HUGEPAGES}/hugepages-${kb}kB/nr_hugepages`;
 
 export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean): HugepagePlan {
   const sizes = [...new Set([HUGEPAGE_2M_KB, HUGEPAGE_1G_KB, ...pools.map((p) => p.sizeKb)])].sort((a, b) => a - b);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followLinks } from '../../src/apply/atomic-write.js';
+import { realInRoot } from '../../src/host/root-links.js';
 import { realRunner } from '../../src/apply/runner.js';
 import { applyPlan, listJournals, recordingRunner, SimulatedCrash, undoLatest, recoverInterrupted, findInterrupted, latestJournal } from '../../src/apply/index.js';
 import { ApplyError, PreconditionError } from '../../src/errors.js';
@@ -40,7 +40,7 @@ function makeRoot(): string {
 
 function state(root: string, p: string): FileState | null {
   try {
-    const real = followLinks(path.join(root, p), (t) => path.join(root, t)); // absolute link targets are host paths
+    const real = realInRoot(root, p); // absolute link targets are host paths
     const st = fs.statSync(real);
     return { content: fs.readFileSync(real, 'latin1'), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch {

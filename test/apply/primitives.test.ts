@@ -52,7 +52,7 @@ describe('writeFileAtomic', () => {
     fs.mkdirSync(path.join(d, 'usr'));
     fs.writeFileSync(path.join(d, 'usr/x.conf'), '1\n');
     fs.symlinkSync('/usr/x.conf', path.join(d, 'etc/x.conf'));
-    writeFileAtomic(path.join(d, 'etc/x.conf'), '2\n', { mapAbsolute: (t) => path.join(d, t) });
+    writeFileAtomic(path.join(d, 'etc/x.conf'), '2\n', { root: d });
     expect(fs.readFileSync(path.join(d, 'usr/x.conf'), 'utf8')).toBe('2\n');
   });
 

@@ -9,6 +9,7 @@ import { CAUSES, type CauseId } from './catalogue.js';
 import type { Confidence, } from './rules.js';
 import type { DiagnoseResult, Evidence, LookedAt, RawFinding } from './engine.js';
 import type { LogFacts } from './facts.js';
+import { PROC_IOMEM } from '../../model/kernel-paths.js';
 
 export { FactCollector, type LogFacts } from './facts.js';
 
@@ -106,7 +107,7 @@ function hostFinding(f: RawFinding, s: HostSnapshot | null, facts: LogFacts): { 
     }
     case 'bar_reserved_by_framebuffer': {
       const fbs = s.boot.framebuffers.filter((fb) => f.devices.includes(fb.address) || (f.devices.length === 0 && dev(fb.address)?.bootVga));
-      for (const fb of fbs) host.push(`/proc/iomem shows ${fb.owner} inside the memory of ${fb.address}${dev(fb.address) ? ` (${deviceName(dev(fb.address)!)})` : ''}`);
+      for (const fb of fbs) host.push(`${PROC_IOMEM} shows ${fb.owner} inside the memory of ${fb.address}${dev(fb.address) ? ` (${deviceName(dev(fb.address)!)})` : ''}`);
       const owners = fbs.map((x) => x.owner.toLowerCase());
       const arg = owners.length && owners.every((o) => o.includes('efifb')) && !owners.some((o) => o.includes('bootfb')) ? 'video=efifb:off' : 'initcall_blacklist=sysfb_init';
       if (!fbs.length && f.confidence !== 'low') host.push('no firmware framebuffer sits in the device now (it may have been released since)');

@@ -9,6 +9,7 @@
 // that also appear on healthy hosts or only hint at the cause.
 
 import type { CauseId } from './catalogue.js';
+import { LIBVIRT_HOOKS_DIR } from '../../model/display-paths.js';
 
 export type Confidence = 'high' | 'medium' | 'low';
 
@@ -71,8 +72,8 @@ export const RULES: readonly Rule[] = [
   R('vfio-eacces', 'vfio_permission', 'high', 'permission denied', /\/dev\/vfio\/(?:(\d{1,6})|vfio)\S{0,2}:? Permission denied/, 'the VM process may not open /dev/vfio', Q('hw/vfio/container.c ("failed to open %s"), util/osdep.c ("Could not open \'%s\'")')),
   R('vfio-eperm', 'vfio_permission', 'high', 'operation not permitted', /\/dev\/vfio\/(?:(\d{1,6})|vfio)\S{0,2}:? Operation not permitted/, 'the device cgroup or a security module denies /dev/vfio', Q('hw/vfio/container.c, util/osdep.c')),
   R('hook-failed', 'hook_failed', 'high', 'hook script execution failed', /Hook script execution failed/i, 'a libvirt hook script failed', L('src/util/virerror.c (VIR_ERR_HOOK_SCRIPT_FAILED), src/util/virhook.c')),
-  R('hook-argv', 'hook_failed', 'medium', '/etc/libvirt/hooks/qemu ', /\/etc\/libvirt\/hooks\/qemu \S{1,100} (?:prepare|start|started|stopped|release|migrate|restore|reconnect|attach) (?:begin|end)\b/, 'a libvirt hook\'s command line, as libvirt quotes it when the hook fails (any language)', L('src/util/virhook.c (virHookCall), src/util/vircommand.c')),
-  R('hook-exit', 'hook_failed', 'high', '/etc/libvirt/hooks/', /\/etc\/libvirt\/hooks\/\S{1,200}.{0,200}unexpected exit status/, 'a libvirt hook script failed', L('src/util/vircommand.c ("Child process (%s) unexpected exit status %d")')),
+  R('hook-argv', 'hook_failed', 'medium', `${LIBVIRT_HOOKS_DIR}/qemu `, /\/etc\/libvirt\/hooks\/qemu \S{1,100} (?:prepare|start|started|stopped|release|migrate|restore|reconnect|attach) (?:begin|end)\b/, 'a libvirt hook\'s command line, as libvirt quotes it when the hook fails (any language)', L('src/util/virhook.c (virHookCall), src/util/vircommand.c')),
+  R('hook-exit', 'hook_failed', 'high', `${LIBVIRT_HOOKS_DIR}/`, /\/etc\/libvirt\/hooks\/\S{1,200}.{0,200}unexpected exit status/, 'a libvirt hook script failed', L('src/util/vircommand.c ("Child process (%s) unexpected exit status %d")')),
   // reset and power
   R('not-ready-giving-up', 'reset_failed', 'high', 'not ready', /not ready \d{1,6}ms after (?:AF_FLR|FLR|PM D3(?:hot|HOT)?->D0|bus[ _]reset|resume|DPC|D3cold->D0|Secondary Bus Reset)\S{0,2}; giving up/, 'the device never came back after a reset or resume', K('drivers/pci/pci.c (pci_dev_wait)')),
   R('not-ready-waiting', 'reset_failed', 'medium', 'not ready', /not ready \d{1,6}ms after (?:AF_FLR|FLR|PM D3(?:hot|HOT)?->D0|bus[ _]reset|resume|DPC|D3cold->D0|Secondary Bus Reset)\S{0,2}; waiting/, 'the device is slow to come back after a reset or resume', K('drivers/pci/pci.c (pci_dev_wait)')),

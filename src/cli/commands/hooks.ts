@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { applyPlan, realRunner, sha256 } from '../../apply/index.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
-import { LIBVIRT_QEMU_HOOKS_D } from '../../host/sysfs-paths.js';
+import { LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../../host/sysfs-paths.js';
 import { hookPath, listHooks, planHooksInstall, planHooksRemove } from '../../plan/hooks-plan.js';
 import { renderStepPlan } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
@@ -35,11 +35,11 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
   const snap = inspect(ctx.root, { names: false });
   if (sub === 'list') {
     const hooks = listHooks(snap, (n) => ctx.root.tryReadText(`${LIBVIRT_QEMU_HOOKS_D}/${n}`));
-    if (ctx.values.json) printJson(ctx, { mainHook: snap.libvirt.mainHook ? { path: '/etc/libvirt/hooks/qemu', mode: snap.libvirt.mainHook.mode } : null, hooks, libvirt: { version: snap.libvirt.version, runningDaemons: snap.libvirt.runningDaemons } });
+    if (ctx.values.json) printJson(ctx, { mainHook: snap.libvirt.mainHook ? { path: LIBVIRT_QEMU_HOOK, mode: snap.libvirt.mainHook.mode } : null, hooks, libvirt: { version: snap.libvirt.version, runningDaemons: snap.libvirt.runningDaemons } });
     else {
       if (!hooks.length) out(ctx, 'no vfiokit hooks installed');
       for (const h of hooks) out(ctx, `${h.domain}: ${h.path}${h.singleGpu ? ' (single-gpu)' : ''}${h.executable ? '' : ' — NOT executable: libvirt skips it'}`);
-      if (snap.libvirt.mainHook) out(ctx, `/etc/libvirt/hooks/qemu: present (not vfiokit's; left as it is)`);
+      if (snap.libvirt.mainHook) out(ctx, `${LIBVIRT_QEMU_HOOK}: present (not vfiokit's; left as it is)`);
     }
     return EXIT.OK;
   }
