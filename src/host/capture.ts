@@ -149,12 +149,12 @@ function makeRedactor(root: HostRoot): Redactor {
     name: (s) => macs(ids(s)),
     file(hostPath, t) {
       const base = path.posix.basename(hostPath);
-      if (hostPath.startsWith('/sys/') && hostPath.includes('/net/') && ADDRESS_ATTRS.has(base) && /[0-9a-f]/i.test(t)) {
+      if (hostPath.startsWith(`${SYS}/`) && hostPath.includes('/net/') && ADDRESS_ATTRS.has(base) && /[0-9a-f]/i.test(t)) {
         notes.add('MAC addresses');
         const v = t.trim();
         return (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v) ? macLike(v, REDACTED_MAC) : v.replace(/[0-9a-f]/gi, '0')) + '\n';
       }
-      if (hostPath.startsWith('/sys/') && ID_ATTRS.has(base)) {
+      if (hostPath.startsWith(`${SYS}/`) && ID_ATTRS.has(base)) {
         notes.add('serial numbers');
         // A UUID, EUI or WWN keeps its shape (zeros); anything else becomes REDACTED.
         return /^[0-9a-f:.\s-]+$/i.test(t.trim()) && /[0-9a-f]{4}/i.test(t) ? t.replace(/[0-9a-f]/gi, '0') : 'REDACTED\n';

@@ -9,7 +9,7 @@
 import type { Problem } from '../errors.js';
 import { cpuMaskBits, formatCpuList, formatCpuMask, parseCpuList, parseCpuMask } from '../formats/cpu-list.js';
 import { children, hostdevSource, parseDomainXml } from '../formats/libvirt-domain.js';
-import { cgroupFile, cpufreqAttr, HOST_UNITS, irqAffinityList, PROC_IRQ_DEFAULT_AFFINITY, runtimeDropIn, WORKQUEUE_CPUMASK } from '../model/isolation-paths.js';
+import { CGROUP_CONTROLLERS, CGROUP_ROOT, cgroupFile, cpufreqAttr, HOST_UNITS, irqAffinityList, PROC_IRQ_DEFAULT_AFFINITY, runtimeDropIn, WORKQUEUE_CPUMASK } from '../model/isolation-paths.js';
 import { emptyPlan, type Plan, type Step } from '../model/plan.js';
 import type { CpuTopology, HostSnapshot } from '../model/snapshot.js';
 import { coresOf, devicePreference, planPinning } from '../vm/pinning.js';
@@ -106,9 +106,9 @@ export function planIsolate(snap: HostSnapshot, intent: IsolateIntent): Plan {
   if (!iso.systemd) refuse('E_NO_SYSTEMD', 'systemd', 'systemd is not running as PID 1 (/run/systemd/system is missing): isolate restricts the host through systemd units', 'use the boot-time isolation instead: vfiokit plan --isolate LIST');
   if (iso.cgroup === 'v1' || iso.cgroup === 'hybrid' || iso.cgroup === null) {
     const what = iso.cgroup === null ? 'the cgroup layout is unknown (/proc/mounts does not show /sys/fs/cgroup)' : iso.cgroup === 'hybrid' ? 'the host uses the hybrid cgroup layout (v2 only at /sys/fs/cgroup/unified; the cpuset controller stays on v1)' : 'the host uses cgroup v1 only';
-    refuse(iso.cgroup === 'hybrid' ? 'E_CGROUP_HYBRID' : 'E_CGROUP_V1', '/sys/fs/cgroup', `${what}: isolate needs the unified cgroup v2 hierarchy`, 'boot with systemd.unified_cgroup_hierarchy=1 (the default since systemd 247), or use the boot-time isolation: vfiokit plan --isolate LIST');
+    refuse(iso.cgroup === 'hybrid' ? 'E_CGROUP_HYBRID' : 'E_CGROUP_V1', CGROUP_ROOT, `${what}: isolate needs the unified cgroup v2 hierarchy`, 'boot with systemd.unified_cgroup_hierarchy=1 (the default since systemd 247), or use the boot-time isolation: vfiokit plan --isolate LIST');
   } else if (!iso.controllers.includes('cpuset')) {
-    refuse('E_NO_CPUSET_CONTROLLER', '/sys/fs/cgroup/cgroup.controllers', `the cpuset controller is not available on cgroup v2 (cgroup.controllers: ${iso.controllers.join(' ') || 'empty'})`, 'it may be bound to a v1 hierarchy (cgroup_no_v1=all on the kernel command line frees it), or the kernel lacks CONFIG_CPUSETS');
+    refuse('E_NO_CPUSET_CONTROLLER', CGROUP_CONTROLLERS, `the cpuset controller is not available on cgroup v2 (cgroup.controllers: ${iso.controllers.join(' ') || 'empty'})`, 'it may be bound to a v1 hierarchy (cgroup_no_v1=all on the kernel command line frees it), or the kernel lacks CONFIG_CPUSETS');
   }
 
   const checked = checkVmCpus(snap, intent.vmCpus, intent.source, intent.allowSmtSplit);
