@@ -169,7 +169,12 @@ export class HostRoot {
    * dangling link counts as absent. Recorded as a marker.
    */
   hasFile(hostPath: string): boolean {
-    const ok = fs.existsSync(this.path(hostPath));
+    let ok: boolean;
+    try {
+      ok = fs.existsSync(this.path(hostPath));
+    } catch {
+      ok = false; // a link loop under --root (ELOOP from the resolver), as existsSync takes one on the live root
+    }
     if (ok) this.note(hostPath, 'marker');
     return ok;
   }
@@ -316,7 +321,14 @@ export class HostRoot {
         } catch {
           return { type: 'dangling', link: path.posix.resolve(parentReal, fs.readlinkSync(own)) };
         }
-      } else link = resolveInRoot(this.dir, norm);
+      } else {
+        try {
+          link = resolveInRoot(this.dir, norm);
+        } catch {
+          // A link loop (ELOOP): dangling, as realpath makes it on the live root.
+          return { type: 'dangling', link: path.posix.resolve(parentReal, fs.readlinkSync(own)) };
+        }
+      }
       this.note(hostPath, 'link');
     }
     const st = fs.statSync(this.path(hostPath), { throwIfNoEntry: false });

@@ -172,6 +172,22 @@ describe('symlinks under --root, as on the live root', () => {
     expect(() => h.path('/etc/c0')).toThrow(/ELOOP/);
   });
 
+  it('withFile, hasFile and entry resolve inside the root too, and a link loop is absent, not a throw', () => {
+    const { root } = tree();
+    const h = new HostRoot(root);
+    for (const p of ['/etc/escape.conf', '/etc/absolute.conf', '/sys/devices/p0/config', '/etc/c0']) {
+      expect(h.withFile(p, () => 'read')).toBeUndefined();
+      expect(h.hasFile(p)).toBe(false);
+    }
+    expect(h.withFile('/etc/os-release', (read) => { const b = Buffer.alloc(64); return b.toString('latin1', 0, read(b, 0, 64, 0)); })).toBe('ID=debian\n');
+    expect(h.hasFile('/etc/os-release')).toBe(true);
+    expect(h.entry('/etc/os-release')).toEqual({ type: 'file', link: '/usr/lib/os-release' });
+    expect(h.entry('/etc/absolute.conf').type).toBe('dangling');
+    expect(h.entry('/etc/dangling')).toEqual({ type: 'dangling', link: '/usr/lib/nowhere' });
+    expect(h.entry('/etc/none')).toEqual({ type: 'absent', link: null });
+    expect(h.entry('/etc/c0')).toEqual({ type: 'dangling', link: '/etc/c1' });
+  });
+
   it('a link itself is seen (readlink, existence of a dangling link) as on the live root', () => {
     const { root } = tree();
     const h = new HostRoot(root);
