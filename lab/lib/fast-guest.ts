@@ -13,7 +13,8 @@ import { cpioNewc, type CpioEntry } from './cpio.js';
 import { findGuestKernel, moduleLoadOrder, readBuiltinModules, readModulesDep, type GuestKernel } from './kernel.js';
 import { GUEST_LIB } from './guest-script.js';
 import { GUEST_KERNEL_ARGS, GUEST_SILENCE_MS } from './full-guest.js';
-import { boot, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
+import { boot, bootOutcome, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
+import type { TestContext } from './harness.js';
 import { fmtDuration, repoRoot, shq, sleep, which } from './util.js';
 
 const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
@@ -189,4 +190,16 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
     return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
   };
   return { boot: result, outDir, read, finished: read('finished')?.trim(), ...(hostError ? { hostError } : {}) };
+}
+
+/**
+ * A test's one fast boot: `runFast` under the test's own label and boot
+ * directory, the boot recorded, and the test stopped unless the script ran
+ * to its end.
+ */
+export async function bootFast(t: TestContext, o: Omit<FastRunOptions, 'label' | 'workDir'>): Promise<FastRun> {
+  const r = await runFast({ label: `${t.id}/boot`, workDir: t.bootDir('boot'), ...o });
+  t.recordBoot(`${t.id}/boot`, r.boot);
+  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
+  return r;
 }

@@ -5,8 +5,7 @@
 // original drivers.
 
 import path from 'node:path';
-import { runFast } from '../lib/fast-guest.js';
-import { bootOutcome } from '../lib/qemu.js';
+import { bootFast } from '../lib/fast-guest.js';
 import { guestOutputs } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
@@ -29,16 +28,12 @@ lab_run nested node ${nested} "$LAB_OUT/vmqemu.out" "$LAB_OUT/nested.json"
 lab_run unbind vfiokit unbind "$S" --yes
 lab_listing after
 `;
-  const r = await runFast({
-    label: `${t.id}/boot`,
-    workDir: t.bootDir('boot'),
+  const r = await bootFast(t, {
     machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1536 },
     append: 'intel_iommu=on',
     script,
     timeoutMs: 30 * 60_000,
   });
-  t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   const { rc, out, listing } = guestOutputs(r.read);
   const before = listing('before');
   const gpu = gpus(before)[0];
@@ -91,16 +86,12 @@ lab_run undo vfiokit undo --yes
 lab_listing undone
 lab_run history vfiokit history --json
 `;
-  const r = await runFast({
-    label: `${t.id}/boot`,
-    workDir: t.bootDir('boot'),
+  const r = await bootFast(t, {
     machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1024 },
     append: 'intel_iommu=on',
     script,
     timeoutMs: 30 * 60_000,
   });
-  t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   const { rc, out, secs, listing } = guestOutputs(r.read);
   const before = listing('before');
   const gpu = gpus(before)[0];

@@ -9,8 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runFast } from '../lib/fast-guest.js';
-import { bootOutcome } from '../lib/qemu.js';
+import { bootFast } from '../lib/fast-guest.js';
 import { guestOutputs } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
@@ -57,16 +56,12 @@ lab_run dump2 vfiokit rom dump "$S" -o /root/vga2.rom --yes
 cmp -s /root/vga.rom /root/vga2.rom && echo same >"$LAB_OUT/dump2.cmp" || echo differ >"$LAB_OUT/dump2.cmp"
 rom_readable final
 `;
-  const r = await runFast({
-    label: `${t.id}/boot`,
-    workDir: t.bootDir('boot'),
+  const r = await bootFast(t, {
     machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1024 },
     append: 'intel_iommu=on',
     script,
     timeoutMs: 10 * 60_000,
   });
-  t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   const { rc, out } = guestOutputs(r.read);
   const readable = (n: string) => `${(r.read(`${n}.readable`) ?? '?').trim()}${r.read(`${n}.readerr`)?.trim() ? ` (${r.read(`${n}.readerr`)!.trim()})` : ''}`;
   const gpu = (r.read('gpu') ?? '').trim();

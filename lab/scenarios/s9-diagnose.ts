@@ -13,9 +13,8 @@
 //     the device, the limit and the guest memory.
 
 import type { TestContext, TestDef } from '../lib/harness.js';
-import { runFast } from '../lib/fast-guest.js';
+import { bootFast } from '../lib/fast-guest.js';
 import { guestOutputs } from '../lib/guest-script.js';
-import { bootOutcome } from '../lib/qemu.js';
 import { BOOT_HELPERS } from '../lib/session.js';
 import { GPU_ID } from './s2-boot.js';
 
@@ -72,16 +71,12 @@ lab_run diag2 vfiokit diagnose --json
 lab_run diag2text vfiokit diagnose
 lab_run unbind vfiokit unbind "$S" --yes
 `;
-  const r = await runFast({
-    label: `${t.id}/boot`,
-    workDir: t.bootDir('boot'),
+  const r = await bootFast(t, {
     machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1024 },
     append: 'intel_iommu=on',
     script,
     timeoutMs: 20 * 60_000,
   });
-  t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
   const { rc, out, listing } = guestOutputs(r.read);
   const [gpu, audio] = (r.read('gpu') ?? '').trim().split(' ');
   t.require('the guest has the GPU-like device', !!gpu && !!audio, 'lab_find found none');
