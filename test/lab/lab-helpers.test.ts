@@ -15,7 +15,7 @@ import { boot, bootOutcome } from '../../lab/lib/qemu.js';
 import { adaptArgv, shellWords } from '../../lab/guest/nested-vm.js';
 import { adaptForTcg } from '../../lab/guest/tcg-domain.js';
 import { qemuArgv } from '../../lab/lib/qemu.js';
-import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
+import { bootstateDiff } from '../../lab/lib/gpu.js';
 import { moduleLoadOrder } from '../../lab/lib/kernel.js';
 import type { TestDef } from '../../lab/lib/harness.js';
 import { IMAGES, imageCacheInput, recipeFor } from '../../lab/lib/images.js';
