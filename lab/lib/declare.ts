@@ -60,8 +60,8 @@ export interface CommandStep {
   env?: Record<string, string>;
   expectExit?: number | number[];
   expectJson?: JsonExpectation;
-  /** Name of the exit-code check (default: "`RUN` exits N"). */
-  check?: string;
+  /** Name of the exit-code check (default: "`RUN` exits N"); a function names it from the boot's outputs (e.g. the device found). */
+  check?: string | ((b: BootView) => string);
   /** A failed exit code stops the test (later boots and checks depend on it). */
   require?: boolean;
   /** Files in the boot's out/ whose ends go with a failed expectation (e.g. a daemon's log). */
@@ -216,7 +216,7 @@ export function expectStep(t: TestContext, b: BootView, s: CommandStep): void {
   if (s.expectExit !== undefined) {
     const want = [s.expectExit].flat();
     const got = b.rc(s.label);
-    const name = s.check ?? `\`${s.run}\` exits ${want.join(' or ')}`;
+    const name = typeof s.check === 'function' ? s.check(b) : (s.check ?? `\`${s.run}\` exits ${want.join(' or ')}`);
     if (got === null) record(name, false, `no exit code for step ${s.label} (${s.label}.rc missing): the step did not run to its end in boot ${b.name}`, s.require);
     else record(name, want.includes(got), want.includes(got) ? `exit ${got}` : `exit ${got}, expected ${want.join(' or ')}\n${outputTail(b, s)}`, s.require);
   }

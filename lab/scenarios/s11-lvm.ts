@@ -42,7 +42,7 @@ export const scenario11 = [
           { label: 'plan-disk', run: `vfiokit plan "\${DISK#0000:}" --json` },
           `GPU=$(lab_find ${GPU_ID} | head -n 1)`,
           'lab_say "selected GPU: $GPU"',
-          { label: 'apply', run: `vfiokit apply "\${GPU#0000:}" --yes`, expectExit: 0, require: true, check: '`vfiokit apply <gpu> --yes` exits 0 with the non-ASCII /etc/default/grub' },
+          { label: 'apply', run: `vfiokit apply "\${GPU#0000:}" --yes`, expectExit: 0, require: true, check: (b) => `\`vfiokit apply ${gpus(b.listing('before'))[0]?.slice(5) ?? '(no GPU found)'} --yes\` exits 0 with the non-ASCII /etc/default/grub` },
           'lab_bootstate applied',
         ],
         checks: (b, t) => {

@@ -7,6 +7,7 @@
 import { defineLabTest, type BootDecl, type LabRun, type LabTestDecl } from '../lib/declare.js';
 import type { TestContext } from '../lib/harness.js';
 import type { ImageName } from '../lib/images.js';
+import type { GuestListing } from '../lib/guest-script.js';
 import { bootstateDiff, displayAddr, driversOf, functionsOf, GPU_ID, gpus, listingOf, onHostDrivers, onVfio } from '../lib/gpu.js';
 
 // Kept for tests that import them from here; they live in lab/lib/gpu.ts.
@@ -14,11 +15,9 @@ export { bootstateDiff, functionsOf, GPU_ID, gpus, listingOf, onHostDrivers, onV
 
 type Pick = 'head' | 'tail';
 
-/** The GPU the apply boot selected (first or last of the identical ones). */
-function selected(r: LabRun, pick: Pick): string {
-  const all = gpus(r.boot('apply').listing('before'));
-  return pick === 'head' ? all[0]! : all[all.length - 1]!;
-}
+/** The GPU the apply boot's script selects (first or last of the identical ones), as it reads the listing. */
+const pickOf = (l: GuestListing, pick: Pick): string | undefined => (pick === 'head' ? gpus(l)[0] : gpus(l).at(-1));
+const selected = (r: LabRun, pick: Pick): string => pickOf(r.boot('apply').listing('before'), pick)!;
 
 const applyBoot = (pick: Pick): BootDecl => ({
   name: 'apply',
@@ -29,7 +28,7 @@ const applyBoot = (pick: Pick): BootDecl => ({
     `GPU=$(lab_find ${GPU_ID} | ${pick} -n 1)`,
     'lab_say "selected GPU: $GPU"',
     { label: 'plan', run: 'vfiokit plan "${GPU#0000:}"' },
-    { label: 'apply', run: 'vfiokit apply "${GPU#0000:}" --yes', expectExit: 0, require: true, check: '`vfiokit apply <gpu> --yes` exits 0' },
+    { label: 'apply', run: 'vfiokit apply "${GPU#0000:}" --yes', expectExit: 0, require: true, check: (b) => `\`vfiokit apply ${pickOf(b.listing('before'), pick)?.slice(5) ?? '(no GPU found)'} --yes\` exits 0` },
     'lab_bootstate applied',
   ],
   checks: (b, t, r) => {

@@ -80,7 +80,7 @@ export const scenario5 = [
           'lab_coldplug',
           'lab_listing before',
           ...FIND_GPU,
-          { label: 'bind', run: 'vfiokit bind "$S" --yes', expectExit: 0, require: true, check: '`vfiokit bind <gpu> --yes` exits 0' },
+          { label: 'bind', run: 'vfiokit bind "$S" --yes', expectExit: 0, require: true, check: (b) => `\`vfiokit bind ${gpus(b.listing('before'))[0]?.slice(5) ?? '(no GPU found)'} --yes\` exits 0` },
           'lab_listing bound',
           'lab_vfio_devnodes bound',
           { label: 'vmqemu', run: 'vfiokit vm qemu lab-nested --device "$S" --memory 256M --pin none', expectExit: 0, check: '`vfiokit vm qemu` exits 0' },

@@ -85,6 +85,12 @@ describe('runDeclaration', () => {
     expect(r.status).toBe('pass');
   });
 
+  it('a check named from the boot\'s outputs (the device found) carries that name', async () => {
+    const guest = fakeGuest({ boot: { files: { 'bind.rc': '1\n', gpu: '0000:01:00.0\n' } } });
+    const r = await run({ ...base, boots: [{ name: 'boot', steps: [{ label: 'bind', run: 'vfiokit bind "$S"', expectExit: 0, check: (b) => `\`vfiokit bind ${b.read('gpu')?.trim().slice(5)}\` exits 0` }] }] }, guest);
+    expect(check(r, '`vfiokit bind 01:00.0` exits 0')).toMatchObject({ ok: false, detail: 'exit 1, expected 0\nno output' });
+  });
+
   it('a step whose exit code is missing is a failure, not a pass', async () => {
     const guest = fakeGuest({ boot: { files: {} } });
     const r = await run({ ...base, boots: [{ name: 'boot', steps: [{ label: 'status', run: 'vfiokit status', expectExit: 0 }] }] }, guest);
