@@ -13,7 +13,7 @@
 //   NVRAM template, Hyper-V) with the GPU pair, defined and started by the
 //   guest's libvirtd, then destroyed: only the defined domain remains.
 
-import { defineLabTest, type BootView, type LabTestDecl } from '../lib/declare.js';
+import { defineLabTest, type BootView, type LabTestDecl, type Step } from '../lib/declare.js';
 import { DISPLAY_HELPERS, fbconBound, journals, parseDisplay, parseQemu, showDisplay, stepTimes } from '../lib/display.js';
 import { GPU_ID } from '../lib/gpu.js';
 import type { TestContext } from '../lib/harness.js';
@@ -24,7 +24,7 @@ const HANDOFF = 'lab-handoff';
 const WIN11 = 'lab-win11';
 
 /** Every boot of this scenario: the GPU pair found, the display listed, libvirtd started, virsh adapted for TCG. */
-const PREAMBLE: LabTestDecl['boots'][number]['steps'] = [
+const PREAMBLE: Step[] = [
   'lab_coldplug',
   `LAB_GPU=$(lab_find ${VGA_SYSFS_ID} | head -n 1)`,
   `LAB_AUDIO=\${LAB_GPU%.0}.1`,
@@ -48,7 +48,6 @@ function libvirtLog(b: BootView, t: TestContext): void {
 }
 
 function handoffChecks(b: BootView, t: TestContext): void {
-  const D = HANDOFF;
   libvirtLog(b, t);
   const { rc, out, secs } = b;
   const before = parseDisplay(b.read('before.display'));
@@ -105,7 +104,6 @@ function handoffChecks(b: BootView, t: TestContext): void {
 }
 
 function win11Checks(b: BootView, t: TestContext): void {
-  const D = WIN11;
   libvirtLog(b, t);
   const { rc, out, secs } = b;
   const before = parseDisplay(b.read('before.display'));
@@ -132,7 +130,7 @@ function win11Checks(b: BootView, t: TestContext): void {
   const after = parseDisplay(b.read('destroyed.display'));
   t.check('after destroy: the functions are back on bochs-drm and snd_hda_intel', after.drivers.get(gpu) === 'bochs-drm' && after.drivers.get(audio) === 'snd_hda_intel', showDisplay(after));
   t.check('after destroy: no swtpm and no QEMU left', !/swtpm/.test(b.read('destroyed.swtpm') ?? '') && parseQemu(b.read('destroyed.qemu')).pid === '-', `${b.read('destroyed.swtpm')} ${b.read('destroyed.qemu')}`);
-  t.check('after destroy: the domain is still defined, shut off', out('list').split('\n').map((s) => s.trim()).includes(D) && /shut off/.test(out('state')), `${out('list')}\n${out('state')}`);
+  t.check('after destroy: the domain is still defined, shut off', out('list').split('\n').map((s) => s.trim()).includes(WIN11) && /shut off/.test(out('state')), `${out('list')}\n${out('state')}`);
   t.log(`timings: define ${secs('define')} s, start ${secs('start')} s, destroy ${secs('destroy')} s`);
 }
 
