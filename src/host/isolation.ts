@@ -4,8 +4,9 @@
 // and its undo restores exactly what is recorded here.
 
 import type { IsolationFacts, UnitCpuset } from '../model/snapshot.js';
-import { CGROUP_CONTROLLERS, CGROUP_ROOT, CGROUP_UNIFIED, cgroupDir, cgroupFile, cpufreqAttr, HOST_UNITS, PROC_IRQ, PROC_IRQ_DEFAULT_AFFINITY, PROC_MOUNTS, RUN_SYSTEMD_SYSTEM, runtimeDropIn, SYS_CPU_PRESENT, WORKQUEUE_CPUMASK, irqAffinityList } from '../model/isolation-paths.js';
+import { CGROUP_CONTROLLERS, CGROUP_ROOT, CGROUP_UNIFIED, cgroupDir, cgroupFile, cpufreqAttr, HOST_UNITS, PROC_IRQ, PROC_IRQ_DEFAULT_AFFINITY, RUN_SYSTEMD_SYSTEM, runtimeDropIn, SYS_CPU_PRESENT, WORKQUEUE_CPUMASK, irqAffinityList } from '../model/isolation-paths.js';
 import { parseCpuList } from '../formats/cpu-list.js';
+import { PROC_MOUNTS } from './sysfs-paths.js';
 import { runningProcesses } from './display.js';
 import type { HostRoot } from './root.js';
 

@@ -17,7 +17,7 @@ export const PROC_CPUINFO = '/proc/cpuinfo';
 export const PROC_INTERRUPTS = '/proc/interrupts';
 export const PROC_MODULES = '/proc/modules';
 export const PROC_OSRELEASE = '/proc/sys/kernel/osrelease';
-// Host-critical devices (src/host/host-critical.ts): the root file system's disks, the default route's NICs.
+// The mount table (host-critical disks, cgroup layout) and the default route's NICs.
 export const PROC_MOUNTINFO = '/proc/self/mountinfo';
 export const PROC_MOUNTS = '/proc/mounts';
 export const PROC_NET_ROUTE = '/proc/net/route';
@@ -54,7 +54,6 @@ export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
 export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
-export const DEV_DIR = '/dev';
 export const DEV_SHM = '/dev/shm';
 export const RUN_USER = '/run/user';
 export const ETC_PASSWD = '/etc/passwd';
