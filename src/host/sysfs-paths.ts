@@ -20,6 +20,10 @@ export const PROC_OSRELEASE = '/proc/sys/kernel/osrelease';
 // The mount table (host-critical disks, cgroup layout) and the default route's NICs.
 export const PROC_MOUNTINFO = '/proc/self/mountinfo';
 export const PROC_MOUNTS = '/proc/mounts';
+export const PROC_SWAPS = '/proc/swaps';
+export const ETC_FSTAB = '/etc/fstab';
+/** Mount points the next boot and every kernel update need whatever fstab's options say: /boot and the ESP (where distributions mount it). */
+export const BOOT_MOUNT_POINTS = ['/boot', '/boot/efi', '/efi'] as const;
 export const PROC_NET_ROUTE = '/proc/net/route';
 export const PROC_NET_IPV6_ROUTE = '/proc/net/ipv6_route';
 export const SYS_CLASS_BLOCK = '/sys/class/block';

@@ -215,8 +215,8 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
         hint: `bind it at runtime once the virtual functions exist: \`vfiokit bind ${shortAddress(d.address)}\` (a libvirt <hostdev managed='yes'> also binds it when the VM starts)`,
       });
   }
-  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true }));
-  b.warnings.push(...hostCriticalWarnings(s, sel.devices));
+  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true, at: 'boot' }));
+  b.warnings.push(...hostCriticalWarnings(s, sel.devices, 'boot'));
   const bootloader = detectBootloader(s);
   const initramfs = detectInitramfs(s);
   const plan = emptyPlan('boot-passthrough', {});
