@@ -31,7 +31,7 @@ import {
   LIMINE_ENTRY_TOOL_D,
   MKINITCPIO_CONF,
   MKINITCPIO_CONF_D,
-  MODPROBE_D,
+  MODPROBE_DIRS,
   PROC_IOMEM,
   PROC_MOUNTS,
   PROC_NET_ROUTE,
@@ -43,7 +43,7 @@ import {
 /** Directories whose listed files are read. */
 const CONFIG_DIRS: [string, RegExp][] = [
   [GRUB_DEFAULT_D, /\.cfg$/],
-  [MODPROBE_D, /\.conf$/],
+  ...MODPROBE_DIRS.map((d): [string, RegExp] => [d, /\.conf$/]),
   [DRACUT_CONF_D, /\.conf$/],
   [MKINITCPIO_CONF_D, /\.conf$/],
   [LIMINE_ENTRY_TOOL_D, /\.conf$/],
