@@ -70,7 +70,30 @@ export type ShellValue =
 const OPS = ';&|<>()';
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*/;
 const ASSIGN_RE = /([A-Za-z_][A-Za-z0-9_]*)(\[([^\]\n]*)\])?(\+?)=/y;
-const NAME_START = /[A-Za-z_]/;
+
+// Character classes by code (one table lookup per character instead of string searches).
+const C_BLANK = 1; // space, tab
+const C_NL = 2;
+const C_OP = 4; // ; & | < > ( )
+const C_SPECIAL = 8; // \ ' " $ `: starts something inside a bare word
+const C_DQ_SPECIAL = 16; // " \ $ `: ends a run inside "..."
+const C_NAME_START = 32;
+const CLASS = new Uint8Array(128);
+for (const c of ' \t') CLASS[c.charCodeAt(0)] |= C_BLANK;
+CLASS[10] |= C_NL;
+for (const c of OPS) CLASS[c.charCodeAt(0)] |= C_OP;
+for (const c of '\\\'"$`') CLASS[c.charCodeAt(0)] |= C_SPECIAL;
+for (const c of '"\\$`') CLASS[c.charCodeAt(0)] |= C_DQ_SPECIAL;
+for (let k = 0; k < 128; k++) if ((k >= 65 && k <= 90) || (k >= 97 && k <= 122) || k === 95) CLASS[k] |= C_NAME_START;
+const cls = (code: number) => (code < 128 ? CLASS[code]! : 0);
+/** A bare word ends at a blank, a newline or an operator. */
+const WORD_END = C_BLANK | C_NL | C_OP;
+
+// What a word's quoting used (styleOf reads them).
+const Q_BACKSLASH = 1;
+const Q_SINGLE = 2;
+const Q_DOUBLE = 4;
+const Q_EXPANSION = 8;
 
 class Lexer {
   constructor(
@@ -82,22 +105,32 @@ class Lexer {
     throw new FileFormatError(this.file, lineOfOffset(this.text, pos), message, hint);
   }
 
-  /** Read a word starting at i; stops at unquoted blank, newline or operator. */
-  word(i: number): { end: number; parts: ShellPart[]; quoted: Set<string> } {
+  /** Read a word starting at i; stops at unquoted blank, newline or operator. Plain runs are sliced whole. */
+  word(i: number): { end: number; parts: ShellPart[]; quoted: number } {
     const t = this.text;
     const n = t.length;
     const parts: ShellPart[] = [];
-    const quoted = new Set<string>();
+    let quoted = 0;
     const lit = (s: string) => {
+      if (s === '') return;
       const last = parts[parts.length - 1];
       if (last && last.kind === 'lit') last.text += s;
       else parts.push({ kind: 'lit', text: s });
     };
     while (i < n) {
+      const code = t.charCodeAt(i);
+      const k = cls(code);
+      if (k & WORD_END) break;
+      if (!(k & C_SPECIAL)) {
+        let j = i + 1;
+        while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
+        lit(t.slice(i, j));
+        i = j;
+        continue;
+      }
       const c = t[i];
-      if (c === ' ' || c === '\t' || c === '\n' || OPS.includes(c)) break;
       if (c === '\\') {
-        quoted.add('backslash');
+        quoted |= Q_BACKSLASH;
         if (t[i + 1] === '\n') {
           i += 2;
           continue;
@@ -107,20 +140,27 @@ class Lexer {
           i++;
           continue;
         }
-        lit(t[i + 1]);
+        lit(t[i + 1]!);
         i += 2;
       } else if (c === "'") {
-        quoted.add('single');
+        quoted |= Q_SINGLE;
         const j = t.indexOf("'", i + 1);
         if (j < 0) this.fail(i, 'unterminated single quote', "add the closing ' (the file would not be read by the shell either)");
         lit(t.slice(i + 1, j));
         i = j + 1;
       } else if (c === '"') {
-        quoted.add('double');
+        quoted |= Q_DOUBLE;
         const open = i;
         i++;
         for (;;) {
           if (i >= n) this.fail(open, 'unterminated double quote', 'add the closing " (the file would not be read by the shell either)');
+          if (!(cls(t.charCodeAt(i)) & C_DQ_SPECIAL)) {
+            let j = i + 1;
+            while (j < n && !(cls(t.charCodeAt(j)) & C_DQ_SPECIAL)) j++;
+            lit(t.slice(i, j));
+            i = j;
+            continue;
+          }
           const d = t[i];
           if (d === '"') {
             i++;
@@ -137,20 +177,13 @@ class Lexer {
               i++;
             }
           } else if (d === '$') i = this.dollar(i, parts, lit);
-          else if (d === '`') i = this.backtick(i, parts);
-          else {
-            lit(d);
-            i++;
-          }
+          else i = this.backtick(i, parts);
         }
       } else if (c === '$') {
-        quoted.add('expansion');
+        quoted |= Q_EXPANSION;
         i = this.dollar(i, parts, lit);
-      } else if (c === '`') {
-        i = this.backtick(i, parts);
       } else {
-        lit(c);
-        i++;
+        i = this.backtick(i, parts);
       }
     }
     return { end: i, parts, quoted };
@@ -207,11 +240,11 @@ class Lexer {
   }
 }
 
-function styleOf(raw: string, quoted: Set<string>): ShellWord['style'] {
+function styleOf(raw: string, quoted: number): ShellWord['style'] {
   if (raw === '') return 'empty';
-  if (quoted.has('backslash')) return 'mixed';
-  if (!quoted.has('single') && !quoted.has('double')) return 'none';
-  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') && quoted.has('double') && !quoted.has('single')) {
+  if (quoted & Q_BACKSLASH) return 'mixed';
+  if (!(quoted & (Q_SINGLE | Q_DOUBLE))) return 'none';
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') && quoted & Q_DOUBLE && !(quoted & Q_SINGLE)) {
     // exactly one "..." string: no unescaped quote inside
     if (!/(^|[^\\])(\\\\)*"/.test(raw.slice(1, -1))) return 'double';
   }
@@ -239,28 +272,33 @@ export function parseShell(text: string, file: string): ShellDoc {
     const start = pos;
     for (; lineScanned < start; lineScanned++) if (body.charCodeAt(lineScanned) === 10) lineNo++;
     let i = pos;
-    const words: { start: number; end: number; raw: string }[] = [];
+    /** The statement's words, raw (an assignment counts as one). */
+    const words: string[] = [];
     let commentAt = -1;
     let sawOp = false;
     let assign: ShellAssign | undefined;
     let assignOk = true;
     let firstWordIsExport = false;
-    while (i < n && body[i] !== '\n') {
-      const c = body[i];
-      if (c === ' ' || c === '\t') {
+    while (i < n) {
+      const code = body.charCodeAt(i);
+      if (code === 10) break;
+      const k = cls(code);
+      if (k & C_BLANK) {
         i++;
         continue;
       }
-      if (c === '\\' && body[i + 1] === '\n') {
+      if (code === 92 && body.charCodeAt(i + 1) === 10) {
         i += 2;
         continue;
       }
-      if (c === '#') {
+      if (code === 35) {
         commentAt = i - start;
-        while (i < n && body[i] !== '\n') i++;
+        const nl = body.indexOf('\n', i);
+        i = nl < 0 ? n : nl;
         break;
       }
-      if (OPS.includes(c)) {
+      if (k & C_OP) {
+        const c = body[i];
         // a lone trailing `;` after an assignment is fine
         if (!(c === ';' && assign && !sawOp)) assignOk = false;
         sawOp = true;
@@ -270,7 +308,7 @@ export function parseShell(text: string, file: string): ShellDoc {
       // a word; maybe an assignment
       const isCommandPos = words.length === 0 || (words.length === 1 && firstWordIsExport && !assign);
       let m: RegExpExecArray | null = null;
-      if (isCommandPos && !assign && NAME_START.test(c)) {
+      if (isCommandPos && !assign && k & C_NAME_START) {
         ASSIGN_RE.lastIndex = i;
         m = ASSIGN_RE.exec(body);
       }
@@ -312,14 +350,14 @@ export function parseShell(text: string, file: string): ShellDoc {
           i = w.end;
         }
         assign = a;
-        words.push({ start: i, end: i, raw: body.slice(start, i) });
+        words.push(body.slice(start, i));
         continue;
       }
       const w = lx.word(i);
       const raw = body.slice(i, w.end);
       if (words.length === 0 && raw === 'export') firstWordIsExport = true;
       else assignOk = false;
-      words.push({ start: i, end: w.end, raw });
+      words.push(raw);
       i = w.end;
     }
     const raw = body.slice(start, i);
@@ -328,9 +366,13 @@ export function parseShell(text: string, file: string): ShellDoc {
     if (words.length === 0 && !sawOp) kind = commentAt >= 0 ? 'comment' : 'blank';
     else if (assign && assignOk) kind = 'assign';
     else kind = 'other';
-    const bare = words.map((w) => w.raw);
-    const opens = bare.filter((w) => OPEN_KW.has(w)).length;
-    const closes = bare.filter((w) => CLOSE_KW.has(w)).length;
+    let opens = 0;
+    let closes = 0;
+    if (kind !== 'assign')
+      for (const w of words) {
+        if (OPEN_KW.has(w)) opens++;
+        else if (CLOSE_KW.has(w)) closes++;
+      }
     const nested = depth > 0 || (opens > 0 && kind === 'other');
     depth = Math.max(0, depth + opens - closes);
     statements.push({
@@ -340,7 +382,7 @@ export function parseShell(text: string, file: string): ShellDoc {
       assign: kind === 'assign' ? assign : undefined,
       commentAt,
       nested,
-      sources: kind === 'other' && (bare[0] === '.' || bare[0] === 'source'),
+      sources: kind === 'other' && (words[0] === '.' || words[0] === 'source'),
     });
     if (i >= n) break;
     pos = i + 1; // skip the newline
