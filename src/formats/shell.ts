@@ -95,7 +95,37 @@ const Q_SINGLE = 2;
 const Q_DOUBLE = 4;
 const Q_EXPANSION = 8;
 
+/**
+ * A bare word of plain text (no quotes, backslashes or expansions): its one
+ * literal part is its raw text, made when asked for (a document of many such
+ * words keeps one object per word instead of three).
+ */
+class PlainWord implements ShellWord {
+  readonly style = 'none' as const;
+  constructor(
+    readonly start: number,
+    readonly end: number,
+    readonly raw: string,
+  ) {}
+
+  get parts(): ShellPart[] {
+    return [{ kind: 'lit', text: this.raw }];
+  }
+}
+
+/** Adds literal text to a word's parts, merged with a literal before it. */
+function pushLit(parts: ShellPart[], s: string): void {
+  if (s === '') return;
+  const last = parts[parts.length - 1];
+  if (last && last.kind === 'lit') last.text += s;
+  else parts.push({ kind: 'lit', text: s });
+}
+
 class Lexer {
+  /** Set by word(): where the word ended and the quoting it used. */
+  end = 0;
+  quoted = 0;
+
   constructor(
     readonly text: string,
     readonly file: string,
@@ -106,17 +136,11 @@ class Lexer {
   }
 
   /** Read a word starting at i; stops at unquoted blank, newline or operator. Plain runs are sliced whole. */
-  word(i: number): { end: number; parts: ShellPart[]; quoted: number } {
+  word(i: number): ShellPart[] {
     const t = this.text;
     const n = t.length;
     const parts: ShellPart[] = [];
     let quoted = 0;
-    const lit = (s: string) => {
-      if (s === '') return;
-      const last = parts[parts.length - 1];
-      if (last && last.kind === 'lit') last.text += s;
-      else parts.push({ kind: 'lit', text: s });
-    };
     while (i < n) {
       const code = t.charCodeAt(i);
       const k = cls(code);
@@ -124,7 +148,7 @@ class Lexer {
       if (!(k & C_SPECIAL)) {
         let j = i + 1;
         while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
-        lit(t.slice(i, j));
+        pushLit(parts, t.slice(i, j));
         i = j;
         continue;
       }
@@ -136,17 +160,17 @@ class Lexer {
           continue;
         }
         if (i + 1 >= n) {
-          lit('\\');
+          pushLit(parts, '\\');
           i++;
           continue;
         }
-        lit(t[i + 1]!);
+        pushLit(parts, t[i + 1]!);
         i += 2;
       } else if (c === "'") {
         quoted |= Q_SINGLE;
         const j = t.indexOf("'", i + 1);
         if (j < 0) this.fail(i, 'unterminated single quote', "add the closing ' (the file would not be read by the shell either)");
-        lit(t.slice(i + 1, j));
+        pushLit(parts, t.slice(i + 1, j));
         i = j + 1;
       } else if (c === '"') {
         quoted |= Q_DOUBLE;
@@ -157,7 +181,7 @@ class Lexer {
           if (!(cls(t.charCodeAt(i)) & C_DQ_SPECIAL)) {
             let j = i + 1;
             while (j < n && !(cls(t.charCodeAt(j)) & C_DQ_SPECIAL)) j++;
-            lit(t.slice(i, j));
+            pushLit(parts, t.slice(i, j));
             i = j;
             continue;
           }
@@ -170,26 +194,42 @@ class Lexer {
             const e = t[i + 1];
             if (e === '\n') i += 2;
             else if (e !== undefined && '$`"\\'.includes(e)) {
-              lit(e);
+              pushLit(parts, e);
               i += 2;
             } else {
-              lit('\\');
+              pushLit(parts, '\\');
               i++;
             }
-          } else if (d === '$') i = this.dollar(i, parts, lit);
+          } else if (d === '$') i = this.dollar(i, parts);
           else i = this.backtick(i, parts);
         }
       } else if (c === '$') {
         quoted |= Q_EXPANSION;
-        i = this.dollar(i, parts, lit);
+        i = this.dollar(i, parts);
       } else {
         i = this.backtick(i, parts);
       }
     }
-    return { end: i, parts, quoted };
+    this.end = i;
+    this.quoted = quoted;
+    return parts;
   }
 
-  dollar(i: number, parts: ShellPart[], lit: (s: string) => void): number {
+  /** A word as the document keeps it (offsets relative to the statement at `base`). */
+  shellWord(i: number, base: number): ShellWord {
+    const t = this.text;
+    const n = t.length;
+    // The common case, a bare word of plain text (HOOKS=(base udev …) items, TIMEOUT=5): no parts kept.
+    let j = i;
+    while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
+    if (j > i && (j >= n || cls(t.charCodeAt(j)) & WORD_END)) return new PlainWord(i - base, j - base, t.slice(i, j));
+    const parts = this.word(i);
+    const end = this.end;
+    const raw = t.slice(i, end);
+    return { start: i - base, end: end - base, raw, parts, style: styleOf(raw, this.quoted) };
+  }
+
+  dollar(i: number, parts: ShellPart[]): number {
     const t = this.text;
     const next = t[i + 1];
     if (next === '{') {
@@ -226,7 +266,7 @@ class Lexer {
       parts.push({ kind: 'dyn', text: '$' + next });
       return i + 2;
     }
-    lit('$');
+    pushLit(parts, '$');
     return i + 1;
   }
 
@@ -335,30 +375,28 @@ export function parseShell(text: string, file: string): ShellDoc {
             else if (d === ')') break;
             else if (OPS.includes(d)) lx.fail(j, `unexpected ${JSON.stringify(d)} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
             else {
-              const w = lx.word(j);
-              const raw = body.slice(j, w.end);
-              items.push({ start: j - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) });
-              j = w.end;
+              const w = lx.shellWord(j, start);
+              items.push(w);
+              j = w.end + start;
             }
           }
           a.array = { open: vstart - start, close: j - start, items };
           i = j + 1;
         } else {
-          const w = lx.word(vstart);
-          const raw = body.slice(vstart, w.end);
-          a.scalar = { start: vstart - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) };
-          i = w.end;
+          a.scalar = lx.shellWord(vstart, start);
+          i = a.scalar.end + start;
         }
         assign = a;
-        words.push(body.slice(start, i));
+        words.push(''); // an assignment: never a keyword or `.`/`source`
         continue;
       }
-      const w = lx.word(i);
-      const raw = body.slice(i, w.end);
+      lx.word(i);
+      const wordEnd = lx.end;
+      const raw = body.slice(i, wordEnd);
       if (words.length === 0 && raw === 'export') firstWordIsExport = true;
       else assignOk = false;
       words.push(raw);
-      i = w.end;
+      i = wordEnd;
     }
     const raw = body.slice(start, i);
     const line = lineNo;
