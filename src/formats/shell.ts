@@ -96,20 +96,22 @@ const Q_DOUBLE = 4;
 const Q_EXPANSION = 8;
 
 /**
- * A bare word of plain text (no quotes, backslashes or expansions): its one
- * literal part is its raw text, made when asked for (a document of many such
- * words keeps one object per word instead of three).
+ * A word that is one literal: bare plain text, or one "..." / '...' string
+ * with nothing to expand or escape inside. Its one literal part is made when
+ * asked for (a document of many such words keeps one object per word instead
+ * of three).
  */
-class PlainWord implements ShellWord {
-  readonly style = 'none' as const;
+class LiteralWord implements ShellWord {
   constructor(
     readonly start: number,
     readonly end: number,
     readonly raw: string,
+    readonly style: 'none' | 'double' | 'single',
   ) {}
 
   get parts(): ShellPart[] {
-    return [{ kind: 'lit', text: this.raw }];
+    const text = this.style === 'none' ? this.raw : this.raw.slice(1, -1);
+    return text === '' ? [] : [{ kind: 'lit', text }];
   }
 }
 
@@ -220,9 +222,19 @@ class Lexer {
     const t = this.text;
     const n = t.length;
     // The common case, a bare word of plain text (HOOKS=(base udev …) items, TIMEOUT=5): no parts kept.
-    let j = i;
-    while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
-    if (j > i && (j >= n || cls(t.charCodeAt(j)) & WORD_END)) return new PlainWord(i - base, j - base, t.slice(i, j));
+    const ends = (k: number) => k >= n || (cls(t.charCodeAt(k)) & WORD_END) !== 0;
+    const q = t.charCodeAt(i);
+    if (q === 34 || q === 39) {
+      // "..." without " \ $ ` inside, or '...': then the word must end.
+      let j = i + 1;
+      if (q === 34) while (j < n && !(cls(t.charCodeAt(j)) & C_DQ_SPECIAL)) j++;
+      else j = t.indexOf("'", j);
+      if (j >= 0 && j < n && t.charCodeAt(j) === q && ends(j + 1)) return new LiteralWord(i - base, j + 1 - base, t.slice(i, j + 1), q === 34 ? 'double' : 'single');
+    } else {
+      let j = i;
+      while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
+      if (j > i && ends(j)) return new LiteralWord(i - base, j - base, t.slice(i, j), 'none');
+    }
     const parts = this.word(i);
     const end = this.end;
     const raw = t.slice(i, end);
@@ -357,7 +369,7 @@ export function parseShell(text: string, file: string): ShellDoc {
         const vstart = i + m[0].length;
         const a: ShellAssign = {
           name: m[1],
-          index: m[2] !== undefined ? m[3].replace(/["']/g, '') : null,
+          index: m[2] !== undefined ? (/["']/.test(m[3]!) ? m[3]!.replace(/["']/g, '') : m[3]!) : null,
           append: m[4] === '+',
           exported,
           scalar: null,
