@@ -380,12 +380,15 @@ export function parseShell(text: string, file: string): ShellDoc {
           let j = vstart + 1;
           for (;;) {
             if (j >= n) lx.fail(vstart, `unterminated array ${m[1]}=( (missing ")")`, 'add the closing )');
-            const d = body[j];
-            if (d === ' ' || d === '\t' || d === '\n') j++;
-            else if (d === '\\' && body[j + 1] === '\n') j += 2;
-            else if (d === '#') while (j < n && body[j] !== '\n') j++;
-            else if (d === ')') break;
-            else if (OPS.includes(d)) lx.fail(j, `unexpected ${JSON.stringify(d)} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
+            const dc = body.charCodeAt(j);
+            const dk = cls(dc);
+            if (dk & (C_BLANK | C_NL)) j++;
+            else if (dc === 92 && body.charCodeAt(j + 1) === 10) j += 2;
+            else if (dc === 35) {
+              const nl = body.indexOf('\n', j);
+              j = nl < 0 ? n : nl;
+            } else if (dc === 41) break;
+            else if (dk & C_OP) lx.fail(j, `unexpected ${JSON.stringify(body[j])} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
             else {
               const w = lx.shellWord(j, start);
               items.push(w);
