@@ -190,6 +190,9 @@ const NOT_NEEDED_AT_BOOT = ['noauto', 'nofail', 'x-systemd.automount'];
 /** File systems that are not on a disk of this host, whatever their source looks like. */
 const NOT_LOCAL = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'sshfs', 'fuse.sshfs', 'glusterfs', 'ceph', '9p', 'virtiofs', 'zfs']);
 
+/** Block devices that are memory or a file, never a disk of their own (a loop file's file system is a mount of its own). */
+const MEMORY_OR_FILE_BLOCK = /^(loop|zram|ram|nbd)\d+(p\d+)?$/;
+
 export interface StorageMounts {
   mounts: StorageMount[];
   /** Mounts whose device could not be followed to a PCI function, one sentence each. */
@@ -248,6 +251,8 @@ export function readStorageMounts(root: HostRoot): StorageMounts {
       warnings.push(`${f.swap ? `the swap area ${f.source}` : `${f.target} (${f.source})`} could not be followed to a block device in ${SYS_CLASS_BLOCK}${f.source.includes('=') ? ' (no udev link for it under /dev/disk)' : ''}`);
       continue;
     }
+    // Memory and file-backed devices sit on no controller: zram swap (Fedora's default), snap's loop mounts.
+    if (MEMORY_OR_FILE_BLOCK.test(path.posix.basename(dir))) continue;
     const addresses = new Set<string>();
     const broken: string[] = [];
     const chains: string[] = [];

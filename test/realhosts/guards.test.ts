@@ -233,6 +233,13 @@ describe('mounts the next boot needs, and mounts in use now', () => {
     expect(assembleBootPlan(snap, { selectors: ['03:00.0'] }).warnings.join('\n')).not.toMatch(/srv\/old/);
   });
 
+  it('zram swap and snap loop mounts sit on no controller: no refusal, no warning', () => {
+    const snap = inspect(host({ ...base, blocks: [...base.blocks, { name: 'zram0', dev: '252:0' }, { name: 'loop3', dev: '7:3' }], swaps: [{ filename: '/dev/zram0', type: 'partition' }], mounts: [{ source: '/dev/loop3', target: '/snap/core22/1122', fstype: 'squashfs' }] }));
+    expect(snap.boot.storageMounts).toBeUndefined();
+    expect(snap.boot.guardWarnings.storageMounts).toBeUndefined();
+    expect(planBind(snap, ['05:00.0']).warnings.join('\n')).not.toMatch(/zram|loop/);
+  });
+
   it('`vfiokit plan` and `apply` refuse with exit 3 naming the mount, and write nothing', async () => {
     const root = host({ ...base, links: byUuid, fstab: 'UUID=7a3e-boot /boot ext4 defaults 0 2\n' });
     const before = fs.readFileSync(path.join(root.dir, 'etc/fstab'));
