@@ -77,7 +77,7 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
       else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
       return EXIT.OK;
     }
-    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
+    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: Boolean(ctx.values.force), log: env.log, locked: true });
     if (json) printJson(ctx, { action: 'isolate-undo', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
     else {
       out(ctx, `CPU isolation undone (transaction ${tx.txid}): ${r.restored.length} value(s) restored`);
