@@ -214,7 +214,7 @@ export function readPciDevices(root: HostRoot, warnings: SnapshotWarning[], opts
       driverModule: driverName ? driverModule(driverName) : null,
       driverOverride: override === undefined || override === '(null)' || override === '' ? null : override,
       iommuGroup: iommuLink !== undefined ? intAttr(path.posix.basename(iommuLink)) : null,
-      bootVga: cls.startsWith('0300') && has.has('boot_vga') && attr('boot_vga') === '1',
+      bootVga: cls.startsWith('0300') && (!entries || has.has('boot_vga')) && attr('boot_vga') === '1',
       numaNode,
       localCpus: numaNode !== null && numaNode >= 0 ? (attr('local_cpulist') ?? null) : null,
       resetMethods: reset === undefined ? null : reset.split(/\s+/).filter(Boolean),
