@@ -41,7 +41,7 @@ for (const name of fs.readdirSync(`${sys}/bus/pci/devices`)) {
   const bridge = (buf[0x0e] & 0x7f) === 1;
   const vga = buf[0x0b] === 0x03 && buf[0x0a] === 0x00;
   if (!bridge) read(`${dir}/driver_override`);
-  read(`${dir}/reset_method`);
+  if (fs.lstatSync(`${dir}/reset_method`, { throwIfNoEntry: false })) read(`${dir}/reset_method`);
   if (vga) read(`${dir}/boot_vga`);
   fs.lstatSync(`${dir}/rom`, { throwIfNoEntry: false });
   n++;
