@@ -9,6 +9,12 @@
 //   node dist/bench/floor.js ROOT    prints the number of functions read
 
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+
+// The V8 settings bin/vfiokit.js runs commands with, so that the floor is the
+// same runtime doing only the reads.
+v8.setFlagsFromString('--no-opt');
+v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 const root = process.argv[2];
 if (!root) throw new Error('usage: node dist/bench/floor.js ROOT');
