@@ -119,13 +119,20 @@ function main(): void {
   try {
     // Start-up.
     console.log('\nstart-up');
-    const [ver, bare] = interleaved([
+    // Node's own cost of running a script file (loader, package scope lookup), beside -e 0.
+    const trivialDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-bench-trivial-'));
+    roots.push(trivialDir);
+    fs.writeFileSync(path.join(trivialDir, 'package.json'), '{ "type": "commonjs" }\n');
+    fs.writeFileSync(path.join(trivialDir, 'print.js'), "process.stdout.write('vfiokit 0.0.0\\n');\n");
+    const trivial = [NODE, path.join(trivialDir, 'print.js')];
+    const [ver, bare, file] = interleaved([
       { label: 'vfiokit --version', argv: [NODE, BIN, '--version'], check: (s) => void (s.startsWith('vfiokit ') || fail('--version printed ' + s)) },
       { label: 'node -e 0', argv: [NODE, '-e', '0'] },
+      { label: 'node print.js', argv: trivial },
     ], RUNS * 2);
-    console.log(`  vfiokit --version ${ver.toFixed(1)} ms, node -e 0 ${bare.toFixed(1)} ms: ${verdict(ver / bare, 1.2)}`);
-    const [verCpu, bareCpu] = interleavedCpu([[NODE, BIN, '--version'], [NODE, '-e', '0']], RUNS);
-    if (verCpu !== null && bareCpu !== null) console.log(`  CPU (perf task-clock): vfiokit --version ${verCpu.toFixed(1)} ms, node -e 0 ${bareCpu.toFixed(1)} ms: ${(verCpu / bareCpu).toFixed(2)}x`);
+    console.log(`  vfiokit --version ${ver.toFixed(1)} ms, node -e 0 ${bare.toFixed(1)} ms: ${verdict(ver / bare, 1.2)}; a one-line script file ${file.toFixed(1)} ms (${(file / bare).toFixed(2)}x)`);
+    const [verCpu, bareCpu, fileCpu] = interleavedCpu([[NODE, BIN, '--version'], [NODE, '-e', '0'], trivial], RUNS);
+    if (verCpu !== null && bareCpu !== null && fileCpu !== null) console.log(`  CPU (perf task-clock): vfiokit --version ${verCpu.toFixed(1)} ms, node -e 0 ${bareCpu.toFixed(1)} ms: ${(verCpu / bareCpu).toFixed(2)}x; the script file ${fileCpu.toFixed(1)} ms (${(fileCpu / bareCpu).toFixed(2)}x)`);
 
     // check vs inspect on the desktop fixture; plan on the Debian fixture.
     const desktop = host(FIXTURE_HOSTS['desktop-nvidia']);
@@ -165,6 +172,15 @@ function main(): void {
     }
     const big = rows[rows.length - 1];
     if (big.l !== null) console.log(`  at ${big.n} functions: vfiokit / lspci = ${verdict(big.v / big.l, 1.3)}`);
+    // Linear growth: the marginal cost per function between successive sizes
+    // (start-up cancels out). The first step adds under 200 functions, a few
+    // ms that the machine's noise can swamp, so the verdict compares the last
+    // step with the one before it.
+    const slope = (a: (typeof rows)[0], b: (typeof rows)[0]) => ((b.v - a.v) * 1000) / (b.n - a.n);
+    const steps = rows.slice(1).map((r, i) => ({ from: rows[i].n, to: r.n, us: slope(rows[i], r) }));
+    const high = steps[steps.length - 1].us;
+    const before = steps[steps.length - 2].us;
+    console.log(`  marginal cost per function: ${steps.map((st) => `${st.us.toFixed(1)} us (${st.from}→${st.to})`).join(', ')}: ${high <= before * 1.5 ? 'linear' : 'SUPERLINEAR'}`);
     const lspciBig = ['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${big.root}/sys/bus/pci`];
     const floorBig = [NODE, FLOOR, big.root];
     const inspectBig = [NODE, BIN, 'inspect', '--json', '--root', big.root];
@@ -183,11 +199,6 @@ function main(): void {
     if (cv !== null && cf !== null) {
       console.log(`  CPU (perf task-clock, all threads): vfiokit ${cv.toFixed(1)} ms, floor ${cf.toFixed(1)} ms${cl === null ? '' : `, lspci ${cl.toFixed(1)} ms`}${cb === null ? '' : `, node -e 0 ${cb.toFixed(1)} ms`}${cl === null ? '' : `; vfiokit / lspci = ${(cv / cl).toFixed(2)}x, floor / lspci = ${(cf / cl).toFixed(2)}x`}`);
     } else console.log('  CPU: perf stat not available (apt-get install linux-perf): no CPU times');
-    // Linear growth: the marginal cost per function at the low and the high end (start-up cancels out).
-    const slope = (a: (typeof rows)[0], b: (typeof rows)[0]) => ((b.v - a.v) * 1000) / (b.n - a.n);
-    const low = slope(rows[0], rows[1]);
-    const high = slope(rows[rows.length - 2], big);
-    console.log(`  marginal cost per function: ${low.toFixed(1)} us (${rows[0].n}→${rows[1].n}), ${high.toFixed(1)} us (${rows[rows.length - 2].n}→${big.n}): ${high <= low * 1.5 ? 'linear' : 'SUPERLINEAR'}`);
 
     // Peak memory.
     console.log('\npeak RSS');
