@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Thin shim, CommonJS (bin/package.json) so that starting it costs no ES
 // module loader: `--version` answers from package.json and loads nothing
-// else. Commands load dist/cli/main.js, bundled by `npm run build` with one
-// lazy chunk per command (scripts/bundle.mjs). Source maps are applied when
+// else. Commands load dist/cli/main.js, bundled by `npm run build` as
+// CommonJS with one lazy chunk per command (scripts/bundle.mjs). Source maps are applied when
 // a stack is printed (VFIOKIT_DEBUG=1), so it names src/ lines; Node's
 // compile cache is used where Node has it (22.1 and later).
 'use strict';
@@ -21,7 +21,9 @@ if (argv[0] === '--version' || argv[0] === '-V') {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
   if (process.env.VFIOKIT_DEBUG) process.setSourceMapsEnabled(true);
   require('node:module').enableCompileCache?.();
-  import('../dist/cli/main.js').then(async ({ main }) => {
-    process.exitCode = await main(argv);
-  });
+  require('../dist/cli/main.js')
+    .main(argv)
+    .then((code) => {
+      process.exitCode = code;
+    });
 }
