@@ -11,6 +11,11 @@
 //               µs per function printed at each size (linear growth)
 //   peak RSS    inspect --json at 4096 functions (/usr/bin/time -v)   target <= 50 MiB
 //   syscalls    per function, from strace -c -f (when strace exists), vfiokit and lspci
+//   floor       bench/floor.ts: a bare Node script making the same reads as
+//               inspect and nothing else, timed with vfiokit and lspci at the
+//               largest size (wall, CPU from `perf stat` when it works, RSS,
+//               syscalls): the best ratio to lspci any Node program reading
+//               these files can reach
 //
 // VFIOKIT_BENCH_RUNS=N changes the number of runs per command (default 11).
 
@@ -30,6 +35,7 @@ const SYSTEM_PCI_IDS = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids'].
 const RUNS = Math.max(3, Number(process.env.VFIOKIT_BENCH_RUNS) || 11);
 const OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n';
 const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+const FLOOR = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'floor.js');
 
 type Cmd = { label: string; argv: string[]; check?: (stdout: string) => void; exits?: number[] };
 
@@ -71,6 +77,28 @@ function peakRss(argv: string[]): number | null {
   return r.status === 0 && m ? Number(m[1]) : null;
 }
 
+/** CPU time in ms of one run, all threads (perf stat's task-clock); null without a working perf. */
+function cpuMs(argv: string[]): number | null {
+  const r = spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  const line = r.status === 0 ? r.stderr.split('\n').find((l) => l.includes('task-clock')) : undefined;
+  const ms = line ? Number(line.split(',')[0]) : NaN;
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** Interleaved CPU-time runs (as `interleaved`); medians in ms, null without perf. */
+function interleavedCpu(argvs: string[][], runs: number): (number | null)[] {
+  const times = argvs.map(() => [] as number[]);
+  for (let i = 0; i < runs; i++) {
+    const order = argvs.map((_, k) => k);
+    if (i % 2) order.reverse();
+    for (const k of order) {
+      const ms = cpuMs(argvs[k]);
+      if (ms !== null) times[k].push(ms);
+    }
+  }
+  return times.map((t) => (t.length ? median(t) : null));
+}
+
 /** Total system calls of a run (all threads and children), from strace -c -f. */
 function syscalls(argv: string[]): number | null {
   const out = path.join(os.tmpdir(), `vfiokit-bench-strace-${process.pid}.txt`);
@@ -91,11 +119,20 @@ function main(): void {
   try {
     // Start-up.
     console.log('\nstart-up');
-    const [ver, bare] = interleaved([
+    // Node's own cost of running a script file (loader, package scope lookup), beside -e 0.
+    const trivialDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-bench-trivial-'));
+    roots.push(trivialDir);
+    fs.writeFileSync(path.join(trivialDir, 'package.json'), '{ "type": "commonjs" }\n');
+    fs.writeFileSync(path.join(trivialDir, 'print.js'), "process.stdout.write('vfiokit 0.0.0\\n');\n");
+    const trivial = [NODE, path.join(trivialDir, 'print.js')];
+    const [ver, bare, file] = interleaved([
       { label: 'vfiokit --version', argv: [NODE, BIN, '--version'], check: (s) => void (s.startsWith('vfiokit ') || fail('--version printed ' + s)) },
       { label: 'node -e 0', argv: [NODE, '-e', '0'] },
+      { label: 'node print.js', argv: trivial },
     ], RUNS * 2);
-    console.log(`  vfiokit --version ${ver.toFixed(1)} ms, node -e 0 ${bare.toFixed(1)} ms: ${verdict(ver / bare, 1.2)}`);
+    console.log(`  vfiokit --version ${ver.toFixed(1)} ms, node -e 0 ${bare.toFixed(1)} ms: ${verdict(ver / bare, 1.2)}; a one-line script file ${file.toFixed(1)} ms (${(file / bare).toFixed(2)}x)`);
+    const [verCpu, bareCpu, fileCpu] = interleavedCpu([[NODE, BIN, '--version'], [NODE, '-e', '0'], trivial], RUNS);
+    if (verCpu !== null && bareCpu !== null && fileCpu !== null) console.log(`  CPU (perf task-clock): vfiokit --version ${verCpu.toFixed(1)} ms, node -e 0 ${bareCpu.toFixed(1)} ms: ${(verCpu / bareCpu).toFixed(2)}x; the script file ${fileCpu.toFixed(1)} ms (${(fileCpu / bareCpu).toFixed(2)}x)`);
 
     // check vs inspect on the desktop fixture; plan on the Debian fixture.
     const desktop = host(FIXTURE_HOSTS['desktop-nvidia']);
@@ -135,21 +172,44 @@ function main(): void {
     }
     const big = rows[rows.length - 1];
     if (big.l !== null) console.log(`  at ${big.n} functions: vfiokit / lspci = ${verdict(big.v / big.l, 1.3)}`);
-    // Linear growth: the marginal cost per function at the low and the high end (start-up cancels out).
+    // Linear growth: the marginal cost per function between successive sizes
+    // (start-up cancels out). The first step adds under 200 functions, a few
+    // ms that the machine's noise can swamp, so the verdict compares the last
+    // step with the one before it.
     const slope = (a: (typeof rows)[0], b: (typeof rows)[0]) => ((b.v - a.v) * 1000) / (b.n - a.n);
-    const low = slope(rows[0], rows[1]);
-    const high = slope(rows[rows.length - 2], big);
-    console.log(`  marginal cost per function: ${low.toFixed(1)} us (${rows[0].n}→${rows[1].n}), ${high.toFixed(1)} us (${rows[rows.length - 2].n}→${big.n}): ${high <= low * 1.5 ? 'linear' : 'SUPERLINEAR'}`);
+    const steps = rows.slice(1).map((r, i) => ({ from: rows[i].n, to: r.n, us: slope(rows[i], r) }));
+    const high = steps[steps.length - 1].us;
+    const before = steps[steps.length - 2].us;
+    console.log(`  marginal cost per function: ${steps.map((st) => `${st.us.toFixed(1)} us (${st.from}→${st.to})`).join(', ')}: ${high <= before * 1.5 ? 'linear' : 'SUPERLINEAR'}`);
+    const lspciBig = ['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${big.root}/sys/bus/pci`];
+    const floorBig = [NODE, FLOOR, big.root];
+    const inspectBig = [NODE, BIN, 'inspect', '--json', '--root', big.root];
+
+    // The floor: Node making the same reads and nothing else, interleaved with both.
+    console.log(`\nfloor at ${big.n} functions: bench/floor.ts makes inspect's reads (same files, same calls) and builds nothing`);
+    const fruns = Math.max(5, Math.ceil(RUNS / 2));
+    const floorCmds: Cmd[] = [
+      { label: 'vfiokit inspect --json', argv: inspectBig },
+      { label: 'floor', argv: floorBig, check: (s) => void (Number(s) === big.n || fail(`floor read ${s.trim()} functions, not ${big.n}`)) },
+    ];
+    if (hasLspci) floorCmds.push({ label: 'lspci -nn', argv: lspciBig });
+    const [fv, ff, fl = null] = interleaved(floorCmds, fruns);
+    console.log(`  wall: vfiokit ${fv.toFixed(1)} ms, floor ${ff.toFixed(1)} ms${fl === null ? '' : `, lspci ${fl.toFixed(1)} ms; floor / lspci = ${(ff / fl).toFixed(2)}x, vfiokit / floor = ${(fv / ff).toFixed(2)}x`}`);
+    const [cv, cf, cl = null, cb = null] = interleavedCpu([inspectBig, floorBig, ...(hasLspci ? [lspciBig] : []), [NODE, '-e', '0']], fruns);
+    if (cv !== null && cf !== null) {
+      console.log(`  CPU (perf task-clock, all threads): vfiokit ${cv.toFixed(1)} ms, floor ${cf.toFixed(1)} ms${cl === null ? '' : `, lspci ${cl.toFixed(1)} ms`}${cb === null ? '' : `, node -e 0 ${cb.toFixed(1)} ms`}${cl === null ? '' : `; vfiokit / lspci = ${(cv / cl).toFixed(2)}x, floor / lspci = ${(cf / cl).toFixed(2)}x`}`);
+    } else console.log('  CPU: perf stat not available (apt-get install linux-perf): no CPU times');
 
     // Peak memory.
     console.log('\npeak RSS');
-    const inspectBig = [NODE, BIN, 'inspect', '--json', '--root', big.root];
     const rss = [peakRss(inspectBig), peakRss(inspectBig), peakRss(inspectBig)].filter((x): x is number => x !== null);
     if (rss.length) {
       const mib = median(rss) / 1024;
       const bareRss = peakRss([NODE, '-e', '0']);
-      const lspciRss = hasLspci ? peakRss(['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${big.root}/sys/bus/pci`]) : null;
-      console.log(`  vfiokit inspect --json at ${big.n} functions: ${mib.toFixed(1)} MiB (target <= 50 MiB) ${mib <= 50 ? 'MET' : 'NOT MET'}; node -e 0 ${bareRss === null ? '-' : (bareRss / 1024).toFixed(1)} MiB; lspci ${lspciRss === null ? '-' : (lspciRss / 1024).toFixed(1)} MiB`);
+      const lspciRss = hasLspci ? peakRss(lspciBig) : null;
+      const floorRss = peakRss(floorBig);
+      const mb = (k: number | null) => (k === null ? '-' : (k / 1024).toFixed(1));
+      console.log(`  vfiokit inspect --json at ${big.n} functions: ${mib.toFixed(1)} MiB (target <= 50 MiB) ${mib <= 50 ? 'MET' : 'NOT MET'}; node -e 0 ${mb(bareRss)} MiB; floor ${mb(floorRss)} MiB; lspci ${mb(lspciRss)} MiB`);
     } else console.log('  /usr/bin/time not found (apt-get install time): no peak RSS');
 
     // System calls per function.
@@ -159,8 +219,9 @@ function main(): void {
       for (const r of [rows[0], big]) {
         const v = syscalls([NODE, BIN, 'inspect', '--json', '--root', r.root]);
         const l = hasLspci ? syscalls(['lspci', '-nn', '-A', 'linux-sysfs', '-O', `sysfs.path=${r.root}/sys/bus/pci`]) : null;
+        const f = syscalls([NODE, FLOOR, r.root]);
         if (v === null) continue;
-        console.log(`  ${String(r.n).padStart(5)} functions: vfiokit ${v} calls, ${((v - bareCalls) / r.n).toFixed(2)} per function beyond node -e 0 (${bareCalls});${l === null ? '' : ` lspci ${l} calls, ${(l / r.n).toFixed(2)} per function`}`);
+        console.log(`  ${String(r.n).padStart(5)} functions: vfiokit ${v} calls, ${((v - bareCalls) / r.n).toFixed(2)} per function beyond node -e 0 (${bareCalls});${f === null ? '' : ` floor ${((f - bareCalls) / r.n).toFixed(2)};`}${l === null ? '' : ` lspci ${l} calls, ${(l / r.n).toFixed(2)} per function`}`);
       }
     } else console.log('  strace not found (apt-get install strace): no syscall counts');
   } finally {

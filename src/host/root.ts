@@ -171,7 +171,10 @@ export class HostRoot {
   hasFile(hostPath: string): boolean {
     let ok: boolean;
     try {
-      ok = fs.existsSync(this.path(hostPath));
+      // Under --root, one lstat of the last component answers for anything
+      // but a link (which is resolved inside the root); live, an access check.
+      const st = this.isLive ? undefined : fs.lstatSync(this.linkPath(hostPath), { throwIfNoEntry: false });
+      ok = this.isLive ? fs.existsSync(hostPath) : st === undefined ? false : st.isSymbolicLink() ? fs.existsSync(this.path(hostPath)) : true;
     } catch {
       ok = false; // a link loop under --root (ELOOP from the resolver), as existsSync takes one on the live root
     }
@@ -246,10 +249,16 @@ export class HostRoot {
    */
   withFile<T>(hostPath: string, use: (read: (buf: Buffer, offset: number, length: number, pos: number | null) => number) => T): T | undefined {
     let fd: number;
+    // An absent optional file is the common case: its exception is taken
+    // without a stack trace (which would cost more than the open itself).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       fd = this.openRead(hostPath);
     } catch {
       return undefined;
+    } finally {
+      Error.stackTraceLimit = limit;
     }
     try {
       const v = use((buf, offset, length, pos) => fs.readSync(fd, buf, offset, length, pos));
