@@ -16,7 +16,7 @@ import type { HostRoot } from '../host/root.js';
 import { sha256 } from './atomic-write.js';
 import { currentBootId } from './executor.js';
 import { readCurrent, resolveHostPath } from './file-steps.js';
-import { Journal, listJournals, type JournalDoc } from './journal.js';
+import { Journal, listJournals, type JournalDoc, type JournalStep } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import type { Runner } from './runner.js';
@@ -51,6 +51,8 @@ export interface UndoResult {
   /** Edited files overwritten because of `force`, with where the edit was saved. */
   overwritten: { path: string; savedAs: string }[];
   recovered: RecoveryReport[];
+  /** Runtime values changed since the transaction, left as they are (without `force`). */
+  kept?: string[];
 }
 
 /** Resources a transaction still holds now (kernel changes of an earlier boot hold nothing). */
@@ -138,6 +140,12 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
     const editedIdx: number[] = [];
     /** Kernel values changed since (attributes, unit properties, drivers): with --force they are restored over, and said so. */
     const forcedOver: string[] = [];
+    /**
+     * Runtime values (attributes, unit properties) someone changed since: theirs now. Without
+     * --force they are left as they are and said so, and everything else is undone — a host
+     * with irqbalance, or an AllowedCPUs set by hand, still gets the rest of its values back.
+     */
+    const kept: { index: number; resources: string[]; what: string }[] = [];
     for (const [target, i] of last) {
       const s = j.doc.steps[i];
       const b = s.backup!;
@@ -172,6 +180,10 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       for (const s of j.doc.steps) {
         if (s.state !== 'done' || !resourcesOf(s).some((r) => lastOf.get(r) === s.index)) continue;
         const e = editedSince(ctx, s);
+        if (e && !opts.force && (s.kind === 'write-attr' || s.kind === 'unit-property')) {
+          kept.push({ index: s.index, resources: resourcesOf(s), what: e });
+          continue;
+        }
         if (e) {
           edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
           forcedOver.push(e);
@@ -193,6 +205,10 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
 
     const forced = [...overwritten.map((o) => o.path), ...forcedOver];
     j.setState('undoing', `undo started${forced.length ? ` (forced over changes since: ${forced.join('; ')})` : ''}`);
+    // A kept value: no step that touched it is undone (an earlier one would restore over it too).
+    const keptResources = new Set(kept.flatMap((k) => k.resources));
+    const isKept = (s: JournalStep) => resourcesOf(s).some((r) => keptResources.has(r));
+    for (const s of j.doc.steps) if ((s.state === 'done' || s.state === 'started') && isKept(s)) s.state = 'undone';
     const steps = j.doc.steps.filter((s) => (s.state === 'done' || s.state === 'started') && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse();
     const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate).map((s) => s.index);
     for (const s of j.doc.steps) if (s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length) s.state = 'undone';
@@ -209,8 +225,9 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
         'E_UNDO_INCOMPLETE',
       );
     }
-    j.setState('undone', summarizeRollback(rep));
-    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, notes: [...forcedOver.map((e) => `restored over a change made since (--force): ${e}`), ...(rep.notes ?? [])], overwritten, recovered };
+    const keptNotes = kept.map((k) => `left as it is (changed since transaction ${j.doc.txid}; --force restores what the transaction found): ${k.what}`);
+    j.setState('undone', `${summarizeRollback(rep)}${kept.length ? `; ${kept.length} value(s) changed since left as they are` : ''}`);
+    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, notes: [...keptNotes, ...forcedOver.map((e) => `restored over a change made since (--force): ${e}`), ...(rep.notes ?? [])], overwritten, recovered, kept: kept.map((k) => k.what) };
   } finally {
     lock?.release();
   }

@@ -302,7 +302,7 @@ export const COMMANDS: CommandSpec[] = [
       governor: { type: 'string', description: 'cpufreq governor for the VM CPUs (e.g. performance)', valueName: 'G' },
       'allow-smt-split': { type: 'boolean', description: 'allow host and VM to share a core\'s SMT siblings' },
       undo: { type: 'boolean', description: 'give back what the isolation of this boot changed' },
-      force: { type: 'boolean', description: 'with --undo: restore the recorded values even over ones changed since the isolation (each is reported)' },
+      force: { type: 'boolean', description: 'with --undo: restore the recorded values even over ones changed since the isolation (without it those are left as they are; each is reported either way)' },
     },
     load: () => import('./commands/isolate.js'),
   },
