@@ -82,6 +82,19 @@ export function multipleProblems(sizeKb: number, pageKb: number): Problem[] {
   return [{ code: 'E_HUGEPAGES_NOT_MULTIPLE', subject: formatMemorySize(sizeKb), message: `${formatMemorySize(sizeKb)} is not a whole number of ${pageLabel(pageKb)} pages`, hint: `give a multiple of ${pageArg(pageKb)}, e.g. ${formatMemorySize(up)}` }];
 }
 
+/**
+ * Boot-time huge pages (kernel-parameters.txt): hugepagesz=PAGE hugepages=N,
+ * with default_hugepagesz=PAGE first when PAGE is not the kernel's default
+ * (so `<hugepages/>` and /dev/hugepages use it). Reserved before memory fragments.
+ */
+export function bootHugepageArgs(snap: Pick<HostSnapshot, 'hugepages' | 'hugepageHost' | 'memory'>, want: { sizeKb: number; pageKb: number }): { args: string[]; problems: Problem[] } {
+  const problems = [...pageSizeProblems(snap, want.pageKb), ...multipleProblems(want.sizeKb, want.pageKb)];
+  if (problems.length) return { args: [], problems };
+  const p = pageArg(want.pageKb);
+  const isDefault = want.pageKb === (snap.memory.hugepageDefaultKb ?? PAGE_2M_KB);
+  return { args: [...(isDefault ? [] : [`default_hugepagesz=${p}`]), `hugepagesz=${p}`, `hugepages=${want.sizeKb / want.pageKb}`], problems: [] };
+}
+
 export function planReserve(snap: HostSnapshot, intent: ReserveIntent): Plan {
   const plan = emptyPlan(HUGEPAGES_KIND, { ...intent });
   const refuse = (code: string, subject: string, message: string, hint: string) => plan.problems.push({ code, subject, message, hint });
