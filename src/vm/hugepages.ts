@@ -6,7 +6,8 @@
 
 import type { HugepagePool } from '../model/snapshot.js';
 import { describeMemory } from './memory.js';
-import { SYS_HUGEPAGES } from '../model/kernel-paths.js';
+import { hugepagePoolDir } from '../model/hugepage-paths.js';
+import { bootAlternative, reserveCommand } from '../plan/hugepages-plan.js';
 
 export const HUGEPAGE_2M_KB = 2048;
 export const HUGEPAGE_1G_KB = 1048576;
@@ -37,9 +38,15 @@ export interface HugepagePlan {
 
 const label = (kb: number) => (kb >= 1048576 ? `${kb / 1048576} GiB` : `${kb / 1024} MiB`);
 const sizeArg = (kb: number) => (kb >= 1048576 ? `${kb / 1048576}G` : `${kb / 1024}M`);
-export const hugepageSysfs = (kb: number) => `${SYS_HUGEPAGES}/hugepages-${kb}kB/nr_hugepages`;
+export const hugepageSysfs = (kb: number) => `${hugepagePoolDir(kb, null)}/nr_hugepages`;
 
-export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean): HugepagePlan {
+/** Where the pages go: the NUMA node of the guest memory (null: the global pool) and the domain's name (for the command that reserves them). */
+export interface HugepageTarget {
+  node: number | null;
+  domain: string | null;
+}
+
+export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean, target: HugepageTarget = { node: null, domain: null }): HugepagePlan {
   const sizes = [...new Set([HUGEPAGE_2M_KB, HUGEPAGE_1G_KB, ...pools.map((p) => p.sizeKb)])].sort((a, b) => a - b);
   const needs: HugepageNeed[] = sizes.map((sizeKb) => {
     const pool = pools.find((p) => p.sizeKb === sizeKb) ?? null;
@@ -67,9 +74,8 @@ export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultS
     return { sizeKb: null, pages: 0, needs, reserved: false, howTo: [], notes, warnings };
   }
   const pool = choice.pool!;
-  const target = pool.total + (choice.pages - pool.free);
-  const howTo = [`echo ${target} > ${hugepageSysfs(choice.sizeKb)}   # as root, now (${choice.pages - pool.free} more ${label(choice.sizeKb)} pages; may fall short when memory is fragmented — check the file afterwards)`];
-  if (oneG.fits) howTo.push(`kernel arguments ${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}   # or: reserved at boot, the reliable way for 1 GiB pages (then run vfiokit again so the guest uses them)`);
+  const howTo = [`${reserveCommand(memoryKib, choice.sizeKb, target.node)}   # as root, now: ${choice.pages - pool.free} more ${label(choice.sizeKb)} pages as one undoable transaction (compaction first; exit 3 with the shortfall when memory is too fragmented)${target.domain ? `; once defined: ${reserveCommand(memoryKib, choice.sizeKb, target.node, target.domain)}` : ''}`];
+  if (oneG.fits) howTo.push(`${bootAlternative(memoryKib, HUGEPAGE_1G_KB)}   # or: reserved at boot (${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}), the reliable way for 1 GiB pages; reboot, then run vfiokit again so the guest uses them`);
   warnings.push(`--hugepages: the host has ${pool.free} free ${label(choice.sizeKb)} pages, the guest needs ${choice.pages}; the VM will not start until they are reserved:\n  ${howTo.join('\n  ')}`);
   notes.push(`backing guest memory with ${choice.pages} ${label(choice.sizeKb)} pages (not yet reserved)`);
   return { sizeKb: choice.sizeKb, pages: choice.pages, needs, reserved: false, howTo, notes, warnings };
