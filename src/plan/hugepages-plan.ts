@@ -13,11 +13,12 @@ import { children, hostdevSource, parseDomainXml } from '../formats/libvirt-doma
 import { hugepagePoolDir, nodeMeminfo, PROC_COMPACT_MEMORY, PROC_MEMINFO } from '../model/hugepage-paths.js';
 import { emptyPlan, type Plan } from '../model/plan.js';
 import type { HostSnapshot, HugepagePool } from '../model/snapshot.js';
+import { bootAlternative, HUGEPAGE_1G_KB as PAGE_1G_KB, HUGEPAGE_2M_KB as PAGE_2M_KB, pageArg, pageLabel } from '../vm/hugepages.js';
 import { describeMemory, formatMemorySize } from '../vm/memory.js';
 
+export { bootAlternative, PAGE_1G_KB, PAGE_2M_KB, pageArg, pageLabel };
+
 export const HUGEPAGES_KIND = 'hugepages';
-export const PAGE_2M_KB = 2048;
-export const PAGE_1G_KB = 1048576;
 
 export interface ReserveIntent {
   /** Memory to back, KiB. */
@@ -40,18 +41,9 @@ export interface ReserveRecord extends ReserveIntent {
   target: number;
 }
 
-export const pageLabel = (kb: number): string => (kb >= PAGE_1G_KB ? `${kb / PAGE_1G_KB} GiB` : `${kb / 1024} MiB`);
-export const pageArg = (kb: number): string => formatMemorySize(kb);
 export const nrAttr = (pageKb: number, node: number | null): string => `${hugepagePoolDir(pageKb, node)}/nr_hugepages`;
 
-/** The boot-time alternative, as the command that plans it. */
-export const bootAlternative = (sizeKb: number, pageKb: number): string => `vfiokit apply --hugepages ${formatMemorySize(sizeKb)}:${pageArg(pageKb)}`;
 
-/** The command that reserves the pages at runtime (what `vm xml --hugepages` points to). */
-export function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
-  if (domain) return `vfiokit hugepages reserve --domain ${domain}`;
-  return `vfiokit hugepages reserve ${formatMemorySize(sizeKb)}${pageKb === PAGE_2M_KB ? '' : ` --page ${pageArg(pageKb)}`}${node === null ? '' : ` --node ${node}`}`;
-}
 
 /** The page size `--page` accepts: 2M or 1G (the x86-64 huge page sizes). */
 export function parsePageSize(text: string): number | null {

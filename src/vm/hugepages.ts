@@ -5,9 +5,7 @@
 // (Documentation/admin-guide/mm/hugetlbpage.rst).
 
 import type { HugepagePool } from '../model/snapshot.js';
-import { describeMemory } from './memory.js';
-import { hugepagePoolDir } from '../model/hugepage-paths.js';
-import { bootAlternative, reserveCommand } from '../plan/hugepages-plan.js';
+import { describeMemory, formatMemorySize } from './memory.js';
 
 export const HUGEPAGE_2M_KB = 2048;
 export const HUGEPAGE_1G_KB = 1048576;
@@ -36,9 +34,19 @@ export interface HugepagePlan {
   warnings: string[];
 }
 
-const label = (kb: number) => (kb >= 1048576 ? `${kb / 1048576} GiB` : `${kb / 1024} MiB`);
-const sizeArg = (kb: number) => (kb >= 1048576 ? `${kb / 1048576}G` : `${kb / 1024}M`);
-export const hugepageSysfs = (kb: number) => `${hugepagePoolDir(kb, null)}/nr_hugepages`;
+const label = (kb: number) => (kb >= HUGEPAGE_1G_KB ? `${kb / HUGEPAGE_1G_KB} GiB` : `${kb / 1024} MiB`);
+export const pageLabel = label;
+export const pageArg = (kb: number): string => formatMemorySize(kb);
+
+/** The boot-time alternative, as the command that plans it. */
+export const bootAlternative = (sizeKb: number, pageKb: number): string => `vfiokit apply --hugepages ${formatMemorySize(sizeKb)}:${pageArg(pageKb)}`;
+
+/** The command that reserves the pages at runtime (what `vm xml --hugepages` points to). */
+export function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
+  if (domain) return `vfiokit hugepages reserve --domain ${domain}`;
+  return `vfiokit hugepages reserve ${formatMemorySize(sizeKb)}${pageKb === HUGEPAGE_2M_KB ? '' : ` --page ${pageArg(pageKb)}`}${node === null ? '' : ` --node ${node}`}`;
+}
+
 
 /** Where the pages go: the NUMA node of the guest memory (null: the global pool) and the domain's name (for the command that reserves them). */
 export interface HugepageTarget {
@@ -81,4 +89,3 @@ export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultS
   return { sizeKb: choice.sizeKb, pages: choice.pages, needs, reserved: false, howTo, notes, warnings };
 }
 
-export { sizeArg as hugepageSizeArg };
