@@ -87,7 +87,11 @@ export function bootHugepageArgs(snap: Pick<HostSnapshot, 'hugepages' | 'hugepag
   return { args: [...(isDefault ? [] : [`default_hugepagesz=${p}`]), `hugepagesz=${p}`, `hugepages=${want.sizeKb / want.pageKb}`], problems: [] };
 }
 
-export function planReserve(snap: HostSnapshot, intent: ReserveIntent): Plan {
+/**
+ * `held`: pages of this pool that other applied reservations promised to
+ * their VMs — free ones among them are not free for this need.
+ */
+export function planReserve(snap: HostSnapshot, intent: ReserveIntent, held = 0): Plan {
   const plan = emptyPlan(HUGEPAGES_KIND, { ...intent });
   const refuse = (code: string, subject: string, message: string, hint: string) => plan.problems.push({ code, subject, message, hint });
   const hp = snap.hugepageHost;
@@ -104,21 +108,23 @@ export function planReserve(snap: HostSnapshot, intent: ReserveIntent): Plan {
   const pages = intent.sizeKb / intent.pageKb;
   const where = node ? `node ${node.id}` : 'the host';
   const attr = nrAttr(intent.pageKb, intent.node);
-  const missing = Math.max(0, pages - pool.free);
+  const free = Math.max(0, pool.free - held);
+  const freeText = held ? `${free} free for it (${pool.free} free, ${held} promised to other vfiokit reservations)` : `${pool.free} free`;
+  const missing = Math.max(0, pages - free);
   const record: ReserveRecord = { ...intent, pages, attr, before: pool.total, target: pool.total + missing };
   plan.intent = { ...record };
   if (!missing) {
-    plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)}: ${where} has ${pool.free} free already (nr_hugepages ${pool.total}); nothing to reserve`);
+    plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)}: ${where} has ${freeText} already (nr_hugepages ${pool.total}); nothing to reserve`);
     return plan;
   }
   const needKb = missing * intent.pageKb;
   const avail = node ? node.memFreeKb : hp.availableKb;
   const availWhat = node ? `MemFree in ${nodeMeminfo(node.id)}` : `MemAvailable in ${PROC_MEMINFO}`;
   if (avail !== null && needKb > avail)
-    refuse('E_HUGEPAGES_NO_MEMORY', formatMemorySize(intent.sizeKb), `${missing} more ${pageLabel(intent.pageKb)} pages (${describeMemory(needKb)}) are more than the free memory of ${where}: ${availWhat} is ${describeMemory(avail)}`, `ask for less (at most ${formatMemorySize(Math.floor(avail / intent.pageKb) * intent.pageKb + pool.free * intent.pageKb)}), free memory first, or reserve at boot: ${bootAlternative(intent.sizeKb, intent.pageKb)}`);
+    refuse('E_HUGEPAGES_NO_MEMORY', formatMemorySize(intent.sizeKb), `${missing} more ${pageLabel(intent.pageKb)} pages (${describeMemory(needKb)}) are more than the free memory of ${where}: ${availWhat} is ${describeMemory(avail)}`, `ask for less (at most ${formatMemorySize(Math.floor(avail / intent.pageKb) * intent.pageKb + free * intent.pageKb)}), free memory first, or reserve at boot: ${bootAlternative(intent.sizeKb, intent.pageKb)}`);
   if (plan.problems.length) return plan;
 
-  plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)} on ${where} (${intent.source}): ${pool.free} free already, ${missing} more → nr_hugepages ${pool.total} → ${record.target}`);
+  plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)} on ${where} (${intent.source}): ${freeText} already, ${missing} more → nr_hugepages ${pool.total} → ${record.target}`);
   if (hp.compaction)
     plan.steps.push({ kind: 'write-attr', path: PROC_COMPACT_MEMORY, value: '1', before: null, restore: null, oneShot: 'compaction only moves pages together; it leaves no setting behind, so there is nothing to restore', reason: 'compact memory first, so free memory forms whole huge pages' });
   else plan.warnings.push(`${PROC_COMPACT_MEMORY} is missing (a kernel without CONFIG_COMPACTION): the pool is raised without compacting first, so fragmented memory may fall short`);

@@ -136,6 +136,22 @@ describe('hugepages reserve / release through the engine', () => {
     expect(again.out()).toMatch(/nothing to release/);
   });
 
+  it('a second need does not take the free pages a first reservation promised; release in the wrong order is refused with the order', async () => {
+    const { dir, kernel, runner } = setup();
+    expect(await runHugepages(ctx(dir, ['reserve', '1G']).c, { writer: kernel, runner })).toBe(0);
+    expect(read(dir, NR)).toBe('512');
+    const b = ctx(dir, ['reserve', '512M']);
+    expect(await runHugepages(b.c, { writer: kernel, runner })).toBe(0);
+    expect(b.out()).toMatch(/0 free for it \(512 free, 512 promised to other vfiokit reservations\)/);
+    expect(read(dir, NR)).toBe('768');
+    const first = listJournals(new HostRoot(dir)).filter((d) => d.kind === 'hugepages').sort((x, y) => x.seq - y.seq)[0];
+    await expect(undoLatest({ root: dir, runner, sysfs: kernel, txid: first.txid })).rejects.toMatchObject({ code: 'E_UNDO_ORDER' });
+    expect(await runHugepages(ctx(dir, ['release']).c, { writer: kernel, runner })).toBe(0);
+    expect(read(dir, NR)).toBe('512');
+    expect(await runHugepages(ctx(dir, ['release']).c, { writer: kernel, runner })).toBe(0);
+    expect(read(dir, NR)).toBe('16');
+  });
+
   it('fragmented memory: the kernel gives fewer pages → rolled back, exit 3 with the shortfall and the boot-time command', async () => {
     const { dir, kernel, runner } = setup({ contiguousKb: { 0: 256 * 1024 }, compactedKb: { 0: 512 * 1024 } });
     const before = treeFingerprint(dir);

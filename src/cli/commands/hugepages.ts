@@ -72,13 +72,15 @@ async function reserve(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const snap = inspect(ctx.root, { names: false });
     const intent = await reserveIntent(ctx, snap, deps);
-    const held = activeReserves(ctx.root).find((d) => sameNeed(recordOf(d), intent));
-    if (held) {
-      if (json) printJson(ctx, { action: 'hugepages-reserve', changed: false, txid: held.txid, ...recordOf(held) });
-      else out(ctx, `${describeMemory(intent.sizeKb)} of ${pageLabel(intent.pageKb)} pages${intent.domain ? ` for ${intent.domain}` : ''} is in effect already (transaction ${held.txid}); nothing to do`);
+    const same = activeReserves(ctx.root).find((d) => sameNeed(recordOf(d), intent));
+    if (same) {
+      if (json) printJson(ctx, { action: 'hugepages-reserve', changed: false, txid: same.txid, ...recordOf(same) });
+      else out(ctx, `${describeMemory(intent.sizeKb)} of ${pageLabel(intent.pageKb)} pages${intent.domain ? ` for ${intent.domain}` : ''} is in effect already (transaction ${same.txid}); nothing to do`);
       return EXIT.OK;
     }
-    const plan = planReserve(snap, intent);
+    // Pages other reservations of the same pool promised to their VMs are not free for this one.
+    const held = activeReserves(ctx.root).map(recordOf).filter((r) => r.pageKb === intent.pageKb && r.node === intent.node).reduce((n, r) => n + r.pages, 0);
+    const plan = planReserve(snap, intent, held);
     if (plan.problems.length) throw refused(plan);
     for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
     const rec = plan.intent as unknown as ReserveRecord;
