@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPlan, listJournals, recordingRunner, recoverInterrupted, SimulatedCrash, undoLatest } from '../../src/apply/index.js';
+import { applyPlan, listJournals, recordingRunner, undoLatest } from '../../src/apply/index.js';
 import { run as runHugepages } from '../../src/cli/commands/hugepages.js';
 import type { CommandContext } from '../../src/cli/context.js';
-import { ApplyError, VfioError } from '../../src/errors.js';
+import { VfioError } from '../../src/errors.js';
 import { captureTree } from '../../src/host/capture.js';
 import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
@@ -13,6 +13,7 @@ import { planReserve, type ReserveIntent } from '../../src/plan/hugepages-plan.j
 import { treeFingerprint } from '../apply/_tree.js';
 import { buildFakeHost, type FakeHost } from '../helpers/fake-host.js';
 import { KernelFake } from '../helpers/kernel-fake.js';
+import { faultAtEveryStep } from '../helpers/fault-steps.js';
 import { debianGrub } from '../helpers/distros.js';
 
 const dirs: string[] = [];
@@ -213,26 +214,7 @@ describe('hugepages reserve / release through the engine', () => {
 
   const plan = (dir: string) => planReserve(inspect(dir, { names: false }), need(1 * G));
   const { dir: probe } = setup();
-  const count = plan(probe).steps.length;
-  for (let k = 0; k < count; k++) {
-    for (const after of [false, true]) {
-      it(`step ${k + 1} fails ${after ? 'after' : 'before'} its effect → rolled back byte for byte`, async () => {
-        const { dir, runner, kernel } = setup();
-        const before = treeFingerprint(dir);
-        const err = (await applyPlan(plan(dir), { root: dir, runner, sysfs: kernel, failAt: { step: k, after } }).catch((e) => e)) as ApplyError;
-        expect(err).toBeInstanceOf(ApplyError);
-        expect(err.exitCode).toBe(4);
-        expect(treeFingerprint(dir)).toEqual(before);
-      });
-    }
-    it(`power cut after step ${k + 1} → recover gives every byte back`, async () => {
-      const { dir, runner, kernel } = setup();
-      const before = treeFingerprint(dir);
-      await expect(applyPlan(plan(dir), { root: dir, runner, sysfs: kernel, failAt: { step: k, after: true, crash: true } })).rejects.toBeInstanceOf(SimulatedCrash);
-      await recoverInterrupted(dir, runner, { sysfs: kernel, lock: { isAlive: () => false } });
-      expect(treeFingerprint(dir)).toEqual(before);
-    });
-  }
+  faultAtEveryStep(plan(probe).steps.length, setup, plan);
   dirs.push(probe);
 
   it('vfiokit undo gives the pages back too', async () => {
