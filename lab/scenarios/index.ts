@@ -10,5 +10,6 @@ import { scenario8 } from './s8-isolate.js';
 import { scenario9 } from './s9-diagnose.js';
 import { scenario10 } from './s10-fleet.js';
 import { scenario11 } from './s11-lvm.js';
+import { scenario12 } from './s12-hugepages.js';
 
-export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6, ...scenario7, ...scenario8, ...scenario9, ...scenario10, ...scenario11];
+export const ALL_TESTS: TestDef[] = [...scenario1, ...scenario2, ...scenario3, ...scenario4, ...scenario5, ...scenario6, ...scenario7, ...scenario8, ...scenario9, ...scenario10, ...scenario11, ...scenario12];

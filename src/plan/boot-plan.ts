@@ -39,6 +39,7 @@ import { detectBootloader, detectInitramfs, isDebianLike, limineConf, linkTarget
 import { identityOf } from '../model/device-identity.js';
 import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { bootIsolationArgs, checkVmCpus } from './isolate-plan.js';
+import { bootHugepageArgs } from './hugepages-plan.js';
 import { resolveSelection } from './select.js';
 import { INITRAMFS_TOOLS_VFIOKIT_HOOK, MASKED_LINK, MKINITCPIO_CONF_D, MODPROBE_DIRS } from '../model/config-paths.js';
 
@@ -54,10 +55,12 @@ export interface BootIntent {
    * kept in this plan, so passthrough accumulates and undoing the new
    * transaction returns exactly to the previous one.
    */
-  previous?: { txid: string; devices: { address: string; vendor: string; device: string; hostDriver?: string | null }[] }[];
+  previous?: { txid: string; devices: { address: string; vendor: string; device: string; hostDriver?: string | null }[]; kernelArgs?: string[] }[];
   /** Boot-time CPU isolation: the VM CPUs (isolcpus=, nohz_full=, rcu_nocbs=; irqaffinity= the rest). */
   isolate?: number[];
   allowSmtSplit?: boolean;
+  /** Boot-time huge pages: hugepagesz= hugepages= (default_hugepagesz= when the page is not the default). */
+  hugepages?: { sizeKb: number; pageKb: number };
 }
 
 
@@ -203,8 +206,8 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
       });
   }
   b.problems.push(...pathProblems(s));
-  // --isolate alone: kernel arguments only (no device moves).
-  const isolateOnly = Boolean(intent.isolate) && !intent.selectors.length;
+  // --isolate / --hugepages alone: kernel arguments only (no device moves).
+  const isolateOnly = Boolean(intent.isolate || intent.hugepages) && !intent.selectors.length;
   const sel = isolateOnly ? { devices: [] as PciDevice[], problems: [] as Problem[], warnings: [] as string[] } : resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
@@ -228,6 +231,15 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
     b.problems.push(...c.problems);
     b.warnings.push(...c.warnings);
     if (!c.problems.length) isolation = bootIsolationArgs(intent.isolate, c.host);
+  }
+  if (intent.hugepages) {
+    const h = bootHugepageArgs(s, intent.hugepages);
+    b.problems.push(...h.problems);
+    if (!h.problems.length) {
+      const ours = new Set((intent.previous ?? []).flatMap((p) => p.kernelArgs ?? []));
+      b.problems.push(...hugepageArgConflicts(s, h.args, ours));
+      isolation.push(...h.args);
+    }
   }
   if (b.problems.length || (!sel.devices.length && !isolateOnly)) {
     plan.problems = b.problems;
@@ -319,7 +331,7 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   plan.warnings = b.warnings;
   plan.steps = b.problems.length ? [] : orderSteps(b.steps);
   plan.summary = isolateOnly ? [
-    `boot-time CPU isolation: ${isolation.join(' ')} (normal boot entries only; the recovery entry boots without it)`,
+    `boot-time ${intent.isolate && intent.hugepages ? 'CPU isolation and huge pages' : intent.hugepages ? 'huge pages' : 'CPU isolation'}: ${isolation.join(' ')} (normal boot entries only; the recovery entry boots without it)`,
     `bootloader: ${bootloader.kind} (${bootloader.evidence.join('; ')})`,
   ] : [
     `devices: ${sel.devices.map((d) => `${shortAddress(d.address)} [${d.vendor}:${d.device}]${d.driver ? ` (now ${d.driver})` : ''}`).join(', ')}`,
@@ -330,6 +342,35 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
     `initramfs: ${builtin ? 'not needed (vfio-pci built in)' : `${initramfs.kind} (${initramfs.evidence.join('; ')})`}`,
   ];
   return plan;
+}
+
+const HUGEPAGE_KEYS = ['hugepages', 'hugepagesz', 'default_hugepagesz'];
+
+/**
+ * The kernel reads hugepagesz=/hugepages= pairs in order, so a user's own
+ * huge page arguments cannot be merged by replacing a value: a different
+ * one (not put there by an applied vfiokit transaction) is refused with the choice.
+ */
+function hugepageArgConflicts(s: HostSnapshot, args: string[], ours: Set<string>): Problem[] {
+  const want = new Map(args.map((a) => [a.slice(0, a.indexOf('=')), a]));
+  const found: string[] = [];
+  for (const [p, f] of Object.entries(s.boot.files)) {
+    if (!kernelArgSource(p) || WHOLE_FILES.has(p) || p.includes('vfiokit-fallback')) continue;
+    for (const line of f.content.split('\n')) {
+      if (isComment(line)) continue;
+      for (const m of line.matchAll(/(?:^|[\s"'[,])((?:default_)?hugepages(?:z)?)=([^\s"',\]]*)/g)) {
+        const arg = `${m[1]}=${m[2]}`;
+        if (HUGEPAGE_KEYS.includes(m[1]) && want.get(m[1]) !== arg && !ours.has(arg) && !found.includes(`${p}: ${arg}`)) found.push(`${p}: ${arg}`);
+      }
+    }
+  }
+  if (!found.length) return [];
+  return [{
+    code: 'E_HUGEPAGES_ARG_CONFLICT',
+    subject: found[0].split(': ')[0],
+    message: `the boot configuration already reserves huge pages its own way (${found.join('; ')}), where vfiokit would add ${args.join(' ')}; the kernel reads hugepagesz=/hugepages= in order, so replacing one value would change what yours reserve`,
+    hint: `either remove your huge page arguments from ${[...new Set(found.map((f) => f.split(': ')[0]))].join(' and ')} and give the total to --hugepages, or keep yours and drop --hugepages`,
+  }];
 }
 
 /** Files whose lines put arguments on a kernel command line (GRUB's defaults, BLS entries, kernelstub, rEFInd, Limine). */

@@ -12,7 +12,7 @@ export function describePlanStep(s: Step): string {
       const what = c.type === 'no-open-files' ? `nothing holds ${c.paths.join(' ') || '(no device node)'}` : c.type === 'group-viable' ? `IOMMU group ${c.group} viable` : `${c.type} ${c.path}`;
       return `wait ≤ ${(s.timeoutMs / 1000).toFixed(0)} s until ${what}`;
     }
-    case 'write-attr': return `write ${JSON.stringify(s.value)} to ${s.path}${s.restore ? ` (undo: ${JSON.stringify(s.restore.value)})` : ''}${s.optional ? ' (skipped if the kernel refuses)' : ''}`;
+    case 'write-attr': return `write ${JSON.stringify(s.value)} to ${s.path}${s.restore ? ` (undo: ${JSON.stringify(s.restore.value)})` : ''}${s.optional ? ' (skipped if the kernel refuses)' : ''}${s.oneShot ? ' (a one-shot trigger: nothing to restore)' : ''}`;
     case 'module': return `${s.action === 'load' ? 'modprobe' : 'modprobe -r'} ${s.action === 'unload' ? [...(s.also ?? []), s.module].join(' ') : s.module}`;
     case 'bind-driver': return `${s.address}: ${s.before.driver ?? 'unbound'} → ${s.driver ?? "kernel's default driver"}`;
     case 'install-file': return `install ${s.path} (mode ${s.mode.toString(8)})${s.beforeSha256 ? ' replacing the previous vfiokit hook' : ''}`;

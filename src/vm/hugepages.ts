@@ -5,8 +5,7 @@
 // (Documentation/admin-guide/mm/hugetlbpage.rst).
 
 import type { HugepagePool } from '../model/snapshot.js';
-import { describeMemory } from './memory.js';
-import { SYS_HUGEPAGES } from '../model/kernel-paths.js';
+import { describeMemory, formatMemorySize } from './memory.js';
 
 export const HUGEPAGE_2M_KB = 2048;
 export const HUGEPAGE_1G_KB = 1048576;
@@ -35,11 +34,27 @@ export interface HugepagePlan {
   warnings: string[];
 }
 
-const label = (kb: number) => (kb >= 1048576 ? `${kb / 1048576} GiB` : `${kb / 1024} MiB`);
-const sizeArg = (kb: number) => (kb >= 1048576 ? `${kb / 1048576}G` : `${kb / 1024}M`);
-export const hugepageSysfs = (kb: number) => `${SYS_HUGEPAGES}/hugepages-${kb}kB/nr_hugepages`;
+const label = (kb: number) => (kb >= HUGEPAGE_1G_KB ? `${kb / HUGEPAGE_1G_KB} GiB` : `${kb / 1024} MiB`);
+export const pageLabel = label;
+export const pageArg = (kb: number): string => formatMemorySize(kb);
 
-export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean): HugepagePlan {
+/** The boot-time alternative, as the command that plans it. */
+export const bootAlternative = (sizeKb: number, pageKb: number): string => `vfiokit apply --hugepages ${formatMemorySize(sizeKb)}:${pageArg(pageKb)}`;
+
+/** The command that reserves the pages at runtime (what `vm xml --hugepages` points to). */
+export function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
+  if (domain) return `vfiokit hugepages reserve --domain ${domain}`;
+  return `vfiokit hugepages reserve ${formatMemorySize(sizeKb)}${pageKb === HUGEPAGE_2M_KB ? '' : ` --page ${pageArg(pageKb)}`}${node === null ? '' : ` --node ${node}`}`;
+}
+
+
+/** Where the pages go: the NUMA node of the guest memory (null: the global pool) and the domain's name (for the command that reserves them). */
+export interface HugepageTarget {
+  node: number | null;
+  domain: string | null;
+}
+
+export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultSizeKb: number | null, want: boolean, target: HugepageTarget = { node: null, domain: null }): HugepagePlan {
   const sizes = [...new Set([HUGEPAGE_2M_KB, HUGEPAGE_1G_KB, ...pools.map((p) => p.sizeKb)])].sort((a, b) => a - b);
   const needs: HugepageNeed[] = sizes.map((sizeKb) => {
     const pool = pools.find((p) => p.sizeKb === sizeKb) ?? null;
@@ -67,12 +82,10 @@ export function planHugepages(memoryKib: number, pools: HugepagePool[], defaultS
     return { sizeKb: null, pages: 0, needs, reserved: false, howTo: [], notes, warnings };
   }
   const pool = choice.pool!;
-  const target = pool.total + (choice.pages - pool.free);
-  const howTo = [`echo ${target} > ${hugepageSysfs(choice.sizeKb)}   # as root, now (${choice.pages - pool.free} more ${label(choice.sizeKb)} pages; may fall short when memory is fragmented — check the file afterwards)`];
-  if (oneG.fits) howTo.push(`kernel arguments ${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}   # or: reserved at boot, the reliable way for 1 GiB pages (then run vfiokit again so the guest uses them)`);
+  const howTo = [`${reserveCommand(memoryKib, choice.sizeKb, target.node)}   # as root, now: ${choice.pages - pool.free} more ${label(choice.sizeKb)} pages as one undoable transaction (compaction first; exit 3 with the shortfall when memory is too fragmented)${target.domain ? `; once defined: ${reserveCommand(memoryKib, choice.sizeKb, target.node, target.domain)}` : ''}`];
+  if (oneG.fits) howTo.push(`${bootAlternative(memoryKib, HUGEPAGE_1G_KB)}   # or: reserved at boot (${defaultSizeKb === HUGEPAGE_1G_KB ? '' : 'default_hugepagesz=1G '}hugepagesz=1G hugepages=${oneG.pages}), the reliable way for 1 GiB pages; reboot, then run vfiokit again so the guest uses them`);
   warnings.push(`--hugepages: the host has ${pool.free} free ${label(choice.sizeKb)} pages, the guest needs ${choice.pages}; the VM will not start until they are reserved:\n  ${howTo.join('\n  ')}`);
   notes.push(`backing guest memory with ${choice.pages} ${label(choice.sizeKb)} pages (not yet reserved)`);
   return { sizeKb: choice.sizeKb, pages: choice.pages, needs, reserved: false, howTo, notes, warnings };
 }
 
-export { sizeArg as hugepageSizeArg };

@@ -294,7 +294,7 @@ export function planVm(s: HostSnapshot, intent: VmIntent): VmPlan {
   if (memoryNode !== null) notes.push(`guest memory preferred on NUMA node ${memoryNode} (next to the vCPUs${preferNode === memoryNode ? ' and the GPU' : ''})`);
 
   // Huge pages.
-  const hugepages = planHugepages(memoryKib, s.hugepages, s.memory.hugepageDefaultKb, Boolean(intent.hugepages));
+  const hugepages = planHugepages(memoryKib, s.hugepages, s.memory.hugepageDefaultKb, Boolean(intent.hugepages), { node: memoryNode, domain: intent.name });
   notes.push(...hugepages.notes);
   warnings.push(...hugepages.warnings);
   if (memoryNode !== null && hugepages.sizeKb !== null) notes.push(`huge pages must be free on node ${memoryNode}: /sys/devices/system/node/node${memoryNode}/hugepages/hugepages-${hugepages.sizeKb}kB/free_hugepages`);

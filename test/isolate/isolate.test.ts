@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPlan, listJournals, recordingRunner, recoverInterrupted, SimulatedCrash, undoTransaction } from '../../src/apply/index.js';
+import { applyPlan, listJournals, recordingRunner, undoTransaction } from '../../src/apply/index.js';
 import { run as runIsolate } from '../../src/cli/commands/isolate.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { ApplyError, VfioError } from '../../src/errors.js';
@@ -9,6 +9,7 @@ import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
 import { planIsolate, type IsolateIntent } from '../../src/plan/isolate-plan.js';
 import { treeFingerprint } from '../apply/_tree.js';
+import { faultAtEveryStep } from '../helpers/fault-steps.js';
 import { buildIsolationHost, DROPIN, FakeSystemd, IsolationKernel, type IsolationHostOptions } from '../helpers/isolation-fake.js';
 
 const dirs: string[] = [];
@@ -280,26 +281,7 @@ describe('the isolate transaction under faults', () => {
   });
 
   const { dir: probe } = setup();
-  const count = plan(probe).steps.length;
-  for (let k = 0; k < count; k++) {
-    for (const after of [false, true]) {
-      it(`step ${k + 1} fails ${after ? 'after' : 'before'} its effect → rolled back byte for byte`, async () => {
-        const { dir, runner, kernel } = setup();
-        const before = treeFingerprint(dir);
-        const err = (await applyPlan(plan(dir), { root: dir, runner, sysfs: kernel, failAt: { step: k, after } }).catch((e) => e)) as ApplyError;
-        expect(err).toBeInstanceOf(ApplyError);
-        expect(err.exitCode).toBe(4);
-        expect(treeFingerprint(dir)).toEqual(before);
-      });
-    }
-    it(`power cut after step ${k + 1} → recover gives every byte back`, async () => {
-      const { dir, runner, kernel } = setup();
-      const before = treeFingerprint(dir);
-      await expect(applyPlan(plan(dir), { root: dir, runner, sysfs: kernel, failAt: { step: k, after: true, crash: true } })).rejects.toBeInstanceOf(SimulatedCrash);
-      await recoverInterrupted(dir, runner, { sysfs: kernel, lock: { isAlive: () => false } });
-      expect(treeFingerprint(dir)).toEqual(before);
-    });
-  }
+  faultAtEveryStep(plan(probe).steps.length, setup, plan);
   dirs.push(probe);
 
   it('a failing systemctl (exit 1) rolls back the units already set', async () => {

@@ -5,6 +5,8 @@ import { detectDrift } from '../../analysis/drift.js';
 import { latestJournal, scanJournals } from '../../apply/index.js';
 import { PreconditionError, UsageError } from '../../errors.js';
 import { parseCpuList } from '../../formats/cpu-list.js';
+import { PAGE_2M_KB, parsePageSize } from '../../plan/hugepages-plan.js';
+import { parseMemorySize } from '../../vm/memory.js';
 import type { HostRoot } from '../../host/root.js';
 import { inspect } from '../../host/inspect.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -24,6 +26,7 @@ export function bootIntent(ctx: CommandContext): BootIntent {
     allowDefaultNic: Boolean(ctx.values['allow-default-nic']),
     allowChipset: Boolean(ctx.values['allow-chipset']),
     ...(typeof ctx.values.isolate === 'string' ? { isolate: isolateList(ctx.values.isolate), allowSmtSplit: Boolean(ctx.values['allow-smt-split']) } : {}),
+    ...(typeof ctx.values.hugepages === 'string' ? { hugepages: hugepagesArg(ctx.values.hugepages) } : {}),
   };
 }
 
@@ -31,7 +34,15 @@ export function bootIntent(ctx: CommandContext): BootIntent {
 export function appliedBootDevices(root: HostRoot): NonNullable<BootIntent['previous']> {
   return listJournals(root)
     .filter((d) => d.kind === 'boot-passthrough' && d.state === 'applied')
-    .map((d) => ({ txid: d.txid, devices: Array.isArray(d.intent.devices) ? (d.intent.devices as NonNullable<BootIntent['previous']>[number]['devices']) : [] }));
+    .map((d) => ({ txid: d.txid, devices: Array.isArray(d.intent.devices) ? (d.intent.devices as NonNullable<BootIntent['previous']>[number]['devices']) : [], kernelArgs: Array.isArray(d.intent.kernelArgs) ? (d.intent.kernelArgs as string[]) : [] }));
+}
+
+/** `--hugepages SIZE[:PAGE]` (SIZE as for `vm --memory`, PAGE 2M or 1G; default 2M). */
+function hugepagesArg(text: string): { sizeKb: number; pageKb: number } {
+  const [size, page, ...rest] = text.split(':');
+  const pageKb = page === undefined ? PAGE_2M_KB : parsePageSize(page);
+  if (rest.length || pageKb === null) throw new UsageError(`--hugepages ${JSON.stringify(text)} is not SIZE[:PAGE]`, 'e.g. --hugepages 8G (2 MiB pages) or --hugepages 8G:1G', 'E_BAD_HUGEPAGES');
+  return { sizeKb: parseMemorySize(size, '--hugepages'), pageKb };
 }
 
 function isolateList(text: string): number[] {
@@ -48,7 +59,7 @@ export function planOrThrow(ctx: CommandContext): Plan {
   plan.warnings.push(...driftWarnings(ctx, snap));
   if (plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
-    throw new PreconditionError(plan.problems[0].code, `cannot plan ${ctx.positionals.length ? `passthrough for ${ctx.positionals.join(' ')}` : 'boot-time isolation'}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
+    throw new PreconditionError(plan.problems[0].code, `cannot plan ${ctx.positionals.length ? `passthrough for ${ctx.positionals.join(' ')}` : 'boot-time isolation or huge pages'}; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
   }
   return plan;
 }
