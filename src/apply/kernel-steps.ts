@@ -112,6 +112,25 @@ export function undoWriteAttr(ctx: KernelContext, s: WriteAttrStep): void {
   writeAttr(ctx, s.path, s.restore.value);
 }
 
+/**
+ * Undo of a counter step: take away what it added from what the attribute
+ * reads now (other transactions' shares stay). Without a read-back (cut off
+ * before it) the recorded value is restored, as for any attribute.
+ */
+export function undoCounter(ctx: KernelContext, s: WriteAttrStep, live: AttrLive | undefined): string {
+  const before = Number(s.before);
+  const after = Number(live?.after?.trim());
+  const now = Number(readAttr(ctx.root, s.path)?.trim());
+  if (!live?.after || !Number.isInteger(before) || !Number.isInteger(after) || !Number.isInteger(now)) {
+    undoWriteAttr(ctx, s);
+    return `${s.path} = ${JSON.stringify(s.restore?.value ?? '')}`;
+  }
+  const added = Math.max(0, after - before);
+  const target = String(Math.max(0, now - added));
+  if (String(now) !== target) writeAttr(ctx, s.path, target);
+  return `${s.path} = ${target} (${now} less the ${added} this transaction added)`;
+}
+
 // ── bind-driver ─────────────────────────────────────────────────────────
 
 export interface BindLive {

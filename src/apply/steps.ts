@@ -28,6 +28,7 @@ import {
   restoreDevice,
   undoDomain,
   undoModule,
+  undoCounter,
   undoWriteAttr,
   type AttrLive,
   type BindLive,
@@ -64,7 +65,8 @@ export function resourcesOf(js: JournalStep): string[] {
       if (s.kind === 'bind-driver') return [`pci:${s.address}`];
       if (s.kind === 'module') return [s.module, ...(s.also ?? [])].map((m) => `module:${m}`);
       if (s.kind === 'domain') return [`domain:${s.name}`];
-      if (s.kind === 'write-attr') return [`attr:${s.path}`];
+      // A one-shot trigger leaves nothing behind, a counter is shared: neither orders undos.
+      if (s.kind === 'write-attr') return s.counter || s.oneShot ? [] : [`attr:${s.path}`];
       if (s.kind === 'unit-property') return [`unit:${s.unit}:${s.property}`];
       if (s.kind === 'install-file' || s.kind === 'copy-attr') return [`file:${s.path}`];
       return [];
@@ -271,6 +273,7 @@ export async function undoStep(ctx: KernelContext, journal: Journal, js: Journal
         }
         return `${s.path} = ${JSON.stringify(s.restore.value)}`;
       }
+      if (s.counter) return undoCounter(ctx, s, js.live as AttrLive | undefined);
       undoWriteAttr(ctx, s);
       return `${s.path} = ${JSON.stringify(s.restore.value)}`;
     case 'bind-driver': {

@@ -76,6 +76,14 @@ export interface WriteAttrStep {
    * `restore` must be null. Nothing is read back.
    */
   oneShot?: string;
+  /**
+   * A count several transactions add to (nr_hugepages): undo takes away what
+   * this step added (read back after the write, minus `before`) from what the
+   * attribute reads then, so each transaction's share is given back in any
+   * order. Such an attribute is nobody's alone: it is not a resource that
+   * orders undos or counts as "changed since".
+   */
+  counter?: boolean;
   reason: string;
 }
 

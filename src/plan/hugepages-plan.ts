@@ -128,7 +128,7 @@ export function planReserve(snap: HostSnapshot, intent: ReserveIntent, held = 0)
   if (hp.compaction)
     plan.steps.push({ kind: 'write-attr', path: PROC_COMPACT_MEMORY, value: '1', before: null, restore: null, oneShot: 'compaction only moves pages together; it leaves no setting behind, so there is nothing to restore', reason: 'compact memory first, so free memory forms whole huge pages' });
   else plan.warnings.push(`${PROC_COMPACT_MEMORY} is missing (a kernel without CONFIG_COMPACTION): the pool is raised without compacting first, so fragmented memory may fall short`);
-  plan.steps.push({ kind: 'write-attr', path: attr, value: String(record.target), before: String(pool.total), restore: { value: String(pool.total) }, expect: String(record.target), reason: `${missing} more ${pageLabel(intent.pageKb)} pages on ${where}${intent.domain ? ` for ${intent.domain}` : ''} (given back by release)` });
+  plan.steps.push({ kind: 'write-attr', path: attr, value: String(record.target), before: String(pool.total), restore: { value: String(pool.total) }, expect: String(record.target), counter: true, reason: `${missing} more ${pageLabel(intent.pageKb)} pages on ${where}${intent.domain ? ` for ${intent.domain}` : ''} (given back by release)` });
   return plan;
 }
 
