@@ -11,7 +11,7 @@ import { definedDomainXml, LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../mo
 import { emptyPlan, type Plan } from '../model/plan.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { HOOK_MARKER, hookFlagNames, parseHookScript, renderHookScript, type HookFlags } from '../formats/libvirt-hook.js';
-import { domainVmCpus, planIsolate } from './isolate-plan.js';
+import { hookIsolateIntent, planIsolate } from './isolate-plan.js';
 
 export interface HooksIntent extends HookFlags {
   domain: string;
@@ -104,7 +104,7 @@ export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existi
 
 /** What the hook does at prepare and at release, in order (for the plan and `hooks list`). */
 export function hookSequence(f: HookFlags): string[] {
-  const prep = [f.hugepages && 'reserve the domain\'s hugepages', `hand its devices to vfio-pci${f.singleGpu ? ' (the desktop freed first)' : ''}`, f.isolate && 'restrict the host units to the CPUs the VM does not use'].filter(Boolean);
+  const prep = [f.hugepages && 'reserve the domain\'s hugepages', `hand its devices to vfio-pci${f.singleGpu ? ' (the desktop freed first)' : ''}`, f.isolate && 'move the host\'s units, IRQs and unbound workqueues off the VM\'s CPUs'].filter(Boolean);
   const rel = [f.isolate && 'give the host its CPUs back', 'give the devices back', f.hugepages && 'release the hugepages'].filter(Boolean);
   return [
     `at prepare: ${prep.join(', then ')}; a failure undoes the parts done before it and libvirt refuses the start`,
@@ -115,10 +115,9 @@ export function hookSequence(f: HookFlags): string[] {
 /** --isolate checked now: the domain's CPUs and this host's cgroup/systemd layout (the refusals `vfiokit isolate DOMAIN` would give). */
 function isolateProblems(snap: HostSnapshot, intent: HooksIntent): Problem[] {
   if (!intent.domainXml) return [];
-  const d = domainVmCpus(intent.domainXml.xml, intent.domainXml.source, snap);
-  if (!d.cpus) return d.problems;
-  const p = planIsolate(snap, { vmCpus: d.cpus, source: `domain ${intent.domain}: ${d.how}`, domain: intent.domain, irqs: false, workqueues: false, governor: null, allowSmtSplit: false });
-  return p.problems.map((x) => ({ ...x, hint: `${x.hint ?? ''}${x.hint ? '; or ' : ''}install the hook without --isolate` }));
+  const d = hookIsolateIntent(intent.domainXml.xml, intent.domainXml.source, intent.domain, snap);
+  if (!d.intent) return d.problems;
+  return planIsolate(snap, d.intent).problems.map((x) => ({ ...x, hint: `${x.hint ?? ''}${x.hint ? '; or ' : ''}install the hook without --isolate` }));
 }
 
 export function planHooksRemove(snap: HostSnapshot, domain: string, existing: (ExistingHook & { mode: number; uid: number; gid: number }) | null): Plan {

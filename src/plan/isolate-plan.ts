@@ -30,6 +30,20 @@ export interface IsolateIntent {
   allowSmtSplit: boolean;
 }
 
+/**
+ * What the libvirt hook's --isolate does while the VM runs: the host's units,
+ * the movable IRQs and the unbound workqueues onto the host CPUs; the
+ * governor is left alone and SMT siblings are never split.
+ */
+export const HOOK_ISOLATION = { irqs: true, workqueues: true, governor: null, allowSmtSplit: false } as const;
+
+/** The hook's isolation intent for a domain, or the problems that refuse it (no pinning, a bad <vcpupin>). */
+export function hookIsolateIntent(xml: string, source: string, domain: string, snap: Pick<HostSnapshot, 'cpuTopology' | 'pci'>): { intent: IsolateIntent | null; problems: Problem[] } {
+  const d = domainVmCpus(xml, source, snap);
+  if (!d.cpus) return { intent: null, problems: d.problems };
+  return { intent: { vmCpus: d.cpus, source: `domain ${domain}: ${d.how}`, domain, ...HOOK_ISOLATION }, problems: [] };
+}
+
 /** The VM CPUs a libvirt domain asks for: its <vcpupin> cpusets, else the pinning plan for its <vcpu> count. */
 export function domainVmCpus(xml: string, source: string, snap: Pick<HostSnapshot, 'cpuTopology' | 'pci'>): { cpus: number[] | null; how: string; problems: Problem[] } {
   const topology = snap.cpuTopology;

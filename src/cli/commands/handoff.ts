@@ -24,7 +24,7 @@ import { out, printJson, type CommandContext } from '../context.js';
 import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 import { prepareParts, releaseParts, type HookPart } from './hook-session.js';
 import { applyIsolation, undoIsolation } from './isolate.js';
-import { domainVmCpus, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
+import { hookIsolateIntent, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
 import { COMMANDS } from '../registry.js';
 
 /** Runs another vfiokit command in this process (the hugepages part), as main would. */
@@ -103,11 +103,11 @@ interface Session {
   hugepages: boolean;
 }
 
-/** The isolation the hook asks for: the domain's CPUs (its <vcpupin>s, else the pinning plan), host units only. */
-function hookIsolateIntent(snap: HostSnapshot, domain: string, s: Session): IsolateIntent {
-  const d = domainVmCpus(s.xml, s.source, snap);
-  if (!d.cpus) throw new PreconditionError(d.problems[0]?.code ?? 'E_NO_VM_CPUS', d.problems[0]?.message ?? `${s.source}: no VM CPUs`, d.problems[0]?.hint, domain, d.problems);
-  return { vmCpus: d.cpus, source: `domain ${domain}: ${d.how}`, domain, irqs: false, workqueues: false, governor: null, allowSmtSplit: false };
+/** The isolation the hook asks for (HOOK_ISOLATION for the domain's CPUs); refusals throw, nothing changed. */
+function isolateIntentOf(snap: HostSnapshot, domain: string, s: Session): IsolateIntent {
+  const r = hookIsolateIntent(s.xml, s.source, domain, snap);
+  if (!r.intent) throw new PreconditionError(r.problems[0]?.code ?? 'E_NO_VM_CPUS', r.problems[0]?.message ?? `${s.source}: no VM CPUs`, r.problems[0]?.hint, domain, r.problems);
+  return r.intent;
 }
 
 /** A child context for another command run in this process: its stdout goes to our stderr (the hook's log), stdin is the domain XML. */
@@ -155,7 +155,7 @@ function hookParts(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps
     parts.push({
       name: 'isolate',
       prepare: async () => {
-        const r = await applyIsolation(ctx, deps, (snap) => hookIsolateIntent(snap, intent.domain, s));
+        const r = await applyIsolation(ctx, deps, (snap) => isolateIntentOf(snap, intent.domain, s));
         log(r.changed ? `vfiokit: host units restricted to CPU ${r.host} (transaction ${r.txid}); ${intent.domain} keeps CPU ${formatCpuList(r.intent.vmCpus)}` : `vfiokit: CPU isolation ${r.txid ? `in effect already (transaction ${r.txid})` : 'had nothing to do'}`);
         return r.changed;
       },
@@ -183,7 +183,7 @@ async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
   if (ctx.values['dry-run']) {
     const snap = inspect(ctx.root);
     const plan = planHandoffPrepare(snap, intent);
-    const iso = s.isolate ? planIsolate(snap, hookIsolateIntent(snap, intent.domain, s)) : null;
+    const iso = s.isolate ? planIsolate(snap, isolateIntentOf(snap, intent.domain, s)) : null;
     const pre = s.hugepages ? `first: vfiokit hugepages reserve --domain ${intent.domain} (its own transaction)` : null;
     if (json) printJson(ctx, s.isolate || s.hugepages ? { hugepages: s.hugepages ? { reserve: intent.domain } : null, handoff: plan, isolate: iso } : plan);
     else {

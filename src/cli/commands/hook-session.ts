@@ -46,8 +46,8 @@ export class HookPartError extends VfioError {
     readonly released: string[],
     readonly stays: { part: string; failures: string[] }[],
   ) {
-    const undone = released.length ? `; undone before it: ${released.join(', ')}` : '';
-    const left = stays.length ? `; NOT given back: ${stays.map((s) => `${s.part} (${s.failures.join('; ')})`).join(', ')}` : '';
+    const undone = released.length ? `\nundone before it: ${released.join(', ')}` : '';
+    const left = stays.length ? `\nNOT given back: ${stays.map((s) => `${s.part} (${s.failures.join('; ')})`).join(', ')}` : '';
     super(stays.length ? 'E_ROLLBACK_INCOMPLETE' : failure.code, `${part}: ${failure.message}${undone}${left}`, stays.length ? `fix what is named above, then give it back with \`vfiokit handoff release\` (same flags) or \`vfiokit undo\`; ${failure.hint ?? ''}`.replace(/; $/, '') : failure.hint, failure.subject);
     this.exitCode = stays.length ? EXIT.ROLLBACK_INCOMPLETE : failure.exitCode;
   }
@@ -82,7 +82,7 @@ export async function prepareParts(parts: HookPart[], log: (l: string) => void):
       if (await p.prepare()) done.push(p);
     } catch (e) {
       if (!(e instanceof VfioError)) throw e;
-      log(`vfiokit: prepare ${p.name} failed: ${e.message}${done.length ? `; releasing ${done.map((d) => d.name).reverse().join(', ')}` : ''}`);
+      log(`vfiokit: prepare ${p.name} failed${done.length ? `; releasing ${done.map((d) => d.name).reverse().join(', ')}` : ''}`);
       const back = await releaseParts([...done].reverse(), log);
       const stays = back.filter((b) => b.failures.length);
       const err = new HookPartError(p.name, e, back.filter((b) => !b.failures.length).map((b) => b.part), stays);
