@@ -355,6 +355,19 @@ describe('vm define --hooks single-gpu', () => {
     expect(d.err()).toMatch(/first qemu hook: .*systemctl restart libvirtd/);
   });
 
+  it('--hooks single-gpu,hugepages: the domain on hugepages and a hook with both parts; --hooks isolate refused on a host without systemd, before anything is defined', async () => {
+    const { dir } = setup(singleAmd);
+    const v = virshIn(dir);
+    const d = ctx(dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu,hugepages' });
+    expect(await runVm(d.c, v.runner)).toBe(0);
+    expect(parseHookScript(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8'))).toEqual({ domain: 'game', singleGpu: true, isolate: false, hugepages: true });
+    expect(fs.readFileSync(path.join(dir, 'etc/libvirt/qemu/game.xml'), 'utf8')).toMatch(/<memoryBacking>\s*<hugepages>\s*<page size='2048' unit='KiB'\/>/);
+    const b = setup(singleAmd);
+    const vb = virshIn(b.dir);
+    await expect(runVm(ctx(b.dir, ['define', 'game2'], { ...ARGS, hooks: 'isolate', 'allow-boot-vga': true }).c, vb.runner)).rejects.toMatchObject({ exitCode: 3, code: 'E_NO_SYSTEMD', message: expect.stringMatching(/cannot install the hook for 'game2': .*nothing was defined/) });
+    expect(vb.calls.filter((c) => c[1] === 'define')).toEqual([]);
+  });
+
   it('refused before anything is defined: a foreign file where the hook goes, libvirt missing; bad --hooks usage', async () => {
     const a = setup(singleAmd);
     fs.mkdirSync(path.join(a.dir, 'etc/libvirt/hooks/qemu.d'), { recursive: true });
