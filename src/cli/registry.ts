@@ -266,7 +266,7 @@ export const COMMANDS: CommandSpec[] = [
     options: {
       json,
       'single-gpu': { type: 'boolean', description: 'the host\'s only GPU: stop the display manager, release consoles, framebuffer and driver first, and give them back after' },
-      isolate: { type: 'boolean', description: 'while the VM runs, keep the host\'s units off its CPUs (as `vfiokit isolate DOMAIN`: its <vcpupin>s or the pinning plan)' },
+      isolate: { type: 'boolean', description: 'while the VM runs, keep the host\'s units, movable IRQs and unbound workqueues off its CPUs (as `vfiokit isolate DOMAIN --irqs --workqueues`: its <vcpupin>s or the pinning plan)' },
       hugepages: { type: 'boolean', description: 'reserve the domain\'s hugepages before it starts and release them after (`vfiokit hugepages reserve --domain DOMAIN`)' },
       'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
       vfiokit: { type: 'string', description: 'command the hook runs vfiokit with (default: this installation)', valueName: 'PATH' },
@@ -283,7 +283,7 @@ export const COMMANDS: CommandSpec[] = [
       json,
       'single-gpu': { type: 'boolean', description: 'the GPU is the host\'s display: free it from the desktop first' },
       hook: { type: 'boolean', description: 'run as the libvirt hook: read the domain XML from stdin' },
-      isolate: { type: 'boolean', description: 'prepare: then keep the host\'s units off the VM\'s CPUs; release: give them back first' },
+      isolate: { type: 'boolean', description: 'prepare: then move the host\'s units, movable IRQs and unbound workqueues off the VM\'s CPUs; release: give them back first' },
       hugepages: { type: 'boolean', description: 'prepare: reserve the domain\'s hugepages first; release: release them last' },
       reason: { type: 'string', description: 'release: the shutoff reason libvirt passes (logged)', valueName: 'REASON' },
       timeout: { type: 'string', description: 'seconds to wait for processes to close the GPU (default 10)', valueName: 'S' },

@@ -23,7 +23,7 @@ import { renderStepPlan, renderVerify } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 import { prepareParts, releaseParts, type HookPart } from './hook-session.js';
-import { applyIsolation, undoIsolation } from './isolate.js';
+import { applyIsolation, isolationOutcome, undoIsolation } from './isolate.js';
 import { hookIsolateIntent, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
 import { COMMANDS } from '../registry.js';
 
@@ -156,7 +156,8 @@ function hookParts(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps
       name: 'isolate',
       prepare: async () => {
         const r = await applyIsolation(ctx, deps, (snap) => isolateIntentOf(snap, intent.domain, s));
-        log(r.changed ? `vfiokit: host units restricted to CPU ${r.host} (transaction ${r.txid}); ${intent.domain} keeps CPU ${formatCpuList(r.intent.vmCpus)}` : `vfiokit: CPU isolation ${r.txid ? `in effect already (transaction ${r.txid})` : 'had nothing to do'}`);
+        const o = r.changed && r.doc ? isolationOutcome(r.doc) : null;
+        log(o ? `vfiokit: host units, ${o.irqsMoved} IRQ(s) (${o.irqsKept.length} kept by the kernel) and unbound workqueues moved to CPU ${r.host} (transaction ${r.txid}); ${intent.domain} keeps CPU ${formatCpuList(r.intent.vmCpus)}` : `vfiokit: CPU isolation ${r.txid ? `in effect already (transaction ${r.txid})` : 'had nothing to do'}`);
         return r.changed;
       },
       release: async () => {
