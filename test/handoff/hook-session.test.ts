@@ -354,3 +354,18 @@ describe('hooks install with parts', () => {
     expect(await runHooks(ctx(v1.dir, ['install', 'win11'], { hugepages: true, vfiokit: '/usr/bin/vfiokit' }).c, { runner: v1.runner })).toBe(0);
   });
 });
+
+describe('release --dry-run with the parts', () => {
+  it('names the isolation to undo, the handoff plan and the hugepages release; changes nothing', async () => {
+    const h = setup();
+    expect(await prepare(h, flags(true, true), hugepagesCommand().command).done).toBe(0);
+    const iso = listJournals(h.dir).find((j) => j.kind === 'isolate')!;
+    const mid = treeFingerprint(h.dir);
+    const x = ctx(h.dir, ['release', 'win11'], { ...flags(true, true), 'dry-run': true });
+    expect(await runHandoff(x.c, deps(h, hugepagesCommand().command))).toBe(0);
+    expect(x.out()).toMatch(new RegExp(`^first: vfiokit isolate --undo of win11's isolation \\(transaction ${iso.txid}\\)\\n`));
+    expect(x.out()).toMatch(/handoff release win11 \(dry run: nothing is changed\): undoes transaction/);
+    expect(x.out()).toMatch(/\nlast: vfiokit hugepages release win11\n$/);
+    expect(treeFingerprint(h.dir)).toEqual(mid);
+  });
+});

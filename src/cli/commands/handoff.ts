@@ -23,7 +23,7 @@ import { renderStepPlan, renderVerify } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 import { prepareParts, releaseParts, type HookPart } from './hook-session.js';
-import { applyIsolation, isolationOutcome, undoIsolation } from './isolate.js';
+import { applyIsolation, isolationOutcome, isolationToUndo, undoIsolation } from './isolate.js';
 import { hookIsolateIntent, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
 import { COMMANDS } from '../registry.js';
 
@@ -170,6 +170,9 @@ function hookParts(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps
   return parts;
 }
 
+/** The txid of the domain's CPU isolation of this boot, if one is in effect. */
+const isolationOf = (ctx: CommandContext, domain: string): string | null => isolationToUndo(ctx.root, domain)?.txid ?? null;
+
 /** A top-level field of a command's --json output, undefined when absent or not JSON. */
 function jsonField(text: string, key: string): unknown {
   try {
@@ -228,6 +231,12 @@ async function prepareHandoff(ctx: CommandContext, intent: HandoffIntent, deps: 
 }
 
 async function release(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, reason: string | null, s: Session): Promise<number> {
+  if (ctx.values['dry-run'] && (s.isolate || s.hugepages) && !ctx.values.json) {
+    if (s.isolate) out(ctx, `first: vfiokit isolate --undo of ${intent.domain}'s isolation${isolationOf(ctx, intent.domain) ? ` (transaction ${isolationOf(ctx, intent.domain)})` : ' (none in effect)'}`);
+    const code = await releaseOnly(ctx, intent, deps, reason);
+    if (s.hugepages) out(ctx, `last: vfiokit hugepages release ${intent.domain}`);
+    return code;
+  }
   if ((!s.isolate && !s.hugepages) || ctx.values['dry-run']) return releaseOnly(ctx, intent, deps, reason);
   const json = Boolean(ctx.values.json);
   const parts = hookParts(ctx, intent, deps, s);

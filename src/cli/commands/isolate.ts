@@ -64,7 +64,7 @@ export function isolationOutcome(doc: JournalDoc) {
 }
 
 /** The applied isolation of this boot to undo: the newest, or the newest tagged with `domain` when one is given. */
-function isolationToUndo(root: HostRoot, domain: string | null): JournalDoc | undefined {
+export function isolationToUndo(root: HostRoot, domain: string | null): JournalDoc | undefined {
   return activeIsolations(root).find((d) => domain === null || (d.intent as { domain?: string | null }).domain === domain);
 }
 
