@@ -23,6 +23,7 @@ import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hoo
 import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
 import { emptyPlan } from '../../src/model/plan.js';
+import { planHandoffPrepare } from '../../src/plan/handoff-plan.js';
 import { hookIsolateIntent, planIsolate } from '../../src/plan/isolate-plan.js';
 import { treeFingerprint } from '../apply/_tree.js';
 import { expectGolden } from '../helpers/golden.js';
@@ -288,6 +289,23 @@ describe('release after a crash', () => {
     expect(fs.existsSync(path.join(h.dir, DROPIN('system.slice')))).toBe(false);
     const j = await release(h, { ...flags(true, true), json: true }, hugepagesCommand({ releaseFails: true }).command, 'crashed');
     expect(JSON.parse(j.x.out()).parts.map((p: { part: string; failures: string[] }) => `${p.part}:${p.failures.length}`)).toEqual(['isolate:0', 'handoff:0', 'hugepages:1']);
+  });
+
+  it('vfiokit killed in the handoff part (pages reserved, the NIC\'s bind cut off): release recovers it, the isolation never started, the pages released', async () => {
+    const h = setup();
+    const hp = hugepagesCommand();
+    const before = treeFingerprint(h.dir, STATE);
+    const x = ctx(h.dir, ['reserve'], { domain: 'win11', hook: true });
+    expect(await hp.command('hugepages', x.c, deps(h, hp.command))).toBe(0);
+    const plan = planHandoffPrepare(inspect(h.dir), { domain: 'win11', hostdevs: [NIC], singleGpu: false });
+    const at = plan.steps.findIndex((s) => s.kind === 'bind-driver');
+    await expect(applyPlan(plan, { root: h.dir, runner: h.runner, sysfs: h.writer, failAt: { step: at, after: true, crash: true }, sleep: async () => {} })).rejects.toBeInstanceOf(SimulatedCrash);
+    fs.writeFileSync(path.join(h.dir, 'var/lib/vfiokit/lock'), '999999999\n');
+    expect(h.pci.driverOf(NIC)).toBe('vfio-pci');
+    const r = await release(h, flags(true, true), hp.command, 'failed');
+    expect(r.code).toBe(0);
+    expect(kinds(h)).toEqual(['hugepages-reserve:undone', 'handoff-prepare:rolled-back']);
+    expect(treeFingerprint(h.dir, STATE)).toEqual(before);
   });
 
   it('vfiokit killed in the isolation part: the release libvirt runs for the failed start recovers it and gives back the rest', async () => {
