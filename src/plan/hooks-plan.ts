@@ -12,6 +12,7 @@ import { emptyPlan, type Plan } from '../model/plan.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { HOOK_MARKER, hookFlagNames, parseHookScript, renderHookScript, type HookFlags } from '../formats/libvirt-hook.js';
 import { hookIsolateIntent, planIsolate } from './isolate-plan.js';
+import { children, parseDomainXml } from '../formats/libvirt-domain.js';
 
 export interface HooksIntent extends HookFlags {
   domain: string;
@@ -81,6 +82,9 @@ export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existi
     plan.problems.push({ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} exists and is not a vfiokit hook`, hint: 'rename or remove that file; vfiokit never replaces files it did not write' });
   }
   if (intent.isolate) plan.problems.push(...isolateProblems(snap, intent));
+  if (intent.hugepages && intent.domainXml && !usesHugepages(intent.domainXml.xml, intent.domainXml.source)) {
+    plan.problems.push({ code: 'E_DOMAIN_NO_HUGEPAGES', subject: intent.domain, message: `${intent.domainXml.source} does not back its memory with hugepages (no <memoryBacking><hugepages>): there would be nothing to reserve`, hint: `add it (virsh edit ${intent.domain}: <memoryBacking><hugepages/></memoryBacking>, or define it with \`vfiokit vm define ${intent.domain} --hugepages\`), or install the hook without --hugepages` });
+  }
   if (plan.problems.length) return plan;
   const content = renderHookScript(intent);
   if (existing?.content === content) {
@@ -110,6 +114,12 @@ export function hookSequence(f: HookFlags): string[] {
     `at prepare: ${prep.join(', then ')}; a failure undoes the parts done before it and libvirt refuses the start`,
     `at release (every stop, a crash or virsh destroy included): ${rel.join(', then ')}; each is tried even when one before it fails`,
   ];
+}
+
+/** Whether the domain asks for hugepage-backed memory. */
+function usesHugepages(xml: string, source: string): boolean {
+  const d = parseDomainXml(xml, source).documentElement!;
+  return children(d, 'memoryBacking').some((m) => children(m, 'hugepages').length > 0);
 }
 
 /** --isolate checked now: the domain's CPUs and this host's cgroup/systemd layout (the refusals `vfiokit isolate DOMAIN` would give). */

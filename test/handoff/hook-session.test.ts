@@ -362,12 +362,16 @@ describe('hooks install with parts', () => {
     expect(fs.readFileSync(file)).toEqual(first);
   });
 
-  it('--isolate is checked at install: refused on cgroup v1 and for a domain taking every CPU, nothing written', async () => {
+  it('--isolate and --hugepages are checked at install: refused on cgroup v1, for a domain taking every CPU, for a domain not on hugepages; nothing written', async () => {
     const v1 = setup({ layout: 'v1' });
     await expect(runHooks(ctx(v1.dir, ['install', 'win11'], { isolate: true }).c, { runner: v1.runner })).rejects.toMatchObject({ code: 'E_CGROUP_V1', exitCode: 3, problems: [expect.objectContaining({ hint: expect.stringMatching(/install the hook without --isolate$/) })] });
     expect(fs.existsSync(path.join(v1.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
     const all = setup({ extra: { files: { '/etc/libvirt/qemu/win11.xml': XML.replace("cpuset='3'", "cpuset='0-7'") } } });
     await expect(runHooks(ctx(all.dir, ['install', 'win11'], { isolate: true }).c, { runner: all.runner })).rejects.toMatchObject({ code: 'E_NO_HOST_CPU' });
+    // --hugepages for a domain not on hugepages: nothing to reserve.
+    const plain = setup({ extra: { files: { '/etc/libvirt/qemu/win11.xml': XML.replace(/  <memoryBacking>[^]*<\/memoryBacking>\n/, '') } } });
+    await expect(runHooks(ctx(plain.dir, ['install', 'win11'], { hugepages: true }).c, { runner: plain.runner })).rejects.toMatchObject({ code: 'E_DOMAIN_NO_HUGEPAGES', exitCode: 3 });
+    expect(fs.existsSync(path.join(plain.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
     // Without --isolate the same host takes the hook.
     expect(await runHooks(ctx(v1.dir, ['install', 'win11'], { hugepages: true, vfiokit: '/usr/bin/vfiokit' }).c, { runner: v1.runner })).toBe(0);
   });
