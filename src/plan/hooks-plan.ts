@@ -72,7 +72,8 @@ export function libvirtProblems(snap: HostSnapshot): Problem[] {
 }
 
 export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existing: ExistingHook | null): Plan {
-  const plan = emptyPlan('hooks-install', intent as unknown as Record<string, unknown>);
+  const { domainXml: _xml, ...recorded } = intent;
+  const plan = emptyPlan('hooks-install', recorded as unknown as Record<string, unknown>);
   plan.problems.push(...libvirtProblems(snap));
   if (!snap.libvirt.definedDomains.includes(intent.domain)) {
     plan.problems.push({ code: 'E_DOMAIN_NOT_DEFINED', subject: intent.domain, message: `no libvirt domain named '${intent.domain}' is defined (${definedDomainXml(intent.domain)})`, hint: `define it first (\`vfiokit vm define ${intent.domain} --device ADDR\` or virsh define), or check the name with \`virsh list --all\`` });

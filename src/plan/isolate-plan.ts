@@ -37,10 +37,14 @@ export interface IsolateIntent {
  */
 export const HOOK_ISOLATION = { irqs: true, workqueues: true, governor: null, allowSmtSplit: false } as const;
 
-/** The hook's isolation intent for a domain, or the problems that refuse it (no pinning, a bad <vcpupin>). */
-export function hookIsolateIntent(xml: string, source: string, domain: string, snap: Pick<HostSnapshot, 'cpuTopology' | 'pci'>): { intent: IsolateIntent | null; problems: Problem[] } {
+/** The hook's isolation intent for a domain, or the problems that refuse it (no systemd, cgroup v1, no pinning, a bad <vcpupin>). */
+export function hookIsolateIntent(xml: string, source: string, domain: string, snap: HostSnapshot): { intent: IsolateIntent | null; problems: Problem[] } {
   const d = domainVmCpus(xml, source, snap);
-  if (!d.cpus) return { intent: null, problems: d.problems };
+  if (!d.cpus) {
+    // The host's own refusals (no systemd, cgroup v1…) first: they hold whatever the CPUs.
+    const layout = planIsolate(snap, { vmCpus: [], source, domain, ...HOOK_ISOLATION }).problems.filter((p) => p.code !== 'E_NO_VM_CPUS');
+    return { intent: null, problems: [...layout, ...d.problems] };
+  }
   return { intent: { vmCpus: d.cpus, source: `domain ${domain}: ${d.how}`, domain, ...HOOK_ISOLATION }, problems: [] };
 }
 

@@ -368,6 +368,11 @@ describe('hooks install with parts', () => {
     expect(fs.existsSync(path.join(v1.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
     const all = setup({ extra: { files: { '/etc/libvirt/qemu/win11.xml': XML.replace("cpuset='3'", "cpuset='0-7'") } } });
     await expect(runHooks(ctx(all.dir, ['install', 'win11'], { isolate: true }).c, { runner: all.runner })).rejects.toMatchObject({ code: 'E_NO_HOST_CPU' });
+    // No systemd and a domain whose vCPUs cannot be pinned here: the host's refusal comes first, then the CPUs'.
+    const bare = setup({ systemd: false, cpus: 2, smt: false, extra: { files: { '/etc/libvirt/qemu/win11.xml': XML.replace(/  <cputune>[^]*<\/cputune>\n/, '') } } });
+    const e = (await runHooks(ctx(bare.dir, ['install', 'win11'], { isolate: true }).c, { runner: bare.runner }).catch((x) => x)) as PreconditionError;
+    expect(e.code).toBe('E_NO_SYSTEMD');
+    expect(e.problems.map((p) => p.code)).toEqual(['E_NO_SYSTEMD', 'E_PIN_TOO_MANY']);
     // --hugepages for a domain not on hugepages: nothing to reserve.
     const plain = setup({ extra: { files: { '/etc/libvirt/qemu/win11.xml': XML.replace(/  <memoryBacking>[^]*<\/memoryBacking>\n/, '') } } });
     await expect(runHooks(ctx(plain.dir, ['install', 'win11'], { hugepages: true }).c, { runner: plain.runner })).rejects.toMatchObject({ code: 'E_DOMAIN_NO_HUGEPAGES', exitCode: 3 });
