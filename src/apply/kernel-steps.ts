@@ -63,6 +63,13 @@ export interface AttrLive {
   skipped?: string;
   /** What the attribute read after the write (undo checks it is still so). */
   after?: string | null;
+  /** A one-shot trigger: why there is nothing to restore. */
+  nothingToRestore?: string;
+}
+
+/** A one-shot trigger (compact_memory): written, never read back (such attributes are often write-only). */
+export function writeOneShot(ctx: KernelContext, s: WriteAttrStep): void {
+  writeAttr(ctx, s.path, s.value);
 }
 
 export function doWriteAttr(ctx: KernelContext, s: WriteAttrStep, live: AttrLive): void {

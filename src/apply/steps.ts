@@ -5,7 +5,7 @@
 // recovery. New effects are new kinds here, never new try/catch ladders.
 
 import * as fs from 'node:fs';
-import type { Problem, RollbackReport } from '../errors.js';
+import { VfioError, type Problem, type RollbackReport } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import type { CopyAttrStep, InstallFileStep, Step, WriteFileStep } from '../model/plan.js';
 import { VOLATILE_STEP_KINDS } from '../model/plan.js';
@@ -20,6 +20,7 @@ import {
   doWait,
   doWriteAttr,
   optionalWrite,
+  writeOneShot,
   refusedByKernel,
   domainLive,
   moduleLive,
@@ -192,7 +193,11 @@ export async function doStep(ctx: KernelContext, journal: Journal, js: JournalSt
     case 'write-attr': {
       const live: AttrLive = { found: readAttr(root, s.path) };
       start(live as unknown as Record<string, unknown>);
-      if (s.optional) {
+      if (s.oneShot) {
+        if (s.restore) throw new VfioError('E_BAD_PLAN', `step "${s.reason}" is a one-shot trigger with a value to restore`, 'this is a bug in the planner');
+        live.nothingToRestore = s.oneShot;
+        writeOneShot(ctx, s);
+      } else if (s.optional) {
         const skipped = optionalWrite(ctx, s, live);
         if (skipped) live.skipped = skipped;
       } else doWriteAttr(ctx, s, live);

@@ -11,6 +11,7 @@ import { readIsolation } from './isolation.js';
 import { readRuntimeFacts } from './runtime.js';
 import { readVmHost } from './vm-host.js';
 import { DEV_KVM, DEV_VFIO, SYS_NODE } from './sysfs-paths.js';
+import { readHugepageHost } from './hugepages.js';
 import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
 
 export interface InspectOptions {
@@ -68,6 +69,7 @@ export function inspect(root: HostRoot | string, opts: InspectOptions = {}): Hos
     libvirt: readLibvirt(r),
     display: readDisplay(r, r.isLive ? process.pid : -1),
     hugepages: readHugepages(r),
+    hugepageHost: readHugepageHost(r),
     vmHost: readVmHost(r, kernel.loadedModules),
     cpuTopology: readCpuTopology(r, warnings),
     memory: readMemory(r, warnings),

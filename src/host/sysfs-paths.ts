@@ -81,10 +81,9 @@ export * from '../model/kernel-paths.js';
 export * from '../model/config-paths.js';
 
 // CPU and memory topology (src/host/cpu-topology.ts).
-export const SYS_NODE = '/sys/devices/system/node';
+export { PROC_MEMINFO, SYS_NODE } from '../model/hugepage-paths.js';
 export const SYS_CPU_CORE_PMU = '/sys/devices/cpu_core/cpus';
 export const SYS_CPU_ATOM_PMU = '/sys/devices/cpu_atom/cpus';
-export const PROC_MEMINFO = '/proc/meminfo';
 // Boot loader identity and CPU statistics.
 export const PROC_STAT = '/proc/stat';
 /** systemd-boot's LoaderInfo EFI variable (vendor GUID 4a67b082-…: the Boot Loader Interface). */

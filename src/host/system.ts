@@ -2,6 +2,7 @@
 // hugepages. Each reader returns data (with `null` for unknowable) and pushes
 // a warning naming the missing file, never throws.
 
+import { readGlobalPools } from './hugepages.js';
 import { createHash } from 'node:crypto';
 import { runningProcesses } from './display.js';
 import { LIBVIRT_LIB_DIRS, LIBVIRT_QEMU_DOMAINS, LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from './sysfs-paths.js';
@@ -343,17 +344,6 @@ function readLibvirtVersion(root: HostRoot): string | null {
 }
 
 export function readHugepages(root: HostRoot): HugepagePool[] {
-  const pools: HugepagePool[] = [];
-  for (const name of root.tryList(SYS_HUGEPAGES) ?? []) {
-    const m = /^hugepages-(\d+)kB$/.exec(name);
-    if (!m) continue;
-    const base = `${SYS_HUGEPAGES}/${name}`;
-    pools.push({
-      sizeKb: Number(m[1]),
-      total: Number(root.tryReadAttr(`${base}/nr_hugepages`) ?? 0) || 0,
-      free: Number(root.tryReadAttr(`${base}/free_hugepages`) ?? 0) || 0,
-    });
-  }
-  return pools.sort((a, b) => a.sizeKb - b.sizeKb);
+  return readGlobalPools(root);
 }
 

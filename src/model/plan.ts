@@ -69,6 +69,13 @@ export interface WriteAttrStep {
    * failed. Undo restores only what was written, ignoring an attribute gone since.
    */
   optional?: boolean;
+  /**
+   * A one-shot trigger (compact_memory): the write makes the kernel do
+   * something once and leaves no value behind, so there is nothing to
+   * restore. Says why; journaled with the step (`live.nothingToRestore`), and
+   * `restore` must be null. Nothing is read back.
+   */
+  oneShot?: string;
   reason: string;
 }
 

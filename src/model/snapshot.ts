@@ -27,6 +27,8 @@ export interface HostSnapshot {
   /** What holds the host display: display manager, consoles, framebuffers, DRM cards, GPU modules, device holders. */
   display: DisplayInfo;
   hugepages: HugepagePool[];
+  /** What `vfiokit hugepages reserve` plans from: 1 GiB page support, available memory, compaction, per-node pools. */
+  hugepageHost: HugepageHostFacts;
   /** What guest profiles (`vm --os`) need: swtpm, virtio-win ISOs, input devices, kvmfr, desktop sessions. */
   vmHost: VmHostInfo;
   /** Logical CPUs, cores, L3 domains, NUMA nodes (null when /sys/devices/system/cpu has no topology). */
@@ -312,8 +314,22 @@ export interface BootInfo {
 
 export interface HugepagePool {
   sizeKb: number;
+  /** nr_hugepages: the persistent pool. */
   total: number;
   free: number;
+  /** surplus_hugepages: pages given beyond nr_hugepages by overcommit (absent where not read). */
+  surplus?: number;
+}
+
+export interface HugepageHostFacts {
+  /** The CPU maps 1 GiB pages (`pdpe1gb` in the /proc/cpuinfo flags); null when cpuinfo is missing. */
+  pdpe1gb: boolean | null;
+  /** MemAvailable from /proc/meminfo, KiB. */
+  availableKb: number | null;
+  /** /proc/sys/vm/compact_memory exists (the kernel has CONFIG_COMPACTION). */
+  compaction: boolean;
+  /** Per NUMA node: its pools (nodeN/hugepages) and MemFree (nodeN/meminfo), ascending by id; empty without node directories. */
+  nodes: { id: number; memFreeKb: number | null; pools: HugepagePool[] }[];
 }
 
 /** One online logical CPU, from /sys/devices/system/cpu/cpuN/topology and cache/. */

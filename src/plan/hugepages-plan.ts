@@ -1,0 +1,159 @@
+// Huge pages for a running VM (pure): compact memory, then raise one pool's
+// nr_hugepages (a NUMA node's where the VM's memory belongs, else the global
+// one) by the pages still missing — pages already free are reused, not
+// doubled. The value before is recorded, so undo (release) puts it back
+// exactly; the write is checked against what the kernel actually gave.
+// The boot-time alternative (hugepagesz= hugepages=) goes through the boot plan.
+// Sources: Documentation/admin-guide/mm/hugetlbpage.rst, admin-guide/sysctl/vm.rst
+// (compact_memory), kernel-parameters.txt (hugepagesz, hugepages, default_hugepagesz).
+
+import type { Problem } from '../errors.js';
+import { parseCpuList } from '../formats/cpu-list.js';
+import { children, hostdevSource, parseDomainXml } from '../formats/libvirt-domain.js';
+import { hugepagePoolDir, nodeMeminfo, PROC_COMPACT_MEMORY, PROC_MEMINFO } from '../model/hugepage-paths.js';
+import { emptyPlan, type Plan } from '../model/plan.js';
+import type { HostSnapshot, HugepagePool } from '../model/snapshot.js';
+import { describeMemory, formatMemorySize } from '../vm/memory.js';
+
+export const HUGEPAGES_KIND = 'hugepages';
+export const PAGE_2M_KB = 2048;
+export const PAGE_1G_KB = 1048576;
+
+export interface ReserveIntent {
+  /** Memory to back, KiB. */
+  sizeKb: number;
+  pageKb: number;
+  /** NUMA node whose pool is raised; null: the global pool. */
+  node: number | null;
+  /** The domain the pages are for (tags the transaction), or null. */
+  domain: string | null;
+  /** Where size, page and node came from ("--page 1G", "domain win11 <memory>"…). */
+  source: string;
+}
+
+/** What a reserve transaction records (its journal intent): enough for status, release and "in effect already". */
+export interface ReserveRecord extends ReserveIntent {
+  pages: number;
+  /** The pool's nr_hugepages attribute. */
+  attr: string;
+  before: number;
+  target: number;
+}
+
+export const pageLabel = (kb: number): string => (kb >= PAGE_1G_KB ? `${kb / PAGE_1G_KB} GiB` : `${kb / 1024} MiB`);
+export const pageArg = (kb: number): string => formatMemorySize(kb);
+export const nrAttr = (pageKb: number, node: number | null): string => `${hugepagePoolDir(pageKb, node)}/nr_hugepages`;
+
+/** The boot-time alternative, as the command that plans it. */
+export const bootAlternative = (sizeKb: number, pageKb: number): string => `vfiokit apply --hugepages ${formatMemorySize(sizeKb)}:${pageArg(pageKb)}`;
+
+/** The command that reserves the pages at runtime (what `vm xml --hugepages` points to). */
+export function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
+  if (domain) return `vfiokit hugepages reserve --domain ${domain}`;
+  return `vfiokit hugepages reserve ${formatMemorySize(sizeKb)}${pageKb === PAGE_2M_KB ? '' : ` --page ${pageArg(pageKb)}`}${node === null ? '' : ` --node ${node}`}`;
+}
+
+/** The page size `--page` accepts: 2M or 1G (the x86-64 huge page sizes). */
+export function parsePageSize(text: string): number | null {
+  const t = text.trim().toLowerCase().replace(/i?b$/, '');
+  if (t === '2m' || t === '2048k') return PAGE_2M_KB;
+  if (t === '1g' || t === '1024m') return PAGE_1G_KB;
+  return null;
+}
+
+const poolOf = (pools: HugepagePool[], kb: number) => pools.find((p) => p.sizeKb === kb) ?? null;
+
+/**
+ * 1 GiB pages need the CPU's pdpe1gb flag and a pool of that size; refusals
+ * shared by the runtime reserve and the boot-time arguments.
+ */
+export function pageSizeProblems(snap: Pick<HostSnapshot, 'hugepages' | 'hugepageHost'>, pageKb: number): Problem[] {
+  if (pageKb === PAGE_1G_KB && snap.hugepageHost.pdpe1gb === false)
+    return [{ code: 'E_HUGEPAGE_SIZE_UNSUPPORTED', subject: '1G', message: '1 GiB huge pages need a CPU that maps them (the pdpe1gb flag), and /proc/cpuinfo does not list pdpe1gb on this host', hint: 'use 2 MiB pages: --page 2M (the default)' }];
+  if (!poolOf(snap.hugepages, pageKb))
+    return [{ code: 'E_HUGEPAGE_SIZE_UNSUPPORTED', subject: pageArg(pageKb), message: `the kernel has no ${pageLabel(pageKb)} huge page pool (${hugepagePoolDir(pageKb, null)} is missing)`, hint: `use the sizes this kernel offers: ${snap.hugepages.map((p) => pageArg(p.sizeKb)).join(', ') || 'none (a kernel without CONFIG_HUGETLBFS)'}` }];
+  return [];
+}
+
+/** Memory that is not a whole number of pages. */
+export function multipleProblems(sizeKb: number, pageKb: number): Problem[] {
+  if (sizeKb % pageKb === 0) return [];
+  const up = Math.ceil(sizeKb / pageKb) * pageKb;
+  return [{ code: 'E_HUGEPAGES_NOT_MULTIPLE', subject: formatMemorySize(sizeKb), message: `${formatMemorySize(sizeKb)} is not a whole number of ${pageLabel(pageKb)} pages`, hint: `give a multiple of ${pageArg(pageKb)}, e.g. ${formatMemorySize(up)}` }];
+}
+
+export function planReserve(snap: HostSnapshot, intent: ReserveIntent): Plan {
+  const plan = emptyPlan(HUGEPAGES_KIND, { ...intent });
+  const refuse = (code: string, subject: string, message: string, hint: string) => plan.problems.push({ code, subject, message, hint });
+  const hp = snap.hugepageHost;
+  plan.problems.push(...pageSizeProblems(snap, intent.pageKb), ...multipleProblems(intent.sizeKb, intent.pageKb));
+  const node = intent.node === null ? null : hp.nodes.find((n) => n.id === intent.node) ?? null;
+  if (intent.node !== null && !node) refuse('E_NUMA_NODE_ABSENT', `node${intent.node}`, `NUMA node ${intent.node} does not exist on this host (nodes: ${hp.nodes.map((n) => n.id).join(', ') || 'none in sysfs'})`, hp.nodes.length ? `use one of them, e.g. --node ${hp.nodes[0].id}, or leave --node out (the global pool)` : 'leave --node out (the global pool)');
+  if (plan.problems.length) return plan;
+
+  const pool = node ? poolOf(node.pools, intent.pageKb) : poolOf(snap.hugepages, intent.pageKb);
+  if (!pool) {
+    refuse('E_HUGEPAGE_SIZE_UNSUPPORTED', pageArg(intent.pageKb), `NUMA node ${intent.node} has no ${pageLabel(intent.pageKb)} pool (${hugepagePoolDir(intent.pageKb, intent.node)} is missing)`, 'leave --node out (the global pool)');
+    return plan;
+  }
+  const pages = intent.sizeKb / intent.pageKb;
+  const where = node ? `node ${node.id}` : 'the host';
+  const attr = nrAttr(intent.pageKb, intent.node);
+  const missing = Math.max(0, pages - pool.free);
+  const record: ReserveRecord = { ...intent, pages, attr, before: pool.total, target: pool.total + missing };
+  plan.intent = { ...record };
+  if (!missing) {
+    plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)}: ${where} has ${pool.free} free already (nr_hugepages ${pool.total}); nothing to reserve`);
+    return plan;
+  }
+  const needKb = missing * intent.pageKb;
+  const avail = node ? node.memFreeKb : hp.availableKb;
+  const availWhat = node ? `MemFree in ${nodeMeminfo(node.id)}` : `MemAvailable in ${PROC_MEMINFO}`;
+  if (avail !== null && needKb > avail)
+    refuse('E_HUGEPAGES_NO_MEMORY', formatMemorySize(intent.sizeKb), `${missing} more ${pageLabel(intent.pageKb)} pages (${describeMemory(needKb)}) are more than the free memory of ${where}: ${availWhat} is ${describeMemory(avail)}`, `ask for less (at most ${formatMemorySize(Math.floor(avail / intent.pageKb) * intent.pageKb + pool.free * intent.pageKb)}), free memory first, or reserve at boot: ${bootAlternative(intent.sizeKb, intent.pageKb)}`);
+  if (plan.problems.length) return plan;
+
+  plan.summary.push(`${pages} × ${pageLabel(intent.pageKb)} for ${describeMemory(intent.sizeKb)} on ${where} (${intent.source}): ${pool.free} free already, ${missing} more → nr_hugepages ${pool.total} → ${record.target}`);
+  if (hp.compaction)
+    plan.steps.push({ kind: 'write-attr', path: PROC_COMPACT_MEMORY, value: '1', before: null, restore: null, oneShot: 'compaction only moves pages together; it leaves no setting behind, so there is nothing to restore', reason: 'compact memory first, so free memory forms whole huge pages' });
+  else plan.warnings.push(`${PROC_COMPACT_MEMORY} is missing (a kernel without CONFIG_COMPACTION): the pool is raised without compacting first, so fragmented memory may fall short`);
+  plan.steps.push({ kind: 'write-attr', path: attr, value: String(record.target), before: String(pool.total), restore: { value: String(pool.total) }, expect: String(record.target), reason: `${missing} more ${pageLabel(intent.pageKb)} pages on ${where}${intent.domain ? ` for ${intent.domain}` : ''} (given back by release)` });
+  return plan;
+}
+
+/** Bytes in a libvirt <memory>/<page> unit (formatdomain: b, KB = 1000, k/KiB = 1024, …). */
+const UNIT: Record<string, number> = { b: 1, bytes: 1, kb: 1e3, k: 1024, kib: 1024, mb: 1e6, m: 1024 ** 2, mib: 1024 ** 2, gb: 1e9, g: 1024 ** 3, gib: 1024 ** 3, tb: 1e12, t: 1024 ** 4, tib: 1024 ** 4 };
+const kibOf = (value: string, unit: string | null): number | null => {
+  const n = Number(value.trim());
+  const f = UNIT[(unit ?? 'KiB').toLowerCase()];
+  if (!/^\d+$/.test(value.trim()) || !f || (n * f) % 1024 !== 0) return null;
+  return (n * f) / 1024;
+};
+
+/**
+ * What a domain asks for: its <memory>, the page size of its
+ * <memoryBacking><hugepages><page> (else 2 MiB), and the NUMA node of its
+ * pinned CPUs (else of its passed GPU, else none) — a node only on a host
+ * with more than one.
+ */
+export function domainHugepageNeed(xml: string, source: string, domain: string, snap: Pick<HostSnapshot, 'cpuTopology' | 'pci'>): { need: ReserveIntent | null; problems: Problem[] } {
+  const d = parseDomainXml(xml, source).documentElement!;
+  const mem = children(d, 'memory')[0];
+  const sizeKb = mem ? kibOf(mem.textContent ?? '', mem.getAttribute('unit')) : null;
+  if (sizeKb === null || sizeKb <= 0) return { need: null, problems: [{ code: 'E_DOMAIN_NO_MEMORY', subject: source, message: `${source} has no <memory> in whole KiB`, hint: 'fix the domain XML (virsh edit), or give the size: vfiokit hugepages reserve SIZE' }] };
+  const page = children(d, 'memoryBacking').flatMap((m) => children(m, 'hugepages')).flatMap((h) => children(h, 'page'))[0];
+  const pageKb = page ? kibOf(page.getAttribute('size') ?? '', page.getAttribute('unit')) : PAGE_2M_KB;
+  if (pageKb === null) return { need: null, problems: [{ code: 'E_DOMAIN_NO_MEMORY', subject: source, message: `${source}: <hugepages><page size='${page?.getAttribute('size')}' unit='${page?.getAttribute('unit') ?? 'KiB'}'> is not a page size`, hint: "use <page size='2048' unit='KiB'/> or <page size='1' unit='G'/>" }] };
+  const topo = snap.cpuTopology;
+  let node: number | null = null;
+  let how = 'no NUMA node (the global pool)';
+  if (topo && topo.numaNodes.length > 1) {
+    const pins = children(d, 'cputune').flatMap((t) => children(t, 'vcpupin')).flatMap((p) => parseCpuList(p.getAttribute('cpuset') ?? '') ?? []);
+    const nodes = [...new Set(pins.map((c) => topo.cpus.find((x) => x.id === c)?.node ?? null))];
+    const gpus = children(d, 'devices').flatMap((x) => children(x, 'hostdev')).map(hostdevSource).filter((a): a is string => Boolean(a));
+    const gpu = snap.pci.find((p) => gpus.includes(p.address) && p.class.startsWith('03') && p.numaNode !== null && p.numaNode >= 0);
+    if (pins.length && nodes.length === 1 && nodes[0] !== null) [node, how] = [nodes[0], `node ${nodes[0]} of its pinned CPUs`];
+    else if (gpu) [node, how] = [gpu.numaNode, `node ${gpu.numaNode} of its GPU ${gpu.address}`];
+  }
+  return { need: { sizeKb, pageKb, node, domain, source: `domain ${domain}: <memory> ${describeMemory(sizeKb)}, ${page ? '<hugepages><page>' : 'default'} ${pageLabel(pageKb)} pages, ${how}` }, problems: [] };
+}
