@@ -99,14 +99,14 @@ function hugepagesCommand(o: { shortfall?: boolean; releaseFails?: boolean } = {
     const nr = () => fs.readFileSync(c.root.path(NR), 'utf8').trim();
     if (sub === 'reserve') {
       if (o.shortfall) throw new PreconditionError('E_HUGEPAGES_SHORT', `only 212 of 512 2 MiB pages could be reserved for ${String(c.values.domain)} (memory is fragmented); rolled back, nothing changed`, 'reserve them at boot: vfiokit plan --hugepages 512x2M');
-      const plan = emptyPlan('hugepages-reserve', { domain: c.values.domain });
+      const plan = emptyPlan('hugepages', { domain: c.values.domain });
       plan.steps.push({ kind: 'write-attr', path: NR, value: '512', before: nr(), restore: { value: nr() }, reason: 'reserve' });
       const r = await applyPlan(plan, { root: c.root, runner: deps.runner!, sysfs: deps.writer! });
       c.io.stdout.write(JSON.stringify({ action: 'reserve', changed: true, txid: r.txid }) + '\n');
       return 0;
     }
     if (o.releaseFails) return 1;
-    const tx = listJournals(c.root).find((d) => d.kind === 'hugepages-reserve' && d.state === 'applied' && (d.intent as { domain?: string }).domain === dom);
+    const tx = listJournals(c.root).find((d) => d.kind === 'hugepages' && d.state === 'applied' && (d.intent as { domain?: string }).domain === dom);
     if (tx) await undoTransaction({ root: c.root, runner: deps.runner!, sysfs: deps.writer!, txid: tx.txid });
     return 0;
   };
@@ -144,7 +144,7 @@ describe('handoff prepare with the hook\'s parts', () => {
       const before = treeFingerprint(h.dir, STATE);
       const p = prepare(h, flags(isolate, hugepages), hp.command);
       expect(await p.done).toBe(0);
-      expect(kinds(h)).toEqual([...(hugepages ? ['hugepages-reserve:applied'] : []), 'handoff-prepare:applied', ...(isolate ? ['isolate:applied'] : [])]);
+      expect(kinds(h)).toEqual([...(hugepages ? ['hugepages:applied'] : []), 'handoff-prepare:applied', ...(isolate ? ['isolate:applied'] : [])]);
       expect(hp.calls).toEqual(hugepages ? ['reserve --domain win11 --hook'] : []);
       expect(h.pci.driverOf(NIC)).toBe('vfio-pci');
       expect(read(h, NR.slice(1))).toBe(hugepages ? '512\n' : '0\n');
@@ -216,7 +216,7 @@ describe('a failing part undoes the parts before it', () => {
     expect(err.exitCode).toBe(4);
     expect(err.message).toMatch(/^handoff: apply failed at step .*driver_override.*\nundone before it: hugepages$/s);
     expect(hp.calls).toEqual(['reserve --domain win11 --hook', 'release win11']);
-    expect(kinds(h)).toEqual(['hugepages-reserve:undone', 'handoff-prepare:rolled-back']);
+    expect(kinds(h)).toEqual(['hugepages:undone', 'handoff-prepare:rolled-back']);
     expect(treeFingerprint(h.dir, STATE)).toEqual(before);
   });
 
@@ -230,7 +230,7 @@ describe('a failing part undoes the parts before it', () => {
     expect(err.exitCode).toBe(4);
     expect(err.message).toMatch(/^isolate: .*Access denied.*\nundone before it: handoff, hugepages$/s);
     expect(p.x.err()).toMatch(/prepare isolate failed; releasing handoff, hugepages/);
-    expect(kinds(h)).toEqual(['hugepages-reserve:undone', 'handoff-prepare:undone', 'isolate:rolled-back']);
+    expect(kinds(h)).toEqual(['hugepages:undone', 'handoff-prepare:undone', 'isolate:rolled-back']);
     expect(h.pci.driverOf(NIC)).toBe('igb');
     expect(treeFingerprint(h.dir, STATE)).toEqual(before);
   });
@@ -304,7 +304,7 @@ describe('release after a crash', () => {
     expect(h.pci.driverOf(NIC)).toBe('vfio-pci');
     const r = await release(h, flags(true, true), hp.command, 'failed');
     expect(r.code).toBe(0);
-    expect(kinds(h)).toEqual(['hugepages-reserve:undone', 'handoff-prepare:rolled-back']);
+    expect(kinds(h)).toEqual(['hugepages:undone', 'handoff-prepare:rolled-back']);
     expect(treeFingerprint(h.dir, STATE)).toEqual(before);
   });
 
@@ -322,7 +322,7 @@ describe('release after a crash', () => {
     expect(effective(h, 'system.slice')).not.toBe('cpuset off');
     const r = await release(h, flags(true, true), hp.command, 'failed');
     expect(r.code).toBe(0);
-    expect(kinds(h)).toEqual(['hugepages-reserve:undone', 'handoff-prepare:undone', 'isolate:rolled-back']);
+    expect(kinds(h)).toEqual(['hugepages:undone', 'handoff-prepare:undone', 'isolate:rolled-back']);
     const now = treeFingerprint(h.dir, STATE);
     delete now['sys/fs/cgroup/init.scope/cpuset.cpus'];
     delete before['sys/fs/cgroup/init.scope/cpuset.cpus'];
