@@ -55,6 +55,7 @@ const bootFlags: Record<string, OptionSpec> = {
   'allow-chipset': { type: 'boolean', description: 'allow chipset functions (ISA/LPC bridge, SMBus…) that share the group (the host loses them)' },
   isolate: { type: 'string', description: 'boot-time CPU isolation of the VM CPUs: isolcpus=managed_irq,domain,LIST nohz_full=LIST rcu_nocbs=LIST irqaffinity=<the other CPUs> on the normal boot entries (alone: no device moves)', valueName: 'LIST' },
   'allow-smt-split': { type: 'boolean', description: 'with --isolate: allow host and VM to share a core\'s SMT siblings' },
+  hugepages: { type: 'string', description: 'reserve huge pages at boot: hugepagesz=PAGE hugepages=N (and default_hugepagesz= when PAGE is not the default) on the normal boot entries (alone: no device moves); PAGE 2M (default) or 1G', valueName: 'SIZE[:PAGE]' },
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -170,7 +171,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'plan',
     summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
-    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--isolate LIST] [--json]',
+    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--isolate LIST] [--hugepages SIZE[:PAGE]] [--json]',
     description:
       'SELECTOR is a PCI address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2204). Every endpoint of the device\'s IOMMU group is included (GPU + HDMI audio + USB-C); bridges are ignored. Nothing is changed.',
     options: { json, ...bootFlags },
@@ -179,7 +180,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--isolate LIST] [--yes] [--json] [--dry-run]',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--isolate LIST] [--hugepages SIZE[:PAGE]] [--yes] [--json] [--dry-run]',
     description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
@@ -308,6 +309,22 @@ export const COMMANDS: CommandSpec[] = [
       undo: { type: 'boolean', description: 'give back what the isolation of this boot changed' },
     },
     load: () => import('./commands/isolate.js'),
+  },
+  {
+    name: 'hugepages',
+    summary: 'reserve huge pages for a running VM as a transaction (compaction, then nr_hugepages), release them exactly, show the pools',
+    usage: 'vfiokit hugepages reserve SIZE|--domain DOMAIN [--page 2M|1G] [--node N] [--hook] [--dry-run] [--json]\n       vfiokit hugepages release [DOMAIN] [--dry-run] [--json]\n       vfiokit hugepages [status] [--json]',
+    description:
+      'reserve is one transaction (kind hugepages, tagged with the domain): write 1 to /proc/sys/vm/compact_memory (a one-shot trigger, nothing to restore), then raise nr_hugepages of the pool (a NUMA node\'s with --node or when the domain\'s pinned CPUs or GPU sit on one node of several, else the global pool) by what free pages do not already cover; the value before is journaled. SIZE is in binary units as for `vm --memory` (8G, 8192M); --domain takes the size from the domain\'s <memory>, the page from its <memoryBacking><hugepages><page> (else 2M), reading /etc/libvirt/qemu/DOMAIN.xml (or stdin with --hook). When the kernel gives fewer pages than asked (fragmented memory) everything is rolled back and the exit is 3, with the shortfall and the boot-time alternative `vfiokit apply --hugepages SIZE[:PAGE]`. The same need again is "in effect already" (exit 0). release undoes the reservation of DOMAIN (else the latest one); nothing to release is exit 0; `vfiokit undo` and `vfiokit recover` work too. Refused (exit 3, nothing changed): 1G pages without the CPU\'s pdpe1gb flag, a size that is not a multiple of the page, more than MemAvailable (a node\'s MemFree with a node), an absent node, an unknown domain. status lists every pool by size and node (total, free, surplus) and which vfiokit transaction holds pages.',
+    options: {
+      json,
+      'dry-run': dryRun,
+      domain: { type: 'string', description: 'reserve for this libvirt domain (size, page size and node from its XML)', valueName: 'DOMAIN' },
+      page: { type: 'string', description: 'huge page size: 2M (default) or 1G', valueName: '2M|1G' },
+      node: { type: 'string', description: 'the NUMA node whose pool is raised (default: the domain\'s, else the global pool)', valueName: 'N' },
+      hook: { type: 'boolean', description: 'with --domain: read the domain XML from stdin (as libvirt passes it to its hook)' },
+    },
+    load: () => import('./commands/hugepages.js'),
   },
 ];
 

@@ -49,7 +49,7 @@ export function readHugepageHost(root: HostRoot): HugepageHostFacts {
   return {
     pdpe1gb: flags === null ? null : flags.has('pdpe1gb'),
     availableKb: meminfoField(root.tryReadText(PROC_MEMINFO), 'MemAvailable'),
-    compaction: root.exists(PROC_COMPACT_MEMORY),
+    compaction: root.probe(PROC_COMPACT_MEMORY),
     nodes,
   };
 }

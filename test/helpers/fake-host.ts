@@ -65,7 +65,9 @@ export interface FakeHost {
   efi?: boolean;
   ovmf?: boolean;
   libvirt?: boolean;
-  hugepages?: { sizeKb: number; total: number; free: number }[];
+  hugepages?: { sizeKb: number; total: number; free: number; surplus?: number }[];
+  /** Per-node pools (nodeN/hugepages); default: the global pools on the first node, none on the others. */
+  hugepageNodes?: Record<number, { sizeKb: number; total: number; free: number; surplus?: number }[]>;
   /** Content of /usr/share/misc/pci.ids; false = none. Default: a small table. */
   pciIds?: string | false;
   /** Extra files: host path → content. */
@@ -85,7 +87,7 @@ export interface FakeHost {
   /** CPU topology files. Default: `cpu.threads` CPUs, one thread per core, one package, node and L3. */
   cpus?: FakeCpus;
   /** /proc/meminfo. Default: 16 GiB, 2 MiB default huge page size. */
-  memory?: { totalKb: number; hugepageSizeKb?: number };
+  memory?: { totalKb: number; hugepageSizeKb?: number; availableKb?: number; nodeFreeKb?: Record<number, number> };
   /** Block devices, laid out under /sys/devices as the kernel does (with /sys/class/block, /sys/block, /sys/dev/block links). */
   blocks?: FakeBlock[];
   /** The root mount (/proc/self/mountinfo and /proc/mounts). `dev` is mountinfo's major:minor (default: the source's block device; null = no mountinfo, only /proc/mounts). */
@@ -639,7 +641,7 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
   const all = Array.from({ length: threads }, (_, i) => i);
   writeCpuTopology(dir, host.cpus ?? { cpus: all.map((i) => ({ id: i, core: i, siblings: [i], l3: all })) });
   const mem = host.memory ?? { totalKb: 16303932 };
-  write(dir, '/proc/meminfo', `MemTotal:       ${mem.totalKb} kB\nMemFree:        ${Math.floor(mem.totalKb / 2)} kB\nMemAvailable:   ${Math.floor(mem.totalKb * 0.7)} kB\nHugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       ${mem.hugepageSizeKb ?? 2048} kB\n`);
+  write(dir, '/proc/meminfo', `MemTotal:       ${mem.totalKb} kB\nMemFree:        ${Math.floor(mem.totalKb / 2)} kB\nMemAvailable:   ${mem.availableKb ?? Math.floor(mem.totalKb * 0.7)} kB\nHugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       ${mem.hugepageSizeKb ?? 2048} kB\n`);
   const release = host.release ?? '6.1.0-18-amd64';
   write(dir, '/proc/sys/kernel/osrelease', `${release}\n`);
   write(dir, '/proc/cmdline', `${host.cmdline ?? `BOOT_IMAGE=/boot/vmlinuz-${release} root=UUID=0b7c5e0e-1111-2222-3333-444455556666 ro quiet`}\n`);
@@ -686,10 +688,33 @@ export function buildFakeHost(host: FakeHost, dir = makeTempDir()): string {
     write(dir, '/usr/sbin/libvirtd', '', 0o755);
     write(dir, '/usr/bin/qemu-system-x86_64', '', 0o755);
   }
-  for (const hp of host.hugepages ?? [{ sizeKb: 2048, total: 0, free: 0 }, { sizeKb: 1048576, total: 0, free: 0 }]) {
-    write(dir, `/sys/kernel/mm/hugepages/hugepages-${hp.sizeKb}kB/nr_hugepages`, `${hp.total}\n`);
-    write(dir, `/sys/kernel/mm/hugepages/hugepages-${hp.sizeKb}kB/free_hugepages`, `${hp.free}\n`);
+  // Huge page pools as hugetlbpage.rst lays them out: global, and per NUMA node (all of the
+  // global pages on node 0 unless `hugepageNodes` says otherwise); each node's meminfo.
+  const pools = host.hugepages ?? [{ sizeKb: 2048, total: 0, free: 0 }, { sizeKb: 1048576, total: 0, free: 0 }];
+  for (const hp of pools) {
+    const g = `/sys/kernel/mm/hugepages/hugepages-${hp.sizeKb}kB`;
+    write(dir, `${g}/nr_hugepages`, `${hp.total}\n`);
+    write(dir, `${g}/free_hugepages`, `${hp.free}\n`);
+    write(dir, `${g}/surplus_hugepages`, `${hp.surplus ?? 0}\n`);
+    write(dir, `${g}/resv_hugepages`, '0\n');
+    write(dir, `${g}/nr_overcommit_hugepages`, '0\n');
   }
+  const nodeIds = (fs.readdirSync(path.join(dir, '/sys/devices/system/node')).map((e) => /^node(\d+)$/.exec(e)?.[1]).filter((x): x is string => x !== undefined)).map(Number).sort((a, b) => a - b);
+  for (const n of nodeIds) {
+    const per = host.hugepageNodes?.[n];
+    for (const hp of pools) {
+      const mine = per?.find((x) => x.sizeKb === hp.sizeKb) ?? (n === nodeIds[0] && !host.hugepageNodes ? hp : { sizeKb: hp.sizeKb, total: 0, free: 0 });
+      const d = `/sys/devices/system/node/node${n}/hugepages/hugepages-${hp.sizeKb}kB`;
+      write(dir, `${d}/nr_hugepages`, `${mine.total}\n`);
+      write(dir, `${d}/free_hugepages`, `${mine.free}\n`);
+      write(dir, `${d}/surplus_hugepages`, `${mine.surplus ?? 0}\n`);
+    }
+    const share = Math.floor(mem.totalKb / nodeIds.length);
+    const free = host.memory?.nodeFreeKb?.[n] ?? Math.floor(share / 2);
+    write(dir, `/sys/devices/system/node/node${n}/meminfo`, `Node ${n} MemTotal:       ${share} kB\nNode ${n} MemFree:        ${free} kB\nNode ${n} MemUsed:        ${share - free} kB\n`);
+  }
+  // Write-only, as the kernel's (mode 0200).
+  write(dir, '/proc/sys/vm/compact_memory', '', 0o200);
   if (host.pciIds !== false) write(dir, '/usr/share/misc/pci.ids', host.pciIds ?? DEFAULT_PCI_IDS);
   for (const [p, c] of Object.entries(host.files ?? {})) write(dir, p, c);
   for (const [p, t] of Object.entries(host.links ?? {})) {

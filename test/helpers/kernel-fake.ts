@@ -28,6 +28,12 @@
 //     /sys/module/NAME and /proc/modules, and probes unbound devices whose
 //     default driver it is; `modprobe -r A B…` unbinds their devices and
 //     removes them (EBUSY-style failure when `busy` names one).
+//   - Huge pages (`hugepages` option): nr_hugepages ← N (global, or a node's)
+//     grows the pool only by what each node's unfragmented memory
+//     (`contiguousKb`) holds as whole pages — the global pool round-robin over
+//     the nodes, as the kernel interleaves — and shrinks it by free pages only;
+//     global and node files (nr, free) stay consistent. compact_memory ← 1
+//     raises each node's unfragmented memory to `compactedKb`.
 //   - Any other write (under sys/ or elsewhere) throws "not handled write",
 //     so an unexpected write fails the test.
 //   - Failure injection: fail the Nth write (1-based) or a matching write
@@ -51,6 +57,8 @@ export interface KernelFakeOptions {
   failCode?: string;
   /** ROM content per device address, readable from its `rom` attribute once enabled. */
   roms?: Record<string, Uint8Array>;
+  /** Unfragmented memory (KiB) per NUMA node that new huge pages can come from, and what compaction raises it to. */
+  hugepages?: { contiguousKb: Record<number, number>; compactedKb?: Record<number, number> };
 }
 
 const errno = (code: string, msg: string) => Object.assign(new Error(`${code}: ${msg}`), { code });
@@ -204,6 +212,73 @@ export class KernelFake implements SysfsWriter {
     return undefined;
   }
 
+  /** compact_memory writes seen. */
+  compactions = 0;
+  private readonly contiguous = new Map<number, number>();
+
+  private contiguousOf(node: number): number {
+    return this.contiguous.get(node) ?? this.opts.hugepages?.contiguousKb[node] ?? 0;
+  }
+
+  private nodeIds(): number[] {
+    try {
+      return fs.readdirSync(this.p('/sys/devices/system/node')).map((e) => /^node(\d+)$/.exec(e)?.[1]).filter((x): x is string => x !== undefined).map(Number).sort((a, b) => a - b);
+    } catch {
+      return [];
+    }
+  }
+
+  private poolFile(sizeKb: number, node: number | null, f: string): string {
+    return this.p(node === null ? `/sys/kernel/mm/hugepages/hugepages-${sizeKb}kB/${f}` : `/sys/devices/system/node/node${node}/hugepages/hugepages-${sizeKb}kB/${f}`);
+  }
+
+  private bump(sizeKb: number, node: number | null, nr: number, free: number): void {
+    for (const [f, d] of [['nr_hugepages', nr], ['free_hugepages', free]] as const) {
+      const file = this.poolFile(sizeKb, node, f);
+      if (!fs.existsSync(file)) continue;
+      fs.writeFileSync(file, `${Number(fs.readFileSync(file, 'utf8').trim()) + d}\n`);
+    }
+  }
+
+  private count1(sizeKb: number, node: number | null, f: string): number {
+    const file = this.poolFile(sizeKb, node, f);
+    if (!fs.existsSync(file)) throw errno('ENOENT', `${file} does not exist`);
+    return Number(fs.readFileSync(file, 'utf8').trim());
+  }
+
+  /** One page onto (or off) a node: its pool, the global pool and its unfragmented memory. */
+  private page(sizeKb: number, node: number, delta: 1 | -1, withNodeFiles: boolean): void {
+    if (withNodeFiles) this.bump(sizeKb, node, delta, delta);
+    this.bump(sizeKb, null, delta, delta);
+    this.contiguous.set(node, this.contiguousOf(node) - delta * sizeKb);
+  }
+
+  private resizePool(sizeKb: number, node: number | null, want: number): void {
+    const nodes = this.nodeIds();
+    const hasNodeFiles = nodes.length > 0 && fs.existsSync(this.poolFile(sizeKb, nodes[0], 'nr_hugepages'));
+    const targets = node !== null ? [node] : hasNodeFiles ? nodes : [0];
+    let cur = this.count1(sizeKb, node, 'nr_hugepages');
+    if (want > cur) {
+      let progress = true;
+      while (cur < want && progress) {
+        progress = false;
+        for (const n of targets) {
+          if (cur >= want || this.contiguousOf(n) < sizeKb) continue;
+          this.page(sizeKb, n, 1, hasNodeFiles);
+          cur++;
+          progress = true;
+        }
+      }
+      return;
+    }
+    for (const n of [...targets].reverse()) {
+      while (cur > want && (hasNodeFiles ? this.count1(sizeKb, n, 'free_hugepages') : this.count1(sizeKb, null, 'free_hugepages')) > 0) {
+        this.page(sizeKb, n, -1, hasNodeFiles);
+        cur--;
+      }
+    }
+  }
+
   write(hostPath: string, value: string): void {
     this.count++;
     this.writes.push(`${hostPath} ← ${JSON.stringify(value)}`);
@@ -265,6 +340,17 @@ export class KernelFake implements SysfsWriter {
       }
       if (cur !== m[1]) throw errno('ENODEV', `${value.trim()} is not bound to ${m[1]}`);
       fs.unlinkSync(link);
+      return;
+    }
+    if (hostPath === '/proc/sys/vm/compact_memory' && this.opts.hugepages) {
+      if (value.trim() !== '1') throw errno('EINVAL', 'compact_memory takes 1');
+      this.compactions++;
+      for (const [n, kb] of Object.entries(this.opts.hugepages.compactedKb ?? {})) this.contiguous.set(Number(n), Math.max(this.contiguousOf(Number(n)), kb));
+      return;
+    }
+    if ((m = /^\/sys\/(?:kernel\/mm|devices\/system\/node\/node(\d+))\/hugepages\/hugepages-(\d+)kB\/nr_hugepages$/.exec(hostPath)) && this.opts.hugepages) {
+      if (!/^\d+\n?$/.test(value)) throw errno('EINVAL', `${hostPath} takes a number`);
+      this.resizePool(Number(m[2]), m[1] === undefined ? null : Number(m[1]), Number(value.trim()));
       return;
     }
     throw new Error(`kernel fake: not handled write to ${hostPath} (${JSON.stringify(value)})`);

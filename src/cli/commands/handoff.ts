@@ -63,7 +63,7 @@ export function domainHostdevs(xml: string, source: string): { name: string | nu
   return { name, hostdevs: [...new Set(hostdevs)] };
 }
 
-async function domainXml(ctx: CommandContext, domain: string, deps: HandoffDeps): Promise<{ xml: string; source: string }> {
+export async function domainXml(ctx: CommandContext, domain: string, deps: HandoffDeps): Promise<{ xml: string; source: string }> {
   if (ctx.values.hook) {
     const xml = deps.stdinText ?? (await readStdin(ctx));
     if (xml.trim()) return { xml, source: `the domain XML libvirt passed on stdin for ${domain}` };
