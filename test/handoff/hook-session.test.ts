@@ -45,7 +45,10 @@ function domainXml(name: string): string {
 }
 const XML = domainXml('win11');
 
-function setup(o: IsolationHostOptions = {}) {
+const G = 1024 * 1024;
+
+/** `contiguousKb`: memory the kernel can still make into 2 MiB pages (KernelFake's hugepages model; default plenty). */
+function setup(o: IsolationHostOptions & { contiguousKb?: number } = {}) {
   const { dir } = buildIsolationHost({
     ...o,
     extra: {
@@ -67,13 +70,12 @@ function setup(o: IsolationHostOptions = {}) {
   fs.mkdirSync(path.join(dir, 'var/lib'), { recursive: true });
   const systemd = new FakeSystemd(dir);
   const iso = new IsolationKernel(dir);
-  const pci = new KernelFake(dir, { defaults: { [NIC]: 'igb' } });
+  const pci = new KernelFake(dir, { defaults: { [NIC]: 'igb' }, hugepages: { contiguousKb: { 0: o.contiguousKb ?? 8 * G } } });
   pci.modprobe(['modprobe', 'vfio-pci']); // loaded before: vfiokit never unloads vfio modules, so it stays either way
   const failPci: { when?: (p: string, v: string) => boolean } = {};
   const writer: SysfsWriter = {
     write(p, v) {
       if (/^\/proc\/irq\/|^\/sys\/fs\/cgroup\/|^\/sys\/devices\/virtual\/workqueue\/|\/cpufreq\//.test(p)) return iso.write(p, v);
-      if (p === NR) return fs.writeFileSync(path.join(dir, p), `${Number(v)}\n`);
       if (failPci.when?.(p, v)) throw Object.assign(new Error(`EIO: injected failure writing ${p}`), { code: 'EIO' });
       return pci.write(p, v);
     },
@@ -394,5 +396,35 @@ describe('release --dry-run with the parts', () => {
     expect(x.out()).toMatch(/handoff release win11 \(dry run: nothing is changed\): undoes transaction/);
     expect(x.out()).toMatch(/\nlast: vfiokit hugepages release win11\n$/);
     expect(treeFingerprint(h.dir)).toEqual(mid);
+  });
+});
+
+describe("with this build's `vfiokit hugepages` (the registry's command, in the hook's process)", () => {
+  const real = (h: Host): HandoffDeps => ({ runner: h.runner, writer: h.writer, stdinText: XML, sleep: async () => {} });
+
+  it('prepare reserves 512 × 2 MiB for the domain (from its XML on stdin), then the device, then the CPUs; release gives every byte back', async () => {
+    const h = setup();
+    const before = treeFingerprint(h.dir, STATE);
+    const p = ctx(h.dir, ['prepare', 'win11'], flags(true, true));
+    expect(await runHandoff(p.c, real(h))).toBe(0);
+    expect(kinds(h)).toEqual(['hugepages:applied', 'handoff-prepare:applied', 'isolate:applied']);
+    expect(listJournals(h.dir)[0].intent).toMatchObject({ domain: 'win11', pageKb: 2048, sizeKb: G });
+    expect(read(h, NR.slice(1))).toBe('512\n');
+    expect(h.pci.driverOf(NIC)).toBe('vfio-pci');
+    const r = ctx(h.dir, ['release', 'win11'], { ...flags(true, true), reason: 'crashed' });
+    expect(await runHandoff(r.c, real(h))).toBe(0);
+    expect(read(h, NR.slice(1))).toBe('0\n');
+    expect(treeFingerprint(h.dir, STATE)).toEqual(before);
+  });
+
+  it('memory too fragmented: the reserve falls short and rolls back (E_HUGEPAGES_SHORT, exit 3); the device and CPUs are never touched', async () => {
+    const h = setup({ contiguousKb: 100 * 2048 });
+    const before = treeFingerprint(h.dir, STATE);
+    const err = (await runHandoff(ctx(h.dir, ['prepare', 'win11'], flags(true, true)).c, real(h)).catch((e) => e)) as PreconditionError;
+    expect(err).toMatchObject({ code: 'E_HUGEPAGES_SHORT', exitCode: 3 });
+    expect(err.message).toMatch(/^hugepages: the kernel gave 100 of the 512 more 2 MiB pages/);
+    expect(h.pci.driverOf(NIC)).toBe('igb');
+    expect(kinds(h)).toEqual(['hugepages:rolled-back']);
+    expect(treeFingerprint(h.dir, STATE)).toEqual(before);
   });
 });
