@@ -14,6 +14,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runTest, type TestDef } from './lib/harness.js';
+import { machineSummary } from './lib/declare.js';
 import { cacheRoot } from './lib/cache.js';
 import { imageStats } from './lib/images.js';
 import { fmtDuration, log, repoRoot } from './lib/util.js';
@@ -46,7 +47,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.help) {
-    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_SMP (vCPUs per guest), VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
+    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
     return 0;
   }
   let tests: TestDef[];
@@ -57,7 +58,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.list) {
-    for (const t of tests) process.stdout.write(`${t.id.padEnd(24)} ${t.title}${t.needs.length ? `  [needs: vfiokit ${t.needs.join(', ')}]` : ''}\n`);
+    for (const t of tests) process.stdout.write(`${t.id.padEnd(24)} ${t.title}${t.needs.length ? `  [needs: vfiokit ${t.needs.join(', ')}]` : ''}${machineSummary(t)}\n`);
     return 0;
   }
   if (process.getuid?.() !== 0) log('lab: warning: not running as root; building images and 9p shares need root');
@@ -66,19 +67,10 @@ async function main(): Promise<number> {
     process.stderr.write('lab: --jobs must be a positive integer\n');
     return 2;
   }
-  // Guests get the cores the jobs leave them: two-vCPU guests, two at a time
-  // on two cores, preempt each other's vCPUs inside guest spinlocks.
-  // At most 2: more vCPUs only make TCG guests boot slower.
-  process.env.VFIOKIT_LAB_SMP ||= String(Math.min(2, Math.max(1, Math.floor(os.cpus().length / jobs))));
-  const smp = Number(process.env.VFIOKIT_LAB_SMP);
-  if (!Number.isInteger(smp) || smp < 1) {
-    process.stderr.write(`lab: VFIOKIT_LAB_SMP must be a positive integer (got ${JSON.stringify(process.env.VFIOKIT_LAB_SMP)})\n`);
-    return 2;
-  }
   const resultsDir = path.join(repoRoot(), 'lab-results');
   mkdirSync(resultsDir, { recursive: true });
   const t0 = Date.now();
-  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time, ${smp} vCPU(s) per guest; cache ${cacheRoot()}; results ${resultsDir}`);
+  log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time (each test declares its guest's vCPUs and memory); cache ${cacheRoot()}; results ${resultsDir}`);
   // Longest first (the table keeps the listed order).
   const byId = new Map((await pool(longestFirst(tests), jobs, async (def) => {
     const r = await runTest(def, resultsDir);

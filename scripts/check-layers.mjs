@@ -7,7 +7,7 @@
 // Usage: node scripts/check-layers.mjs [REPO_DIR]   (default: this repository)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pathLiteralProblems, selfCheck } from './check-paths.mjs';
+import { duplicatePathProblems, pathLiteralProblems, selfCheck } from './check-paths.mjs';
 
 const root = process.argv[2] ? path.resolve(process.argv[2]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const PURE = ['src/model', 'src/formats', 'src/analysis', 'src/plan', 'src/vm', 'src/render'];
@@ -27,9 +27,11 @@ const ALLOWED = {
 const problems = selfCheck();
 const walk = (dir) =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+const sources = [];
 for (const file of walk(path.join(root, 'src'))) {
   const rel = path.relative(root, file);
   const text = fs.readFileSync(file, 'utf8');
+  sources.push([rel, text]);
   problems.push(...pathLiteralProblems(rel, text));
   text.split('\n').forEach((line, i) => {
     if (PURE.some((p) => rel.startsWith(p + '/')) && /(from\s+['"]node:|require\(['"]node:|import\(['"]node:)/.test(line))
@@ -46,6 +48,7 @@ for (const file of walk(path.join(root, 'src'))) {
     if (rel !== 'src/cli/main.ts' && /\bprocess\.exit\s*\(/.test(line)) problems.push(`${rel}:${i + 1}: only src/cli/main.ts may call process.exit`);
   });
 }
+problems.push(...duplicatePathProblems(sources));
 if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);

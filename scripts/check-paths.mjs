@@ -29,6 +29,32 @@ export function pathLiteralProblems(rel, text) {
   return out;
 }
 
+/**
+ * One name per path: a path literal exported under two names (in one path
+ * module or in two) is a problem naming both. `files` are [rel, text] pairs;
+ * only path modules count.
+ */
+export function duplicatePathProblems(files) {
+  const seen = new Map();
+  const out = [];
+  for (const [rel, text] of files) {
+    if (!PATH_MODULE.test(rel)) continue;
+    const sf = ts.createSourceFile(rel, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+    for (const st of sf.statements) {
+      if (!ts.isVariableStatement(st) || !st.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
+      for (const d of st.declarationList.declarations) {
+        const init = d.initializer;
+        if (!init || !ts.isIdentifier(d.name) || !(ts.isStringLiteral(init) || ts.isNoSubstitutionTemplateLiteral(init)) || !init.text.startsWith('/')) continue;
+        const here = `${rel}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1} ${d.name.text}`;
+        const first = seen.get(init.text);
+        if (first) out.push(`${here}: path ${JSON.stringify(init.text)} is already named ${first}; import that one instead`);
+        else seen.set(init.text, here);
+      }
+    }
+  }
+  return out;
+}
+
 /** Plants literals the rule must catch and text it must let pass; returns what went wrong (empty: the rule works). */
 export function selfCheck() {
   const planted = [

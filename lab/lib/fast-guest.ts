@@ -106,7 +106,8 @@ export interface FastRunOptions {
   label: string;
   /** Per-boot directory (under lab-results); becomes the guest's /lab. */
   workDir: string;
-  machine: Omit<MachineSpec, 'shares' | 'kernel' | 'disk'>;
+  /** memMb and smp default to 1024 MiB and 1 vCPU for tests not written as declarations (declarations always say). */
+  machine: Omit<MachineSpec, 'shares' | 'kernel' | 'disk' | 'memMb' | 'smp'> & Partial<Pick<MachineSpec, 'memMb' | 'smp'>>;
   /** Extra kernel arguments (IOMMU switches). */
   append?: string;
   /** Shell body run as root in the guest after lib.sh is sourced. */
@@ -157,6 +158,7 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
   const argv = qemuArgv({
     ...o.machine,
     memMb: o.machine.memMb ?? 1024,
+    smp: o.machine.smp ?? 1,
     shares: [
       { tag: 'host', hostPath: '/', readonly: true },
       { tag: 'lab', hostPath: o.workDir, readonly: false },

@@ -90,7 +90,7 @@ export function fullRunScript(body: string, end: EndAction = 'poweroff'): string
 export interface FullRunOptions {
   label: string;
   workDir: string;
-  machine: Omit<MachineSpec, 'shares' | 'disk'>;
+  machine: Omit<MachineSpec, 'shares' | 'disk' | 'memMb' | 'smp'> & Partial<Pick<MachineSpec, 'memMb' | 'smp'>>;
   disk: { file: string; format: 'raw' | 'qcow2' };
   script: string;
   timeoutMs?: number;
@@ -114,6 +114,7 @@ export async function runFull(o: FullRunOptions): Promise<FullRun> {
   const argv = qemuArgv({
     ...o.machine,
     memMb: o.machine.memMb ?? 1536,
+    smp: o.machine.smp ?? 1,
     disk: o.disk,
     shares: [
       { tag: 'host', hostPath: '/', readonly: true },

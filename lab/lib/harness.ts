@@ -7,6 +7,7 @@ import path from 'node:path';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { run as runProc, repoRoot, log, tail } from './util.js';
 import { bootOutcome, type BootResult } from './qemu.js';
+import type { LabTestDecl } from './declare.js';
 
 export type Status = 'pass' | 'fail' | 'skip';
 
@@ -83,6 +84,8 @@ export interface TestDef {
   /** Minutes measured with warm caches (2 jobs, 2 cores): the longest tests start first, so parallel jobs end together. */
   cost: number;
   run: (t: TestContext) => Promise<void>;
+  /** The declaration it was made from (`defineLabTest`); absent for a free-form test. */
+  decl?: LabTestDecl;
 }
 
 const commandPresence = new Map<string, Promise<string | null>>();

@@ -452,7 +452,8 @@ async function build(name: ImageName, recipe: Recipe, dir: string, rootUuid: str
   writeFileSync(path.join(setupDir, 'lib.sh'), GUEST_LIB);
   writeFileSync(path.join(setupDir, 'run.sh'), fullRunScript(recipe.setup));
   mkdirSync(path.join(setupDir, 'out'), { recursive: true });
-  const machine = { iommu: 'intel' as const, topology: 'gpu' as const, cpuVendor: 'GenuineIntel' as const };
+  // The build machine: one vCPU (more only make TCG boots slower), the full guests' memory.
+  const machine = { iommu: 'intel' as const, topology: 'gpu' as const, cpuVendor: 'GenuineIntel' as const, memMb: 1536, smp: 1 };
   const setupArgv = qemuArgv({
     ...machine,
     disk: { file: disk, format: 'raw' },

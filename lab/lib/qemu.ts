@@ -19,8 +19,9 @@ export interface Share {
 export interface MachineSpec {
   iommu: IommuKind;
   topology: TopologyName;
-  memMb?: number;
-  smp?: number;
+  /** Memory in MiB and vCPUs: every test says its own (declarations: `machine.memoryMiB`, `machine.smp`). */
+  memMb: number;
+  smp: number;
   /** CPU vendor the guest sees (`-cpu max,vendor=…`). */
   cpuVendor?: 'GenuineIntel' | 'AuthenticAMD';
   shares: Share[];
@@ -125,7 +126,7 @@ export function qemuArgv(m: MachineSpec): string[] {
   // Under KVM the guest sees the real CPU (its vendor cannot be chosen).
   if ((process.env.VFIOKIT_LAB_ACCEL || 'tcg').startsWith('kvm')) a.push('-cpu', 'host');
   else a.push('-cpu', m.cpuVendor ? `max,vendor=${m.cpuVendor}` : 'max');
-  a.push('-m', String(m.memMb ?? 1536), '-smp', String(m.smp ?? (Number(process.env.VFIOKIT_LAB_SMP) || 2)));
+  a.push('-m', String(m.memMb), '-smp', String(m.smp));
   // The IOMMU must be created before the PCI devices it translates for.
   if (m.iommu === 'intel') a.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
   if (m.iommu === 'amd') a.push('-device', 'amd-iommu,intremap=on');

@@ -35,8 +35,10 @@ lab_vfio_devnodes() { ls /dev/vfio 2>/dev/null | tr '\\n' ' ' >"$LAB_OUT/$1.vfio
 export interface SessionOptions {
   topology: TopologyName;
   iommu?: IommuKind;
-  /** vCPUs of the guest (default: the lab's per-job share). */
+  /** vCPUs of the guest (a declared test always says; default 1). */
   smp?: number;
+  /** Memory in MiB (a declared test always says; default 1536). */
+  memMb?: number;
 }
 
 export class GuestSession {
@@ -63,7 +65,8 @@ export class GuestSession {
       machine: {
         iommu: this.opts.iommu ?? 'intel',
         topology: this.opts.topology,
-        ...(this.opts.smp ? { smp: this.opts.smp } : {}),
+        smp: this.opts.smp ?? 1,
+        memMb: this.opts.memMb ?? 1536,
         cpuVendor: (this.opts.iommu ?? 'intel') === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
         ...(this.image.uefi && this.vars ? { uefi: { code: this.image.uefi.code, vars: this.vars } } : {}),
       },
@@ -88,7 +91,5 @@ export function outputOf(r: FullRun, name: string): string {
   return `${(r.read(`${name}.out`) ?? '').trim()}\n${(r.read(`${name}.err`) ?? '').trim()}`.trim();
 }
 
-/** The driver of each function in a listing, for messages. */
-export function driversOf(listing: { devices: Map<string, { driver: string | null }> }, addrs: string[]): string {
-  return addrs.map((a) => `${a}=${listing.devices.get(a)?.driver ?? 'none'}`).join(', ');
-}
+/** Kept here for tests written before lab/lib/gpu.ts held it. */
+export { driversOf } from './gpu.js';

@@ -4,6 +4,7 @@
 
 import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,4 +148,16 @@ export function tail(text: string, n: number): string {
   const lines = text.replace(/\r/g, '').split('\n');
   while (lines.length && !lines[lines.length - 1]!.trim()) lines.pop();
   return lines.slice(-n).join('\n');
+}
+
+/** A TCP port free on this machine's loopback (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
 }

@@ -16,8 +16,13 @@
 // generator, so the boot plan puts the device IDs in /etc/modprobe.d and says
 // what to add to the command line and the initramfs (warnings the module
 // passes to Ansible).
+//
+// Not a declaration (lab/lib/declare.ts): the test's work happens on this
+// machine while the guest is up — a key pair and a free port before the boot
+// (the NIC's forward names the port), then twelve ansible-playbook runs and
+// SSH reads between them, handed over with lab_wait_host. Its machine is
+// spelled out below like a declaration's.
 
-import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,24 +30,12 @@ import { runFast, type GuestLink } from '../lib/fast-guest.js';
 import { guestOutputs, GUEST_LIB } from '../lib/guest-script.js';
 import type { TestContext, TestDef } from '../lib/harness.js';
 import { bootOutcome, USER_NET_GUEST_ADDR } from '../lib/qemu.js';
-import { BOOT_HELPERS, driversOf } from '../lib/session.js';
-import { repoRoot, run, runOk, shq, which } from '../lib/util.js';
-import { bootstateDiff, functionsOf, GPU_ID, gpus, onHostDrivers, onVfio } from './s2-boot.js';
+import { BOOT_HELPERS } from '../lib/session.js';
+import { freePort, repoRoot, run, runOk, shq, which } from '../lib/util.js';
+import { bootstateDiff, driversOf, functionsOf, GPU_ID, gpus, onHostDrivers, onVfio } from '../lib/gpu.js';
 
 const MAC = '52:54:00:4c:41:42';
 const MODPROBE_FILE = '/etc/modprobe.d/vfiokit.conf';
-
-/** A TCP port free on this machine's loopback (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** The guest side: network up on the NIC with our MAC, dropbear with a fresh host key, our client key authorized. */
 function guestScript(clientKey: string): string {
@@ -231,7 +224,7 @@ async function fleet(t: TestContext): Promise<void> {
   const r = await runFast({
     label: `${t.id}/boot`,
     workDir: t.bootDir('boot'),
-    machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 1536, net: { mac: MAC, hostfwd: [{ hostPort: port, guestPort: 22 }] } },
+    machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', smp: 1, memMb: 1536, net: { mac: MAC, hostfwd: [{ hostPort: port, guestPort: 22 }] } },
     append: 'intel_iommu=on',
     script: guestScript(readFileSync(`${key}.pub`, 'utf8').trim()),
     timeoutMs: 75 * 60_000,

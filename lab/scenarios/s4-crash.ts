@@ -6,23 +6,11 @@
 // that must agree with what it says: passthrough in effect, or the original
 // configuration byte for byte with the host drivers.
 
-import { SkipTest, type TestContext, type TestDef } from '../lib/harness.js';
-import { getImage } from '../lib/images.js';
-import { driversOf, GuestSession, outputOf, rcOf } from '../lib/session.js';
-import { bootstateDiff, functionsOf, GPU_ID, gpus, listingOf, onHostDrivers, onVfio } from './s2-boot.js';
+import { defineLabTest, SkipTest, type LabRun } from '../lib/declare.js';
+import { bootstateDiff, driversOf, functionsOf, GPU_ID, gpus, onHostDrivers, onVfio } from '../lib/gpu.js';
+import { powerCutWatcher, running, type CutPoint } from '../lib/power-cut.js';
 
-interface CutPoint {
-  id: string;
-  what: string;
-  /** Shell condition, true once the point is reached (evaluated every ~50 ms). */
-  condition: string;
-  /** Polls to wait after the condition first holds (lets a regeneration get half-way). */
-  delayPolls: number;
-  /** Rough minutes (TestDef.cost). */
-  cost: number;
-}
-
-const running = (names: string) => `grep -qsxE '${names}' /proc/[0-9]*/comm`;
+export type { CutPoint };
 
 export const CUT_POINTS: CutPoint[] = [
   { id: 'journal', what: 'right after the journal is first written (before any step)', condition: 'find /var/lib/vfiokit/journal -type f 2>/dev/null | grep -q .', delayPolls: 0, cost: 2 },
@@ -37,95 +25,81 @@ export const CUT_POINTS: CutPoint[] = [
   { id: 'bootloader', what: 'while the bootloader configuration is regenerated', condition: running('grub-mkconfig|update-grub|kernel-install|bootctl'), delayPolls: 5, cost: 4.6 },
 ];
 
-function applyWithCut(p: CutPoint): string {
-  return `
-lab_listing before
-lab_bootstate before
-GPU=$(lab_find ${GPU_ID} | head -n 1)
-: >"$LAB_OUT/apply.marker"
-sleep 1.1
-# The watcher: cut the power when the point is reached.
-(
-  n=0; seen=0
-  while :; do
-    if [ $seen = 0 ] && ${p.condition}; then seen=1; fi
-    if [ $seen = 1 ]; then
-      if [ $n -ge ${p.delayPolls} ]; then
-        echo ${p.id} >"$LAB_OUT/cut"
-        echo "LAB: power cut at ${p.id}"
-        echo o >/proc/sysrq-trigger
-        sleep 30
-      fi
-      n=$((n + 1))
-    fi
-    sleep 0.05
-  done
-) &
-lab_run apply vfiokit apply "\${GPU#0000:}" --yes
-# apply finished before the point was reached: no cut happened.
-sleep 0.5
-lab_bootstate applied
-`;
+/** Rolled back (the boot files as before apply) or finished, as `recover` left them. */
+function outcome(r: LabRun): 'rolled back' | 'finished' {
+  return bootstateDiff(r.boot(cutBoot(r)).read('before.bootstate') ?? '', r.boot('after-cut').read('recovered.bootstate') ?? '').length === 0 ? 'rolled back' : 'finished';
 }
+const cutBoot = (r: LabRun) => r.boots[0]!.name;
+const gpuOf = (r: LabRun) => gpus(r.boot(cutBoot(r)).listing('before'))[0]!;
 
-const AFTER_CUT = `
-lab_listing boot
-lab_run status-first vfiokit status --json
-lab_run recover vfiokit recover
-lab_run status vfiokit status
-lab_bootstate recovered
-`;
+const crash = (p: CutPoint) =>
+  defineLabTest({
+    id: `4.${p.id}`,
+    title: `crash safety: power cut ${p.what}`,
+    needs: ['apply', 'status', 'recover'],
+    cost: p.cost,
+    guest: { kind: 'image', image: 'grub-itools' },
+    machine: { iommu: 'intel', topology: 'gpu', smp: 1, memoryMiB: 1536 },
+    boots: [
+      {
+        name: `apply-cut-${p.id}`,
+        timeoutMs: 40 * 60_000,
+        allowUnfinished: true,
+        steps: [
+          'lab_listing before',
+          'lab_bootstate before',
+          `GPU=$(lab_find ${GPU_ID} | head -n 1)`,
+          ': >"$LAB_OUT/apply.marker"',
+          'sleep 1.1',
+          powerCutWatcher(p),
+          { label: 'apply', run: 'vfiokit apply "${GPU#0000:}" --yes' },
+          '# apply finished before the point was reached: no cut happened.',
+          'sleep 0.5',
+          'lab_bootstate applied',
+        ],
+        checks: (b, t) => {
+          t.require('the guest has the GPU-like device', !!gpus(b.listing('before'))[0]);
+          if (b.finished === 'ok' && b.read('cut') === undefined) throw new SkipTest(`apply (exit ${b.rc('apply')}) finished without reaching the point "${p.what}" — nothing was interrupted`);
+          t.require(`the power was cut ${p.what}`, b.read('cut')?.trim() === p.id && !b.finished, `cut=${b.read('cut')?.trim() ?? 'none'}, finished=${b.finished ?? 'no'}`);
+          t.log(`power cut at ${p.id}; booting again`);
+        },
+      },
+      {
+        name: 'after-cut',
+        timeoutMs: 40 * 60_000,
+        steps: [
+          'lab_listing boot',
+          { label: 'status-first', run: 'vfiokit status --json' },
+          { label: 'recover', run: 'vfiokit recover', expectExit: 0, check: '`vfiokit recover` exits 0' },
+          { label: 'status', run: 'vfiokit status' },
+          'lab_bootstate recovered',
+        ],
+        checks: (b, t, r) => {
+          t.check('the guest boots after the power cut', b.finished === 'ok');
+          const said = `${b.out('status-first')}\n${b.out('recover')}`;
+          t.check('vfiokit reports the interrupted transaction (first command or `recover`)', /interrupt|incomplete|unfinished|roll(ed)?[ -]?back|resum|recover|pending|crash/i.test(said), said.slice(0, 800));
+          const changed = bootstateDiff(r.boot(cutBoot(r)).read('before.bootstate') ?? '', b.read('recovered.bootstate') ?? '');
+          t.log(`after recover: ${outcome(r)}${changed.length ? ` (changed: ${changed.join(', ')})` : ''}; status exit ${b.rc('status')}`);
+        },
+      },
+      {
+        name: 'after-recover',
+        steps: ['lab_listing boot', 'lab_bootstate boot', { label: 'status', run: 'vfiokit status' }],
+        checks: (b, t, r) => {
+          const gpu = gpuOf(r);
+          const l3 = b.listing('boot');
+          if (outcome(r) === 'rolled back') {
+            t.check('rolled back: the next boot has the host drivers', onHostDrivers(l3, gpu), driversOf(l3, functionsOf(gpu)));
+            const d = bootstateDiff(r.boot(cutBoot(r)).read('before.bootstate') ?? '', b.read('boot.bootstate') ?? '');
+            t.check('rolled back: boot configuration byte-identical to before apply', d.length === 0, d.join(', '));
+            t.check('rolled back: `vfiokit status` does not claim passthrough is in effect', b.rc('status') !== 0, b.out('status'));
+          } else {
+            t.check('finished: the next boot has both GPU functions on vfio-pci', onVfio(l3, gpu), driversOf(l3, functionsOf(gpu)));
+            t.check('finished: `vfiokit status` exits 0 after the reboot', b.rc('status') === 0, `exit ${b.rc('status')}\n${b.out('status')}`);
+          }
+        },
+      },
+    ],
+  });
 
-const FINAL = `
-lab_listing boot
-lab_bootstate boot
-lab_run status vfiokit status
-`;
-
-async function crash(t: TestContext, p: CutPoint): Promise<void> {
-  const image = await getImage('grub-itools');
-  const s = new GuestSession(t, image, { topology: 'gpu' });
-  await s.init();
-  const r1 = await s.boot(`apply-cut-${p.id}`, applyWithCut(p), { timeoutMs: 40 * 60_000, allowUnfinished: true });
-  const before = listingOf(r1, 'before');
-  const gpu = gpus(before)[0];
-  t.require('the guest has the GPU-like device', !!gpu);
-  if (r1.finished === 'ok' && r1.read('cut') === undefined) {
-    throw new SkipTest(`apply (exit ${rcOf(r1, 'apply')}) finished without reaching the point "${p.what}" — nothing was interrupted`);
-  }
-  t.require(`the power was cut ${p.what}`, r1.read('cut')?.trim() === p.id && !r1.finished, `cut=${r1.read('cut')?.trim() ?? 'none'}, finished=${r1.finished ?? 'no'}`);
-  t.log(`power cut at ${p.id}; booting again`);
-
-  const r2 = await s.boot('after-cut', AFTER_CUT, { timeoutMs: 40 * 60_000 });
-  t.check('the guest boots after the power cut', r2.finished === 'ok');
-  const said = `${outputOf(r2, 'status-first')}\n${outputOf(r2, 'recover')}`;
-  t.check(
-    'vfiokit reports the interrupted transaction (first command or `recover`)',
-    /interrupt|incomplete|unfinished|roll(ed)?[ -]?back|resum|recover|pending|crash/i.test(said),
-    said.slice(0, 800),
-  );
-  t.check('`vfiokit recover` exits 0', rcOf(r2, 'recover') === 0, `exit ${rcOf(r2, 'recover')}\n${outputOf(r2, 'recover')}`);
-  const rolledBack = bootstateDiff(r1.read('before.bootstate') ?? '', r2.read('recovered.bootstate') ?? '');
-  const outcome = rolledBack.length === 0 ? 'rolled back' : 'finished';
-  t.log(`after recover: ${outcome}${rolledBack.length ? ` (changed: ${rolledBack.join(', ')})` : ''}; status exit ${rcOf(r2, 'status')}`);
-
-  const r3 = await s.boot('after-recover', FINAL);
-  const l3 = listingOf(r3, 'boot');
-  if (outcome === 'rolled back') {
-    t.check('rolled back: the next boot has the host drivers', onHostDrivers(l3, gpu), driversOf(l3, functionsOf(gpu)));
-    const d = bootstateDiff(r1.read('before.bootstate') ?? '', r3.read('boot.bootstate') ?? '');
-    t.check('rolled back: boot configuration byte-identical to before apply', d.length === 0, d.join(', '));
-    t.check('rolled back: `vfiokit status` does not claim passthrough is in effect', rcOf(r3, 'status') !== 0, outputOf(r3, 'status'));
-  } else {
-    t.check('finished: the next boot has both GPU functions on vfio-pci', onVfio(l3, gpu), driversOf(l3, functionsOf(gpu)));
-    t.check('finished: `vfiokit status` exits 0 after the reboot', rcOf(r3, 'status') === 0, `exit ${rcOf(r3, 'status')}\n${outputOf(r3, 'status')}`);
-  }
-}
-
-export const scenario4: TestDef[] = CUT_POINTS.map((p) => ({
-  id: `4.${p.id}`,
-  title: `crash safety: power cut ${p.what}`,
-  needs: ['apply', 'status', 'recover'],
-  cost: p.cost,
-  run: (t) => crash(t, p),
-}));
+export const scenario4 = CUT_POINTS.map(crash);

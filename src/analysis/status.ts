@@ -14,6 +14,8 @@ export interface StatusLine {
   observed: string;
   expected: string;
   cause: string | null;
+  /** Holds, but something changed that the user should know (rendered as a warning; does not make status fail). */
+  warn?: boolean;
 }
 
 export interface StatusReport {
@@ -30,6 +32,8 @@ export function assembleStatus(s: HostSnapshot, tx: { txid: string; intent: Boot
   if (!tx) return { inEffect: false, txid: null, appliedAt: null, rebootedSinceApply: null, lines: [], drift: [] };
   const drift = detectDrift(s, tx);
   const driftAt = new Map(drift.filter((d) => d.kind !== 'bridges-changed').map((d) => [d.address, d]));
+  const bridgesAt = new Map(drift.filter((d) => d.kind === 'bridges-changed').map((d) => [d.address, d]));
+  const passed = new Set(tx.intent.devices.map((d) => d.address));
   const { intent } = tx;
   const rebooted = s.kernel.bootTime ? new Date(s.kernel.bootTime).getTime() > new Date(tx.appliedAt).getTime() : null;
   const notRebooted = rebooted === false ? 'the host has not been rebooted since `vfiokit apply`; reboot to bring the change into effect' : null;
@@ -76,6 +80,21 @@ export function assembleStatus(s: HostSnapshot, tx: { txid: string; intent: Boot
       else cause = 'no driver is bound: vfio-pci did not load at boot (check `modprobe -c | grep vfio` and the initramfs)';
     }
     lines.push({ subject: label, ok, observed: `driver ${d.driver ?? 'none'}`, expected: 'driver vfio-pci', cause });
+    // The device is where it was, but a bridge or port above it moved or was replaced: its IOMMU group may differ now.
+    const br = bridgesAt.get(want.address);
+    if (br) {
+      const others = d.iommuGroup === null ? [] : s.pci.filter((x) => x.iommuGroup === d.iommuGroup && !x.isBridge && !passed.has(x.address));
+      lines.push({
+        subject: `${label} bridges`,
+        ok: others.length === 0,
+        ...(others.length ? {} : { warn: true }),
+        observed: br.message,
+        expected: 'the bridge path recorded at apply',
+        cause: others.length
+          ? `IOMMU group ${d.iommuGroup} now also holds ${others.map((x) => `${shortAddress(x.address)} [${x.vendor}:${x.device}] on ${x.driver ?? 'no driver'}`).join(', ')}, which the transaction did not pass: the group is not viable for a VM until they are on vfio-pci too; run \`vfiokit groups\`, then \`vfiokit undo --id ${tx.txid} --yes\` and plan again`
+          : `${br.nextBoot}; IOMMU group ${d.iommuGroup ?? '?'} holds only the passed devices`,
+      });
+    }
     const fb = s.boot.framebuffers.filter((f) => f.address === want.address);
     if (fb.length)
       lines.push({

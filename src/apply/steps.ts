@@ -36,7 +36,7 @@ import {
   type ModuleLive,
 } from './kernel-steps.js';
 import { formatArgv } from './runner.js';
-import { doUnitProperty, sameCpus, undoUnitProperty, unitLive, type UnitLive } from './unit-steps.js';
+import { doUnitProperty, dropInValue, sameCpus, undoUnitProperty, unitLive, type UnitLive } from './unit-steps.js';
 import { pciDevice } from '../host/sysfs-paths.js';
 
 export type Hook = (phase: 'before' | 'after') => void;
@@ -303,10 +303,14 @@ export function editedSince(ctx: KernelContext, js: JournalStep): string | null 
     if (s.driver !== null && now !== s.driver) return `${s.address} is now on ${now ?? 'no driver'}, not ${s.driver}`;
   }
   if (js.kind === 'unit-property' && s?.kind === 'unit-property' && js.state === 'done') {
+    // The cgroup shows the property; a unit without a cgroup (user.slice before a login) only has its drop-in.
     const now = readAttr(ctx.root, s.attr);
-    if (!sameCpus(now, s.value)) return `${s.unit}: ${s.attr} now reads ${JSON.stringify(now)}, not ${JSON.stringify(s.value)}`;
+    if (now !== null && !sameCpus(now, s.value)) return `${s.unit}: ${s.attr} now reads ${JSON.stringify(now)}, not ${JSON.stringify(s.value)}`;
+    const set = dropInValue(ctx, s);
+    if (set === null || !sameCpus(set, s.value)) return `${s.unit}: ${set === null ? `the runtime drop-in ${s.dropIn} no longer sets ${s.property}=` : `${s.property}=${set} was set`}, not ${s.property}=${s.value} as vfiokit left it`;
   }
-  if (js.kind === 'write-attr' && s?.kind === 'write-attr' && s.restore && !s.optional) {
+  // Optional writes (IRQ affinity) count as much as the others once done: a value set by hand since is someone's.
+  if (js.kind === 'write-attr' && s?.kind === 'write-attr' && s.restore && !(js.live as AttrLive | undefined)?.skipped) {
     const after = (js.live as AttrLive | undefined)?.after;
     const now = readAttr(ctx.root, s.path);
     if (after !== undefined && now !== null && after !== null && now.trim() !== after.trim()) return `${s.path} now reads ${JSON.stringify(now)}, not ${JSON.stringify(after)}`;

@@ -136,6 +136,8 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
     for (const s of j.doc.steps) if (s.backup && s.state === 'done') last.set(s.backup.target, s.index);
     const edited: Problem[] = [];
     const editedIdx: number[] = [];
+    /** Kernel values changed since (attributes, unit properties, drivers): with --force they are restored over, and said so. */
+    const forcedOver: string[] = [];
     for (const [target, i] of last) {
       const s = j.doc.steps[i];
       const b = s.backup!;
@@ -170,7 +172,10 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       for (const s of j.doc.steps) {
         if (s.state !== 'done' || !resourcesOf(s).some((r) => lastOf.get(r) === s.index)) continue;
         const e = editedSince(ctx, s);
-        if (e) edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
+        if (e) {
+          edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
+          forcedOver.push(e);
+        }
       }
     }
     if (edited.length && !opts.force) {
@@ -186,7 +191,8 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       overwritten.push({ path: target, savedAs: path.join(j.dir, name) });
     }
 
-    j.setState('undoing', `undo started${overwritten.length ? ` (forced over edits to ${overwritten.map((o) => o.path).join(', ')})` : ''}`);
+    const forced = [...overwritten.map((o) => o.path), ...forcedOver];
+    j.setState('undoing', `undo started${forced.length ? ` (forced over changes since: ${forced.join('; ')})` : ''}`);
     const steps = j.doc.steps.filter((s) => (s.state === 'done' || s.state === 'started') && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse();
     const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate).map((s) => s.index);
     for (const s of j.doc.steps) if (s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length) s.state = 'undone';
@@ -204,7 +210,7 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       );
     }
     j.setState('undone', summarizeRollback(rep));
-    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, notes: rep.notes ?? [], overwritten, recovered };
+    return { txid: j.doc.txid, kind: j.doc.kind, restored: rep.restored, reran: rep.reran, notes: [...forcedOver.map((e) => `restored over a change made since (--force): ${e}`), ...(rep.notes ?? [])], overwritten, recovered };
   } finally {
     lock?.release();
   }

@@ -59,6 +59,18 @@ export function unitLive(ctx: KernelContext, s: UnitPropertyStep): UnitLive {
   return { value: readAttr(ctx.root, s.attr), dropInBase64, createdDirs: missingDirs(ctx, s.dropIn) };
 }
 
+/** What the runtime drop-in assigns to the property now (the last assignment wins, as systemd reads it); null when the drop-in or the assignment is gone. */
+export function dropInValue(ctx: KernelContext, s: UnitPropertyStep): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(ctx.root.path(s.dropIn), 'utf8');
+  } catch {
+    return null;
+  }
+  const m = [...text.matchAll(new RegExp(`^${s.property}=(.*)$`, 'gm'))].pop();
+  return m ? m[1]!.trim() : null;
+}
+
 async function systemctl(ctx: KernelContext, argv: string[]): Promise<void> {
   await ctx.runner.run(argv, { label: formatArgv(argv), timeoutMs: 60_000 });
 }

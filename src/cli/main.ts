@@ -49,6 +49,18 @@ export function commandHelp(c: CommandSpec): string {
   ].join('\n');
 }
 
+/** What a usage error prints after the error itself: the command's usage lines and where the rest is (not the whole help). */
+export function usageBrief(c: CommandSpec): string {
+  return [`Usage: ${c.usage}`, `See \`vfiokit ${c.name} --help\` for the options and exit codes.`].join('\n');
+}
+
+/** node:util parseArgs's messages, in one line each. */
+function argsMessage(message: string): string {
+  const needs = /^Option '(-[^' ]+)(?: <value>)?' argument (?:missing|is ambiguous)/.exec(message);
+  if (needs) return `${needs[1]} needs a value (write ${needs[1]}=VALUE for a value that starts with a dash)`;
+  return message.replace(/\. To specify.*$/s, '').split('\n')[0]!;
+}
+
 /** errno → what it means and the fix, for file operations the system refused. */
 const ERRNO_FIX: Record<string, [string, string]> = {
   EACCES: ['permission denied', 'run vfiokit as root (sudo vfiokit …)'],
@@ -93,7 +105,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   }
   const spec = COMMANDS.find((c) => c.name === name);
   if (!spec) {
-    io.stderr.write(`vfiokit: unknown command '${name}'\n\n${mainHelp()}\n`);
+    io.stderr.write(`vfiokit: unknown command '${name}'\nUsage: vfiokit <command> [options]\nSee \`vfiokit --help\` for the commands.\n`);
     return 2;
   }
   const options = { ...spec.options, ...GLOBAL_OPTIONS };
@@ -106,7 +118,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       strict: true,
     });
   } catch (e) {
-    io.stderr.write(`vfiokit ${name}: ${(e as Error).message.replace(/\. To specify.*$/s, '')}\n\n${commandHelp(spec)}\n`);
+    io.stderr.write(`vfiokit ${name}: ${argsMessage((e as Error).message)}\n${usageBrief(spec)}\n`);
     return 2;
   }
   if (parsed.values.help) {
@@ -128,7 +140,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       if (e instanceof errors.PreconditionError) for (const p of e.problems) io.stderr.write(`  - ${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}\n`);
       if (e instanceof errors.PreconditionError) for (const w of e.warnings) io.stderr.write(`  warning: ${w}\n`);
       if (e.hint) io.stderr.write(`  fix: ${e.hint}\n`);
-      if (e instanceof errors.UsageError && !parsed.values.json) io.stderr.write(`\n${commandHelp(spec)}\n`);
+      if (e instanceof errors.UsageError && !parsed.values.json) io.stderr.write(`${usageBrief(spec)}\n`);
       // With --json, machine consumers (the Ansible modules) also get the error as one JSON line, last.
       if (parsed.values.json) {
         const problems = e instanceof errors.PreconditionError ? e.problems : [];

@@ -295,9 +295,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'isolate',
     summary: 'keep the host off the VM\'s CPUs while it runs (systemd AllowedCPUs, IRQs, workqueues, governor), and give every value back',
-    usage: 'vfiokit isolate DOMAIN|--cpus LIST [--irqs] [--workqueues] [--governor G] [--allow-smt-split] [--dry-run] [--json]\n       vfiokit isolate --undo [--dry-run] [--json]',
+    usage: 'vfiokit isolate DOMAIN|--cpus LIST [--irqs] [--workqueues] [--governor G] [--allow-smt-split] [--dry-run] [--json]\n       vfiokit isolate --undo [--force] [--dry-run] [--json]',
     description:
-      'One transaction, runtime only (nothing survives a reboot): `systemctl set-property --runtime` AllowedCPUs= of system.slice, user.slice and init.scope to the host CPUs (every online CPU not given to the VM); machine.slice keeps the VM CPUs. The VM CPUs are --cpus, the domain\'s <vcpupin>s, or the pinning plan `vm xml --pin auto` makes for its <vcpu> count. --irqs moves every IRQ that reaches a VM CPU and the default affinity to the host CPUs (IRQs the kernel keeps — managed ones — are counted, not failed); --workqueues the unbound workqueue cpumask; --governor the VM CPUs\' cpufreq governor. Each value before (AllowedCPUs "not set" and the runtime drop-in included) is journaled; --undo (or `vfiokit undo`) restores them exactly; `vfiokit recover` finishes one cut off. Refused (exit 3, nothing changed): cgroup v1 or hybrid, no systemd, no cpuset controller, CPUs absent or offline, no CPU left to the host, SMT siblings split between host and VM (unless --allow-smt-split). A malformed list is exit 2.',
+      'One transaction, runtime only (nothing survives a reboot): `systemctl set-property --runtime` AllowedCPUs= of system.slice, user.slice and init.scope to the host CPUs (every online CPU not given to the VM); machine.slice keeps the VM CPUs. The VM CPUs are --cpus, the domain\'s <vcpupin>s, or the pinning plan `vm xml --pin auto` makes for its <vcpu> count. --irqs moves every IRQ that reaches a VM CPU and the default affinity to the host CPUs (IRQs the kernel keeps — managed ones — are counted, not failed); --workqueues the unbound workqueue cpumask; --governor the VM CPUs\' cpufreq governor. Each value before (AllowedCPUs "not set" and the runtime drop-in included) is journaled; --undo (or `vfiokit undo`) restores them exactly; a value changed since the isolation (AllowedCPUs or an IRQ affinity set by hand) is refused by name, exit 3 and nothing undone, as an edited file is: put it back, or --undo --force restores the recorded values over it and says which; `vfiokit recover` finishes one cut off. Refused (exit 3, nothing changed): cgroup v1 or hybrid, no systemd, no cpuset controller, CPUs absent or offline, no CPU left to the host, SMT siblings split between host and VM (unless --allow-smt-split). A malformed list is exit 2.',
     options: {
       json,
       'dry-run': dryRun,
@@ -307,6 +307,7 @@ export const COMMANDS: CommandSpec[] = [
       governor: { type: 'string', description: 'cpufreq governor for the VM CPUs (e.g. performance)', valueName: 'G' },
       'allow-smt-split': { type: 'boolean', description: 'allow host and VM to share a core\'s SMT siblings' },
       undo: { type: 'boolean', description: 'give back what the isolation of this boot changed' },
+      force: { type: 'boolean', description: 'with --undo: restore the recorded values even over ones changed since the isolation (each is reported)' },
     },
     load: () => import('./commands/isolate.js'),
   },

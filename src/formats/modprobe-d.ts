@@ -1,4 +1,5 @@
-// modprobe.d(5) files: /etc/modprobe.d/*.conf, /usr/lib/modprobe.d/*.conf.
+// modprobe.d(5) files: /etc/modprobe.d/*.conf, /usr/lib/modprobe.d/*.conf (every directory in
+// MODPROBE_DIRS; readOrder() says which files kmod reads, in its order).
 //
 // API
 //   parse(text, file?) -> ModprobeDoc             lossless; `\`-newline continuations joined
@@ -9,6 +10,7 @@
 //                                                  aliases) + problems, in modprobe's file order
 //   renderOwnedFile(intent) -> string               /etc/modprobe.d/vfiokit.conf, owned by vfiokit
 //   renderOverrideScript(addresses) -> string       install-hook script (driver_override by BDF)
+//   readOrder(listings) -> string[]                the .conf files kmod reads, in its order
 //   OWNED_PATH, OVERRIDE_SCRIPT_PATH
 //
 // Commands understood: alias, blacklist, options, install, remove, softdep, weakdep. A comment is
@@ -20,11 +22,24 @@
 import { FileFormatError } from '../errors.js';
 import { badArgument, checkModuleNames, isOwnedText, joinLines, normModule, ownedHeader, rejectCarriageReturns, splitLines } from './common.js';
 import { parseArg, tokenize } from './kernel-cmdline.js';
-import { MODPROBE_VFIOKIT_CONF } from '../model/config-paths.js';
+import { MODPROBE_DIRS, MODPROBE_VFIOKIT_CONF } from '../model/config-paths.js';
 import { SYS_PCI_DEVICES } from '../model/kernel-paths.js';
 
 export const OWNED_PATH = MODPROBE_VFIOKIT_CONF;
 export const OVERRIDE_SCRIPT_PATH = '/usr/local/lib/vfiokit/vfio-pci-override.sh';
+
+/**
+ * The files kmod reads, as host paths in the order it reads them, from the
+ * listings of MODPROBE_DIRS (directory → names; a missing directory is left
+ * out): every `*.conf` name once, from the first directory that has it (a
+ * later one's file of the same name is hidden, even when the earlier one is a
+ * link to /dev/null), then sorted by name whatever the directory.
+ */
+export function readOrder(listings: Readonly<Record<string, readonly string[] | undefined>>): string[] {
+  const first = new Map<string, string>();
+  for (const dir of MODPROBE_DIRS) for (const n of listings[dir] ?? []) if (n.endsWith('.conf') && !first.has(n)) first.set(n, `${dir}/${n}`);
+  return [...first.keys()].sort().map((n) => first.get(n)!);
+}
 
 export type ModprobeCommand = 'alias' | 'blacklist' | 'options' | 'install' | 'remove' | 'softdep' | 'weakdep';
 

@@ -70,9 +70,64 @@ export type ShellValue =
 const OPS = ';&|<>()';
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*/;
 const ASSIGN_RE = /([A-Za-z_][A-Za-z0-9_]*)(\[([^\]\n]*)\])?(\+?)=/y;
-const NAME_START = /[A-Za-z_]/;
+
+// Character classes by code (one table lookup per character instead of string searches).
+const C_BLANK = 1; // space, tab
+const C_NL = 2;
+const C_OP = 4; // ; & | < > ( )
+const C_SPECIAL = 8; // \ ' " $ `: starts something inside a bare word
+const C_DQ_SPECIAL = 16; // " \ $ `: ends a run inside "..."
+const C_NAME_START = 32;
+const CLASS = new Uint8Array(128);
+for (const c of ' \t') CLASS[c.charCodeAt(0)] |= C_BLANK;
+CLASS[10] |= C_NL;
+for (const c of OPS) CLASS[c.charCodeAt(0)] |= C_OP;
+for (const c of '\\\'"$`') CLASS[c.charCodeAt(0)] |= C_SPECIAL;
+for (const c of '"\\$`') CLASS[c.charCodeAt(0)] |= C_DQ_SPECIAL;
+for (let k = 0; k < 128; k++) if ((k >= 65 && k <= 90) || (k >= 97 && k <= 122) || k === 95) CLASS[k] |= C_NAME_START;
+const cls = (code: number) => (code < 128 ? CLASS[code]! : 0);
+/** A bare word ends at a blank, a newline or an operator. */
+const WORD_END = C_BLANK | C_NL | C_OP;
+
+// What a word's quoting used (styleOf reads them).
+const Q_BACKSLASH = 1;
+const Q_SINGLE = 2;
+const Q_DOUBLE = 4;
+const Q_EXPANSION = 8;
+
+/**
+ * A word that is one literal: bare plain text, or one "..." / '...' string
+ * with nothing to expand or escape inside. Its one literal part is made when
+ * asked for (a document of many such words keeps one object per word instead
+ * of three).
+ */
+class LiteralWord implements ShellWord {
+  constructor(
+    readonly start: number,
+    readonly end: number,
+    readonly raw: string,
+    readonly style: 'none' | 'double' | 'single',
+  ) {}
+
+  get parts(): ShellPart[] {
+    const text = this.style === 'none' ? this.raw : this.raw.slice(1, -1);
+    return text === '' ? [] : [{ kind: 'lit', text }];
+  }
+}
+
+/** Adds literal text to a word's parts, merged with a literal before it. */
+function pushLit(parts: ShellPart[], s: string): void {
+  if (s === '') return;
+  const last = parts[parts.length - 1];
+  if (last && last.kind === 'lit') last.text += s;
+  else parts.push({ kind: 'lit', text: s });
+}
 
 class Lexer {
+  /** Set by word(): where the word ended and the quoting it used. */
+  end = 0;
+  quoted = 0;
+
   constructor(
     readonly text: string,
     readonly file: string,
@@ -82,45 +137,56 @@ class Lexer {
     throw new FileFormatError(this.file, lineOfOffset(this.text, pos), message, hint);
   }
 
-  /** Read a word starting at i; stops at unquoted blank, newline or operator. */
-  word(i: number): { end: number; parts: ShellPart[]; quoted: Set<string> } {
+  /** Read a word starting at i; stops at unquoted blank, newline or operator. Plain runs are sliced whole. */
+  word(i: number): ShellPart[] {
     const t = this.text;
     const n = t.length;
     const parts: ShellPart[] = [];
-    const quoted = new Set<string>();
-    const lit = (s: string) => {
-      const last = parts[parts.length - 1];
-      if (last && last.kind === 'lit') last.text += s;
-      else parts.push({ kind: 'lit', text: s });
-    };
+    let quoted = 0;
     while (i < n) {
+      const code = t.charCodeAt(i);
+      const k = cls(code);
+      if (k & WORD_END) break;
+      if (!(k & C_SPECIAL)) {
+        let j = i + 1;
+        while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
+        pushLit(parts, t.slice(i, j));
+        i = j;
+        continue;
+      }
       const c = t[i];
-      if (c === ' ' || c === '\t' || c === '\n' || OPS.includes(c)) break;
       if (c === '\\') {
-        quoted.add('backslash');
+        quoted |= Q_BACKSLASH;
         if (t[i + 1] === '\n') {
           i += 2;
           continue;
         }
         if (i + 1 >= n) {
-          lit('\\');
+          pushLit(parts, '\\');
           i++;
           continue;
         }
-        lit(t[i + 1]);
+        pushLit(parts, t[i + 1]!);
         i += 2;
       } else if (c === "'") {
-        quoted.add('single');
+        quoted |= Q_SINGLE;
         const j = t.indexOf("'", i + 1);
         if (j < 0) this.fail(i, 'unterminated single quote', "add the closing ' (the file would not be read by the shell either)");
-        lit(t.slice(i + 1, j));
+        pushLit(parts, t.slice(i + 1, j));
         i = j + 1;
       } else if (c === '"') {
-        quoted.add('double');
+        quoted |= Q_DOUBLE;
         const open = i;
         i++;
         for (;;) {
           if (i >= n) this.fail(open, 'unterminated double quote', 'add the closing " (the file would not be read by the shell either)');
+          if (!(cls(t.charCodeAt(i)) & C_DQ_SPECIAL)) {
+            let j = i + 1;
+            while (j < n && !(cls(t.charCodeAt(j)) & C_DQ_SPECIAL)) j++;
+            pushLit(parts, t.slice(i, j));
+            i = j;
+            continue;
+          }
           const d = t[i];
           if (d === '"') {
             i++;
@@ -130,33 +196,52 @@ class Lexer {
             const e = t[i + 1];
             if (e === '\n') i += 2;
             else if (e !== undefined && '$`"\\'.includes(e)) {
-              lit(e);
+              pushLit(parts, e);
               i += 2;
             } else {
-              lit('\\');
+              pushLit(parts, '\\');
               i++;
             }
-          } else if (d === '$') i = this.dollar(i, parts, lit);
-          else if (d === '`') i = this.backtick(i, parts);
-          else {
-            lit(d);
-            i++;
-          }
+          } else if (d === '$') i = this.dollar(i, parts);
+          else i = this.backtick(i, parts);
         }
       } else if (c === '$') {
-        quoted.add('expansion');
-        i = this.dollar(i, parts, lit);
-      } else if (c === '`') {
-        i = this.backtick(i, parts);
+        quoted |= Q_EXPANSION;
+        i = this.dollar(i, parts);
       } else {
-        lit(c);
-        i++;
+        i = this.backtick(i, parts);
       }
     }
-    return { end: i, parts, quoted };
+    this.end = i;
+    this.quoted = quoted;
+    return parts;
   }
 
-  dollar(i: number, parts: ShellPart[], lit: (s: string) => void): number {
+  /** A word as the document keeps it (offsets relative to the statement at `base`). */
+  shellWord(i: number, base: number): ShellWord {
+    const t = this.text;
+    const n = t.length;
+    // The common case, a bare word of plain text (HOOKS=(base udev …) items, TIMEOUT=5): no parts kept.
+    const ends = (k: number) => k >= n || (cls(t.charCodeAt(k)) & WORD_END) !== 0;
+    const q = t.charCodeAt(i);
+    if (q === 34 || q === 39) {
+      // "..." without " \ $ ` inside, or '...': then the word must end.
+      let j = i + 1;
+      if (q === 34) while (j < n && !(cls(t.charCodeAt(j)) & C_DQ_SPECIAL)) j++;
+      else j = t.indexOf("'", j);
+      if (j >= 0 && j < n && t.charCodeAt(j) === q && ends(j + 1)) return new LiteralWord(i - base, j + 1 - base, t.slice(i, j + 1), q === 34 ? 'double' : 'single');
+    } else {
+      let j = i;
+      while (j < n && !(cls(t.charCodeAt(j)) & (WORD_END | C_SPECIAL))) j++;
+      if (j > i && ends(j)) return new LiteralWord(i - base, j - base, t.slice(i, j), 'none');
+    }
+    const parts = this.word(i);
+    const end = this.end;
+    const raw = t.slice(i, end);
+    return { start: i - base, end: end - base, raw, parts, style: styleOf(raw, this.quoted) };
+  }
+
+  dollar(i: number, parts: ShellPart[]): number {
     const t = this.text;
     const next = t[i + 1];
     if (next === '{') {
@@ -193,7 +278,7 @@ class Lexer {
       parts.push({ kind: 'dyn', text: '$' + next });
       return i + 2;
     }
-    lit('$');
+    pushLit(parts, '$');
     return i + 1;
   }
 
@@ -207,11 +292,11 @@ class Lexer {
   }
 }
 
-function styleOf(raw: string, quoted: Set<string>): ShellWord['style'] {
+function styleOf(raw: string, quoted: number): ShellWord['style'] {
   if (raw === '') return 'empty';
-  if (quoted.has('backslash')) return 'mixed';
-  if (!quoted.has('single') && !quoted.has('double')) return 'none';
-  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') && quoted.has('double') && !quoted.has('single')) {
+  if (quoted & Q_BACKSLASH) return 'mixed';
+  if (!(quoted & (Q_SINGLE | Q_DOUBLE))) return 'none';
+  if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') && quoted & Q_DOUBLE && !(quoted & Q_SINGLE)) {
     // exactly one "..." string: no unescaped quote inside
     if (!/(^|[^\\])(\\\\)*"/.test(raw.slice(1, -1))) return 'double';
   }
@@ -239,28 +324,33 @@ export function parseShell(text: string, file: string): ShellDoc {
     const start = pos;
     for (; lineScanned < start; lineScanned++) if (body.charCodeAt(lineScanned) === 10) lineNo++;
     let i = pos;
-    const words: { start: number; end: number; raw: string }[] = [];
+    /** The statement's words, raw (an assignment counts as one). */
+    const words: string[] = [];
     let commentAt = -1;
     let sawOp = false;
     let assign: ShellAssign | undefined;
     let assignOk = true;
     let firstWordIsExport = false;
-    while (i < n && body[i] !== '\n') {
-      const c = body[i];
-      if (c === ' ' || c === '\t') {
+    while (i < n) {
+      const code = body.charCodeAt(i);
+      if (code === 10) break;
+      const k = cls(code);
+      if (k & C_BLANK) {
         i++;
         continue;
       }
-      if (c === '\\' && body[i + 1] === '\n') {
+      if (code === 92 && body.charCodeAt(i + 1) === 10) {
         i += 2;
         continue;
       }
-      if (c === '#') {
+      if (code === 35) {
         commentAt = i - start;
-        while (i < n && body[i] !== '\n') i++;
+        const nl = body.indexOf('\n', i);
+        i = nl < 0 ? n : nl;
         break;
       }
-      if (OPS.includes(c)) {
+      if (k & C_OP) {
+        const c = body[i];
         // a lone trailing `;` after an assignment is fine
         if (!(c === ';' && assign && !sawOp)) assignOk = false;
         sawOp = true;
@@ -270,7 +360,7 @@ export function parseShell(text: string, file: string): ShellDoc {
       // a word; maybe an assignment
       const isCommandPos = words.length === 0 || (words.length === 1 && firstWordIsExport && !assign);
       let m: RegExpExecArray | null = null;
-      if (isCommandPos && !assign && NAME_START.test(c)) {
+      if (isCommandPos && !assign && k & C_NAME_START) {
         ASSIGN_RE.lastIndex = i;
         m = ASSIGN_RE.exec(body);
       }
@@ -279,7 +369,7 @@ export function parseShell(text: string, file: string): ShellDoc {
         const vstart = i + m[0].length;
         const a: ShellAssign = {
           name: m[1],
-          index: m[2] !== undefined ? m[3].replace(/["']/g, '') : null,
+          index: m[2] !== undefined ? (/["']/.test(m[3]!) ? m[3]!.replace(/["']/g, '') : m[3]!) : null,
           append: m[4] === '+',
           exported,
           scalar: null,
@@ -290,37 +380,38 @@ export function parseShell(text: string, file: string): ShellDoc {
           let j = vstart + 1;
           for (;;) {
             if (j >= n) lx.fail(vstart, `unterminated array ${m[1]}=( (missing ")")`, 'add the closing )');
-            const d = body[j];
-            if (d === ' ' || d === '\t' || d === '\n') j++;
-            else if (d === '\\' && body[j + 1] === '\n') j += 2;
-            else if (d === '#') while (j < n && body[j] !== '\n') j++;
-            else if (d === ')') break;
-            else if (OPS.includes(d)) lx.fail(j, `unexpected ${JSON.stringify(d)} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
+            const dc = body.charCodeAt(j);
+            const dk = cls(dc);
+            if (dk & (C_BLANK | C_NL)) j++;
+            else if (dc === 92 && body.charCodeAt(j + 1) === 10) j += 2;
+            else if (dc === 35) {
+              const nl = body.indexOf('\n', j);
+              j = nl < 0 ? n : nl;
+            } else if (dc === 41) break;
+            else if (dk & C_OP) lx.fail(j, `unexpected ${JSON.stringify(body[j])} inside array ${m[1]}=( ... )`, 'quote the item or remove the character');
             else {
-              const w = lx.word(j);
-              const raw = body.slice(j, w.end);
-              items.push({ start: j - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) });
-              j = w.end;
+              const w = lx.shellWord(j, start);
+              items.push(w);
+              j = w.end + start;
             }
           }
           a.array = { open: vstart - start, close: j - start, items };
           i = j + 1;
         } else {
-          const w = lx.word(vstart);
-          const raw = body.slice(vstart, w.end);
-          a.scalar = { start: vstart - start, end: w.end - start, raw, parts: w.parts, style: styleOf(raw, w.quoted) };
-          i = w.end;
+          a.scalar = lx.shellWord(vstart, start);
+          i = a.scalar.end + start;
         }
         assign = a;
-        words.push({ start: i, end: i, raw: body.slice(start, i) });
+        words.push(''); // an assignment: never a keyword or `.`/`source`
         continue;
       }
-      const w = lx.word(i);
-      const raw = body.slice(i, w.end);
+      lx.word(i);
+      const wordEnd = lx.end;
+      const raw = body.slice(i, wordEnd);
       if (words.length === 0 && raw === 'export') firstWordIsExport = true;
       else assignOk = false;
-      words.push({ start: i, end: w.end, raw });
-      i = w.end;
+      words.push(raw);
+      i = wordEnd;
     }
     const raw = body.slice(start, i);
     const line = lineNo;
@@ -328,9 +419,13 @@ export function parseShell(text: string, file: string): ShellDoc {
     if (words.length === 0 && !sawOp) kind = commentAt >= 0 ? 'comment' : 'blank';
     else if (assign && assignOk) kind = 'assign';
     else kind = 'other';
-    const bare = words.map((w) => w.raw);
-    const opens = bare.filter((w) => OPEN_KW.has(w)).length;
-    const closes = bare.filter((w) => CLOSE_KW.has(w)).length;
+    let opens = 0;
+    let closes = 0;
+    if (kind !== 'assign')
+      for (const w of words) {
+        if (OPEN_KW.has(w)) opens++;
+        else if (CLOSE_KW.has(w)) closes++;
+      }
     const nested = depth > 0 || (opens > 0 && kind === 'other');
     depth = Math.max(0, depth + opens - closes);
     statements.push({
@@ -340,7 +435,7 @@ export function parseShell(text: string, file: string): ShellDoc {
       assign: kind === 'assign' ? assign : undefined,
       commentAt,
       nested,
-      sources: kind === 'other' && (bare[0] === '.' || bare[0] === 'source'),
+      sources: kind === 'other' && (words[0] === '.' || words[0] === 'source'),
     });
     if (i >= n) break;
     pos = i + 1; // skip the newline

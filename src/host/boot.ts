@@ -13,7 +13,7 @@ import { OWNED_PATH as MODPROBE_OWNED } from '../formats/modprobe-d.js';
 import { linkTargetIsSameKind } from '../analysis/boot-detect.js';
 import type { FileState } from '../model/plan.js';
 import type { BootInfo, ModuleState } from '../model/snapshot.js';
-import { readDefaultRouteNics, readRootStorage } from './host-critical.js';
+import { readDefaultRouteNics, readRootStorage, readStorageMounts } from './host-critical.js';
 import type { HostRoot } from './root.js';
 import {
   BOOSTER_YAML,
@@ -31,7 +31,7 @@ import {
   LIMINE_ENTRY_TOOL_D,
   MKINITCPIO_CONF,
   MKINITCPIO_CONF_D,
-  MODPROBE_D,
+  MODPROBE_DIRS,
   PROC_IOMEM,
   PROC_MOUNTS,
   PROC_NET_ROUTE,
@@ -43,7 +43,7 @@ import {
 /** Directories whose listed files are read. */
 const CONFIG_DIRS: [string, RegExp][] = [
   [GRUB_DEFAULT_D, /\.cfg$/],
-  [MODPROBE_D, /\.conf$/],
+  ...MODPROBE_DIRS.map((d): [string, RegExp] => [d, /\.conf$/]),
   [DRACUT_CONF_D, /\.conf$/],
   [MKINITCPIO_CONF_D, /\.conf$/],
   [LIMINE_ENTRY_TOOL_D, /\.conf$/],
@@ -169,6 +169,7 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
   }
   const rootStorage = readRootStorage(root);
   const routeNics = readDefaultRouteNics(root);
+  const storageMounts = readStorageMounts(root);
   return {
     files,
     dirs,
@@ -178,7 +179,8 @@ export function readBoot(root: HostRoot, currentRelease: string | null): BootInf
     hostDriverModules: [...competitors].sort(),
     rootStorage: rootStorage.addresses,
     defaultRouteNics: routeNics.addresses,
-    guardWarnings: { rootStorage: rootStorage.warnings, defaultRouteNics: routeNics.warnings },
+    guardWarnings: { rootStorage: rootStorage.warnings, defaultRouteNics: routeNics.warnings, ...(storageMounts.warnings.length ? { storageMounts: storageMounts.warnings } : {}) },
+    ...(storageMounts.mounts.length ? { storageMounts: storageMounts.mounts } : {}),
     framebuffers: readFramebuffers(root),
     ...(Object.keys(links).length ? { links } : {}),
     ...(Object.keys(irregular).length ? { irregular } : {}),

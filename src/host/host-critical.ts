@@ -17,8 +17,10 @@
 // passed over silently.
 
 import * as path from 'node:path';
+import { hasMountOption, mountEntries, parseFstab, parseProcSwaps, unescapeMountField } from '../formats/fstab.js';
+import type { StorageMount } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
-import { PROC_CMDLINE, PROC_MOUNTINFO, PROC_MOUNTS, PROC_NET_IPV6_ROUTE, PROC_NET_ROUTE, SYS_CLASS_BLOCK, SYS_CLASS_NET, SYS_DEV_BLOCK, SYS_FS_BTRFS } from './sysfs-paths.js';
+import { BOOT_MOUNT_POINTS, ETC_FSTAB, PROC_CMDLINE, PROC_MOUNTINFO, PROC_MOUNTS, PROC_NET_IPV6_ROUTE, PROC_NET_ROUTE, PROC_SWAPS, SYS_CLASS_BLOCK, SYS_CLASS_NET, SYS_DEV_BLOCK, SYS_FS_BTRFS } from './sysfs-paths.js';
 
 const PCI_COMPONENT = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 /** Deeper stacks than this are a loop in a broken tree. */
@@ -58,23 +60,15 @@ function rootMount(root: HostRoot): RootMount | null {
       const f = (pre ?? '').split(' ');
       const g = (post ?? '').split(' ');
       if (f[4] !== '/' || g.length < 2) continue;
-      found = { majMin: /^\d+:\d+$/.test(f[2] ?? '') ? f[2]! : null, fstype: g[0]!, source: unescapeMount(g[1]!) };
+      found = { majMin: /^\d+:\d+$/.test(f[2] ?? '') ? f[2]! : null, fstype: g[0]!, source: unescapeMountField(g[1]!) };
     }
     if (found) return found;
   }
   const mounts = root.tryReadText(PROC_MOUNTS);
   if (!mounts) return null;
   let found: RootMount | null = null;
-  for (const line of mounts.split('\n')) {
-    const f = line.split(' ');
-    if (f[1] === '/') found = { source: unescapeMount(f[0] ?? ''), fstype: f[2] ?? '', majMin: null };
-  }
+  for (const e of mountEntries(mounts)) if (e.file === '/') found = { source: e.spec, fstype: e.vfstype, majMin: null };
   return found;
-}
-
-/** The kernel writes space, tab, newline and backslash in mount fields as octal escapes. */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /** Block device name for a device path given to the kernel or found in the mount table (/dev/…, UUID=…), or null. */
@@ -97,16 +91,29 @@ function blockNameFor(root: HostRoot, source: string): string | null {
   return null;
 }
 
-/** Follows a block device (its real sysfs directory) down to PCI functions. */
-function followBlock(root: HostRoot, dir: string, seen: Set<string>, out: Set<string>, broken: string[], depth = 0): void {
+/** A block device's name in a chain: the kernel name, with the device-mapper name when it has one. */
+function blockLabel(root: HostRoot, dir: string): string {
+  const name = path.posix.basename(dir);
+  const dm = root.tryReadAttr(`${dir}/dm/name`);
+  return dm ? `${name} (${dm})` : name;
+}
+
+/**
+ * Follows a block device (its real sysfs directory) down to PCI functions.
+ * `trail` is the chain so far; each PCI function reached adds its whole chain
+ * ("dm-1 (vg-home) → dm-0 → nvme0n1p3 → nvme0n1 → 0000:02:00.0") to `chains`.
+ */
+function followBlock(root: HostRoot, dir: string, seen: Set<string>, out: Set<string>, broken: string[], depth = 0, trail: string[] = [], chains: string[] = []): void {
   const name = path.posix.basename(dir);
   if (seen.has(dir) || depth > MAX_DEPTH) return;
   seen.add(dir);
   // A partition's directory sits inside its disk's.
   const disk = root.has(`${dir}/partition`) ? path.posix.dirname(dir) : dir;
+  const here = disk === dir ? [...trail, blockLabel(root, dir)] : [...trail, name, blockLabel(root, disk)];
   const pci = nearestPci(disk);
   if (pci) {
     out.add(pci);
+    chains.push([...here, pci].join(' → '));
     return;
   }
   const lower = [...(root.tryList(`${disk}/slaves`) ?? []).map((n) => `${disk}/slaves/${n}`), ...(root.tryList(`${disk}/multipath`) ?? []).map((n) => `${disk}/multipath/${n}`)];
@@ -116,7 +123,7 @@ function followBlock(root: HostRoot, dir: string, seen: Set<string>, out: Set<st
   }
   for (const l of lower) {
     const target = root.tryResolveLink(l);
-    if (target) followBlock(root, target, seen, out, broken, depth + 1);
+    if (target) followBlock(root, target, seen, out, broken, depth + 1, here, chains);
     else broken.push(`${l} is not a link`);
   }
 }
@@ -174,6 +181,88 @@ export function readRootStorage(root: HostRoot): CriticalDevices {
   const seen = new Set<string>();
   for (const s of starts) followBlock(root, s, seen, out, broken);
   return result(broken.length ? broken.join('; ') : null);
+}
+
+/** Sources that name a block device (the rest — tmpfs, proc, server:/export, a ZFS dataset — sit on no local disk). */
+const BLOCK_SOURCE = /^(\/dev\/|UUID=|PARTUUID=|LABEL=|PARTLABEL=)/;
+/** Options after which the boot does not wait for a mount: fstab(5) noauto and nofail; an automount is set up without its device (systemd.mount(5)). */
+const NOT_NEEDED_AT_BOOT = ['noauto', 'nofail', 'x-systemd.automount'];
+/** File systems that are not on a disk of this host, whatever their source looks like. */
+const NOT_LOCAL = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'sshfs', 'fuse.sshfs', 'glusterfs', 'ceph', '9p', 'virtiofs', 'zfs']);
+
+/** Block devices that are memory or a file, never a disk of their own (a loop file's file system is a mount of its own). */
+const MEMORY_OR_FILE_BLOCK = /^(loop|zram|ram|nbd)\d+(p\d+)?$/;
+
+export interface StorageMounts {
+  mounts: StorageMount[];
+  /** Mounts whose device could not be followed to a PCI function, one sentence each. */
+  warnings: string[];
+}
+
+/**
+ * The mounts and swap areas besides `/` that sit on a PCI storage controller:
+ * what the next boot needs (/boot, the ESP, every /etc/fstab entry without
+ * nofail/noauto, swap included) and what is mounted or swapped on now
+ * (/proc/mounts, /proc/swaps). Sources are followed like the root's: UUID=,
+ * LABEL=, PARTUUID= and PARTLABEL= through udev's /dev/disk/by-* links, then
+ * sysfs down to the disks.
+ */
+export function readStorageMounts(root: HostRoot): StorageMounts {
+  interface Found { target: string; source: string; fstype: string; swap: boolean; mounted: boolean; atBoot: boolean; inFstab: boolean }
+  const byKey = new Map<string, Found>();
+  const add = (f: Omit<Found, 'mounted' | 'atBoot' | 'inFstab'> & Partial<Found>) => {
+    if (f.target === '/' || !BLOCK_SOURCE.test(f.source) || NOT_LOCAL.has(f.fstype)) return;
+    const key = f.swap ? `swap:${blockNameFor(root, f.source) ?? f.source}` : f.target;
+    const was = byKey.get(key);
+    const boot = !f.swap && (BOOT_MOUNT_POINTS as readonly string[]).includes(f.target);
+    byKey.set(key, {
+      ...(was ?? f),
+      mounted: !!(was?.mounted || f.mounted),
+      atBoot: !!(was?.atBoot || f.atBoot || (boot && (f.inFstab || f.mounted))),
+      inFstab: !!(was?.inFstab || f.inFstab),
+      // The mounted source names the device that is really there; fstab's is what the next boot looks for.
+      ...(f.inFstab ? { source: f.source } : {}),
+    });
+  };
+  const warnings: string[] = [];
+  const fstab = root.tryReadText(ETC_FSTAB);
+  if (fstab !== undefined) {
+    for (const l of parseFstab(fstab).lines) {
+      if (l.error) warnings.push(`${ETC_FSTAB} ${l.error}`);
+      const e = l.entry;
+      if (!e) continue;
+      const swap = e.vfstype === 'swap';
+      add({ target: swap ? e.spec : e.file, source: e.spec, fstype: e.vfstype, swap, inFstab: true, atBoot: !NOT_NEEDED_AT_BOOT.some((o) => hasMountOption(e, o)) });
+    }
+  }
+  const mounts = root.tryReadText(PROC_MOUNTS);
+  for (const e of mounts === undefined ? [] : mountEntries(mounts)) add({ target: e.file, source: e.spec, fstype: e.vfstype, swap: false, mounted: true });
+  const swaps = root.tryReadText(PROC_SWAPS);
+  for (const sw of swaps === undefined ? [] : parseProcSwaps(swaps)) {
+    // A swap file lives on the file system that holds it; a partition is its own device.
+    if (sw.type === 'partition') add({ target: sw.filename, source: sw.filename, fstype: 'swap', swap: true, mounted: true });
+  }
+  const out: StorageMount[] = [];
+  for (const f of byKey.values()) {
+    if (!f.mounted && !f.atBoot) continue;
+    const name = blockNameFor(root, f.source);
+    const dir = name ? classDir(root, `${SYS_CLASS_BLOCK}/${name}`) : null;
+    if (!dir) {
+      warnings.push(`${f.swap ? `the swap area ${f.source}` : `${f.target} (${f.source})`} could not be followed to a block device in ${SYS_CLASS_BLOCK}${f.source.includes('=') ? ' (no udev link for it under /dev/disk)' : ''}`);
+      continue;
+    }
+    // Memory and file-backed devices sit on no controller: zram swap (Fedora's default), snap's loop mounts.
+    if (MEMORY_OR_FILE_BLOCK.test(path.posix.basename(dir))) continue;
+    const addresses = new Set<string>();
+    const broken: string[] = [];
+    const chains: string[] = [];
+    followBlock(root, dir, new Set(), addresses, broken, 0, f.source.startsWith('/dev/') && path.posix.basename(f.source) === name ? [] : [f.source], chains);
+    if (broken.length) warnings.push(`${f.swap ? `the swap area ${f.source}` : f.target} could not be followed to its disk's PCI device (${broken.join('; ')})`);
+    if (addresses.size)
+      out.push({ target: f.target, source: f.source, fstype: f.fstype, swap: f.swap, boot: !f.swap && (BOOT_MOUNT_POINTS as readonly string[]).includes(f.target), mounted: f.mounted, atBoot: f.atBoot, addresses: [...addresses].sort(), chains });
+  }
+  out.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  return { mounts: out, warnings };
 }
 
 /** Interfaces holding a default route (IPv4 and IPv6), sorted. */

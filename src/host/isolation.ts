@@ -4,8 +4,10 @@
 // and its undo restores exactly what is recorded here.
 
 import type { IsolationFacts, UnitCpuset } from '../model/snapshot.js';
-import { CGROUP_CONTROLLERS, CGROUP_ROOT, CGROUP_UNIFIED, cgroupDir, cgroupFile, cpufreqAttr, HOST_UNITS, PROC_IRQ, PROC_IRQ_DEFAULT_AFFINITY, PROC_MOUNTS, RUN_SYSTEMD_SYSTEM, runtimeDropIn, SYS_CPU_PRESENT, WORKQUEUE_CPUMASK, irqAffinityList } from '../model/isolation-paths.js';
+import { CGROUP_CONTROLLERS, CGROUP_ROOT, CGROUP_UNIFIED, cgroupDir, cgroupFile, cpufreqAttr, HOST_UNITS, PROC_IRQ, PROC_IRQ_DEFAULT_AFFINITY, RUN_SYSTEMD_SYSTEM, runtimeDropIn, SYS_CPU_PRESENT, WORKQUEUE_CPUMASK, irqAffinityList } from '../model/isolation-paths.js';
 import { parseCpuList } from '../formats/cpu-list.js';
+import { mountEntries } from '../formats/fstab.js';
+import { PROC_MOUNTS } from './sysfs-paths.js';
 import { runningProcesses } from './display.js';
 import type { HostRoot } from './root.js';
 
@@ -15,10 +17,7 @@ const UNITS = [...HOST_UNITS, 'machine.slice'];
 /** The fstype mounted at `dir` in /proc/mounts (the last mount wins, as in the kernel), or null. */
 function fstypeAt(mounts: string, dir: string): string | null {
   let t: string | null = null;
-  for (const line of mounts.split('\n')) {
-    const f = line.split(' ');
-    if (f.length >= 3 && f[1] === dir) t = f[2];
-  }
+  for (const e of mountEntries(mounts)) if (e.file === dir) t = e.vfstype;
   return t;
 }
 

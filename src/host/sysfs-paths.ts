@@ -17,9 +17,13 @@ export const PROC_CPUINFO = '/proc/cpuinfo';
 export const PROC_INTERRUPTS = '/proc/interrupts';
 export const PROC_MODULES = '/proc/modules';
 export const PROC_OSRELEASE = '/proc/sys/kernel/osrelease';
-// Host-critical devices (src/host/host-critical.ts): the root file system's disks, the default route's NICs.
+// The mount table (host-critical disks, cgroup layout) and the default route's NICs.
 export const PROC_MOUNTINFO = '/proc/self/mountinfo';
 export const PROC_MOUNTS = '/proc/mounts';
+export const PROC_SWAPS = '/proc/swaps';
+export const ETC_FSTAB = '/etc/fstab';
+/** Mount points the next boot and every kernel update need whatever fstab's options say: /boot and the ESP (where distributions mount it). */
+export const BOOT_MOUNT_POINTS = ['/boot', '/boot/efi', '/efi'] as const;
 export const PROC_NET_ROUTE = '/proc/net/route';
 export const PROC_NET_IPV6_ROUTE = '/proc/net/ipv6_route';
 export const SYS_CLASS_BLOCK = '/sys/class/block';
@@ -54,7 +58,6 @@ export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
 export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
-export const DEV_DIR = '/dev';
 export const DEV_SHM = '/dev/shm';
 export const RUN_USER = '/run/user';
 export const ETC_PASSWD = '/etc/passwd';

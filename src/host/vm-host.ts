@@ -4,7 +4,7 @@
 
 import type { DesktopSession, VmHostInfo } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
-import { DEV_DIR, DEV_INPUT_BY_ID, ETC_PASSWD, RUN_USER, SWTPM_PATHS, SWTPM_SETUP_PATHS, VIRTIO_WIN_ISOS, runtimeDir } from './sysfs-paths.js';
+import { DEV, DEV_INPUT_BY_ID, ETC_PASSWD, RUN_USER, SWTPM_PATHS, SWTPM_SETUP_PATHS, VIRTIO_WIN_ISOS, runtimeDir } from './sysfs-paths.js';
 
 export function readVmHost(root: HostRoot, loadedModules: string[]): VmHostInfo {
   const users = new Map<number, string>();
@@ -25,7 +25,7 @@ export function readVmHost(root: HostRoot, loadedModules: string[]): VmHostInfo 
     swtpmSetup: root.findExecutable(SWTPM_SETUP_PATHS),
     virtioWin: VIRTIO_WIN_ISOS.filter((p) => root.probe(p)),
     inputById: (root.tryList(DEV_INPUT_BY_ID) ?? []).sort(),
-    kvmfr: { loaded: loadedModules.includes('kvmfr'), devices: (root.tryList(DEV_DIR) ?? []).filter((n) => /^kvmfr\d+$/.test(n)).sort() },
+    kvmfr: { loaded: loadedModules.includes('kvmfr'), devices: (root.tryList(DEV) ?? []).filter((n) => /^kvmfr\d+$/.test(n)).sort() },
     sessions,
   };
 }

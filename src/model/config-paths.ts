@@ -17,6 +17,15 @@ export const LIMINE_DROP_IN = `${LIMINE_ENTRY_TOOL_D}/90-vfiokit.conf`;
 
 // Modules and initramfs generators.
 export const MODPROBE_D = '/etc/modprobe.d';
+/**
+ * Every directory kmod reads modprobe.d files from, in its order of precedence
+ * (libkmod.c default_config_paths; modprobe.d(5) "Configuration directories
+ * and precedence"): a file name found in an earlier directory hides the same
+ * name in every later one; the files are then read in name order across all.
+ */
+export const MODPROBE_DIRS = [MODPROBE_D, '/run/modprobe.d', '/usr/local/lib/modprobe.d', '/usr/lib/modprobe.d', '/lib/modprobe.d'] as const;
+/** A modprobe.d file linked here is masked: it reads as empty and hides the same name in later directories. */
+export const MASKED_LINK = '/dev/null';
 export const MODPROBE_VFIOKIT_CONF = `${MODPROBE_D}/vfiokit.conf`;
 export const INITRAMFS_TOOLS_DIR = '/etc/initramfs-tools';
 export const INITRAMFS_TOOLS_MODULES = `${INITRAMFS_TOOLS_DIR}/modules`;

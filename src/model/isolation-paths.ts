@@ -8,7 +8,6 @@
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Hybrid layout: cgroup v2 mounted here while the controllers stay on v1. */
 export const CGROUP_UNIFIED = '/sys/fs/cgroup/unified';
-export const PROC_SELF_MOUNTINFO = '/proc/self/mountinfo';
 /** Present while systemd runs as PID 1 (sd_booted(3)). */
 export const RUN_SYSTEMD_SYSTEM = '/run/systemd/system';
 /** Where `systemctl set-property --runtime` writes its drop-ins (gone at reboot). */
@@ -33,5 +32,4 @@ export const irqAffinityList = (irq: number) => `${PROC_IRQ}/${irq}/smp_affinity
 export const WORKQUEUE_CPUMASK = '/sys/devices/virtual/workqueue/cpumask';
 export const cpufreqAttr = (cpu: number, attr: 'scaling_governor' | 'scaling_available_governors') => `/sys/devices/system/cpu/cpu${cpu}/cpufreq/${attr}`;
 export const SYS_CPU_PRESENT = '/sys/devices/system/cpu/present';
-export const PROC_MOUNTS = '/proc/mounts';
 export const CGROUP_CONTROLLERS = '/sys/fs/cgroup/cgroup.controllers';

@@ -285,6 +285,25 @@ export interface DisplayInfo {
   nvidiaNodes: string[];
 }
 
+/** A mount or swap area besides `/` and the PCI functions its device sits on (src/host/host-critical.ts). */
+export interface StorageMount {
+  /** The mount point; for a swap area, its device as written. */
+  target: string;
+  /** The device as fstab or the mount table names it (UUID=…, /dev/…). */
+  source: string;
+  fstype: string;
+  swap: boolean;
+  /** /boot or an ESP (/boot/efi, /efi): the next boot and every kernel update need it, whatever its options. */
+  boot: boolean;
+  /** Mounted (or swapped on) now. */
+  mounted: boolean;
+  /** The next boot waits for it: /boot, an ESP, or an /etc/fstab entry without nofail, noauto or x-systemd.automount. */
+  atBoot: boolean;
+  addresses: string[];
+  /** How the source reaches each PCI function: "UUID=… → nvme1n1p1 → nvme1n1 → 0000:04:00.0". */
+  chains: string[];
+}
+
 export interface BootInfo {
   /** Config files that exist, by host path: content, mode, owner. */
   files: Record<string, import('./plan.js').FileState>;
@@ -303,7 +322,9 @@ export interface BootInfo {
   /** PCI function(s) of the NIC(s) carrying the default route. */
   defaultRouteNics: string[];
   /** What the root-storage and default-route chains could not follow to a PCI function (empty when both were followed). */
-  guardWarnings: { rootStorage: string[]; defaultRouteNics: string[] };
+  guardWarnings: { rootStorage: string[]; defaultRouteNics: string[]; storageMounts?: string[] };
+  /** Mounts and swap areas besides `/` on PCI storage: needed at the next boot or in use now. Absent when none. */
+  storageMounts?: StorageMount[];
   /** Firmware framebuffers (efifb, simpledrm, BOOTFB…) sitting in a PCI device's BARs. */
   framebuffers: { address: string; owner: string }[];
   /** Config files (read or written by vfiokit) that are symlinks: host path → the host path they resolve to. Absent when none. */

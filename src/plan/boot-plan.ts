@@ -40,7 +40,7 @@ import { identityOf } from '../model/device-identity.js';
 import { hostCriticalProblems, hostCriticalWarnings } from './guards.js';
 import { bootIsolationArgs, checkVmCpus } from './isolate-plan.js';
 import { resolveSelection } from './select.js';
-import { INITRAMFS_TOOLS_VFIOKIT_HOOK, MKINITCPIO_CONF_D } from '../model/config-paths.js';
+import { INITRAMFS_TOOLS_VFIOKIT_HOOK, MASKED_LINK, MKINITCPIO_CONF_D, MODPROBE_DIRS } from '../model/config-paths.js';
 
 export interface BootIntent {
   selectors: string[];
@@ -123,6 +123,8 @@ export function pathProblems(s: HostSnapshot): Problem[] {
   for (const [p, target] of Object.entries(s.boot.links ?? {})) {
     const sameKind = linkTargetIsSameKind(p, target);
     if (s.boot.irregular?.[p] && sameKind) continue;
+    // A modprobe.d file vfiokit only reads, linked to /dev/null: the usual way to mask a package's file.
+    if (target === MASKED_LINK && p !== modprobe.OWNED_PATH && (MODPROBE_DIRS as readonly string[]).includes(dirOf(p))) continue;
     if (WHOLE_FILES.has(p))
       out.push({ code: 'E_SYMLINK_TARGET', subject: p, message: `${p} is a symlink to ${target}; vfiokit writes ${p} whole and will not write through a link into another file`, hint: `remove the link ${p} (or replace it with a copy of what it should hold), then run vfiokit plan again` });
     else if (!sameKind)
@@ -215,8 +217,8 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
         hint: `bind it at runtime once the virtual functions exist: \`vfiokit bind ${shortAddress(d.address)}\` (a libvirt <hostdev managed='yes'> also binds it when the VM starts)`,
       });
   }
-  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true }));
-  b.warnings.push(...hostCriticalWarnings(s, sel.devices));
+  b.problems.push(...hostCriticalProblems(s, sel.devices, { allowRootStorage: intent.allowRootStorage, allowDefaultNic: intent.allowDefaultNic, overrides: true, at: 'boot' }));
+  b.warnings.push(...hostCriticalWarnings(s, sel.devices, 'boot'));
   const bootloader = detectBootloader(s);
   const initramfs = detectInitramfs(s);
   const plan = emptyPlan('boot-passthrough', {});
@@ -351,12 +353,13 @@ interface UserIds {
 /** vfio-pci ids this host's configuration sets outside what vfiokit owns: kernel arguments in boot files and modprobe.d options. */
 function userVfioIds(s: HostSnapshot): UserIds[] {
   const out: UserIds[] = [];
+  const read = new Set(modprobe.readOrder(s.boot.dirs));
   for (const [p, f] of Object.entries(s.boot.files)) {
     if (WHOLE_FILES.has(p) || p.includes('vfiokit-fallback')) continue;
     const lines = f.content.split('\n').filter((l) => !isComment(l));
     if (kernelArgSource(p)) {
       for (const line of lines) for (const m of line.matchAll(IDS_ARG)) for (const id of m[1].split(',')) if (PCI_ID.test(id)) out.push({ id: id.toLowerCase(), where: p, kind: 'kernel' });
-    } else if (p.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`)) {
+    } else if (read.has(p)) {
       for (const line of lines) {
         const m = /^\s*options\s+vfio[-_]pci\s+(.*)$/.exec(line);
         const v = m ? /(?:^|\s)ids=([0-9A-Fa-f:,]+)/.exec(m[1]) : null;
@@ -572,9 +575,11 @@ function planModprobe(b: Builder, devices: PciDevice[], strategy: 'ids' | 'addre
     for (const m of competingModules(d)) if (present.has(m)) softdeps.add(m);
   }
   // Report what other files already say about vfio-pci.
+  // Every file kmod reads (/etc, /run, /usr/local/lib, /usr/lib, /lib), in its order; vfiokit's own is planned anew.
   const docs: modprobe.ModprobeDoc[] = [];
-  for (const [p, f] of Object.entries(s.boot.files)) {
-    if (!p.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`) || p === modprobe.OWNED_PATH) continue;
+  for (const p of modprobe.readOrder(s.boot.dirs)) {
+    const f = s.boot.files[p];
+    if (!f || p === modprobe.OWNED_PATH) continue;
     try {
       docs.push(modprobe.parse(f.content, p));
     } catch (e) {
@@ -635,7 +640,9 @@ function mergeSoftdeps(b: Builder, softdeps: Set<string>, docs: modprobe.Modprob
         code: 'E_MODPROBE_CONFLICT',
         subject: u.file,
         message: `${u.file}:${u.line} has \`softdep ${u.module} pre: ${u.pre.join(' ')}${post}\`, and modprobe uses only the first softdep line for a module: it comes before ${modprobe.OWNED_PATH}, so vfiokit's \`softdep ${m} pre: vfio-pci\` would be ignored`,
-        hint: `add vfio-pci to that line: \`softdep ${u.module} pre: ${[...u.pre, 'vfio-pci'].join(' ')}${post}\`, then run vfiokit plan again`,
+        hint: u.file.startsWith(`${dirOf(modprobe.OWNED_PATH)}/`)
+          ? `add vfio-pci to that line: \`softdep ${u.module} pre: ${[...u.pre, 'vfio-pci'].join(' ')}${post}\`, then run vfiokit plan again`
+          : `${u.file} belongs to a package (an upgrade puts it back): copy it to ${dirOf(modprobe.OWNED_PATH)}/${baseOf(u.file)}, which hides it, with that line as \`softdep ${u.module} pre: ${[...u.pre, 'vfio-pci'].join(' ')}${post}\`, then run vfiokit plan again`,
       });
     else {
       extra[m] = { pre, post: u.post };

@@ -23,7 +23,7 @@ import { DEV_DRI, platformUnbind, vtconsoleAttr } from '../model/display-paths.j
 import { shortAddress } from '../model/pci-address.js';
 import { emptyPlan, type BindDriverStep, type ModuleStep, type Plan, type Step } from '../model/plan.js';
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
-import { hostCriticalWarnings } from './guards.js';
+import { hostCriticalWarnings, storageMountProblems } from './guards.js';
 import { resolveSelection } from './select.js';
 
 export const VFIO_PCI = 'vfio-pci';
@@ -91,6 +91,7 @@ export function planHandoffPrepare(snap: HostSnapshot, intent: HandoffIntent): H
     if (snap.boot.rootStorage.includes(d.address)) plan.problems.push(problem('E_HOSTDEV_ROOT_DISK', d.address, `${shortAddress(d.address)} (group ${d.iommuGroup}) holds the root filesystem's disk: handing it to ${intent.domain} would stop the host`, 'pass through another controller, or move the card to a slot with its own IOMMU group'));
     if (snap.boot.defaultRouteNics.includes(d.address)) plan.problems.push(problem('E_HOSTDEV_DEFAULT_NIC', d.address, `${shortAddress(d.address)} (group ${d.iommuGroup}) carries the default route: the host would lose its network`, 'pass through another NIC, or give the host a second network path first'));
   }
+  plan.problems.push(...storageMountProblems(snap, sel.devices, 'now'));
   plan.warnings.push(...hostCriticalWarnings(snap, sel.devices));
   const gpus = sel.devices.filter(isDisplay);
   const bootGpuOnHost = gpus.some((g) => g.bootVga) || gpus.some((g) => snap.display.drm.some((c) => c.device === g.address));

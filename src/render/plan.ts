@@ -87,8 +87,8 @@ export function renderStatus(r: StatusReport): string {
   if (!r.txid) return 'No boot-time passthrough is applied (no vfiokit transaction in the journal).';
   const out = [`Transaction ${r.txid}, applied ${r.appliedAt}${r.rebootedSinceApply === false ? ' (not rebooted since)' : ''}:`];
   for (const l of r.lines) {
-    out.push(`${l.ok ? '[ ok ]' : '[FAIL]'} ${l.subject}: ${l.observed}${l.ok ? '' : ` (expected ${l.expected})`}`);
-    if (l.cause) out.push(`       likely cause: ${l.cause}`);
+    out.push(`${!l.ok ? '[FAIL]' : l.warn ? '[warn]' : '[ ok ]'} ${l.subject}: ${l.observed}${l.ok ? '' : ` (expected ${l.expected})`}`);
+    if (l.cause) out.push(`       ${l.warn ? 'note' : 'likely cause'}: ${l.cause}`);
   }
   out.push('');
   out.push(r.inEffect ? 'In effect.' : 'Not in effect: see the likely causes above.');

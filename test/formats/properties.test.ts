@@ -18,6 +18,7 @@ import * as limine from '../../src/formats/limine.js';
 import * as mk from '../../src/formats/mkinitcpio-conf.js';
 import * as modprobe from '../../src/formats/modprobe-d.js';
 import * as refind from '../../src/formats/refind-linux-conf.js';
+import { evaluate, parseShell } from '../../src/formats/shell.js';
 
 const RUNS = { numRuns: 150 };
 const ARGS = ['intel_iommu=on', 'iommu=pt', 'vfio-pci.ids=10de:2204,10de:1aef', 'rd.driver.pre=vfio_pci'];
@@ -523,4 +524,39 @@ describe('parsers reject garbage only with FileFormatError', () => {
         { numRuns: 300 },
       ));
   }
+});
+
+// ---- shell words: a word and the same word with "" appended mean the same --------------------
+// (`w""` is `w` in the shell; the appended empty string takes the parser off its one-literal
+// fast path, so both ways of reading a word must give the same value.)
+
+describe('shell word reading', () => {
+  const piece = fc.oneof(
+    fc.stringMatching(/^[a-z0-9_.\/=:-]{1,6}$/),
+    fc.stringMatching(/^[a-z0-9 =#]{0,6}$/).map((x) => `"${x}"`),
+    fc.stringMatching(/^[a-z0-9 "$\\=#]{0,6}$/).map((x) => `'${x}'`),
+    fc.constantFrom('$HOME', '${A}', '\\ ', '"a\\"b"', '"$A"', "'x'y", '"a b"c'),
+  );
+  const word = fc.array(piece, { minLength: 1, maxLength: 3 }).map((p) => p.join(''));
+  const valueOf = (text: string) => {
+    try {
+      const env = evaluate(parseShell(text, 't'), new Map([['A', { kind: 'scalar' as const, value: 'v', line: 0 }]]));
+      const v = env.get('X');
+      return v?.kind === 'scalar' ? v.value : v?.kind === 'array' ? v.items : v?.kind;
+    } catch (e) {
+      return (e as Error).constructor.name;
+    }
+  };
+  it('scalars and array items: w and w"" evaluate alike, and the literal ones keep their style', () =>
+    fc.assert(
+      fc.property(word, word, (w, w2) => {
+        expect(valueOf(`X=${w}\n`)).toEqual(valueOf(`X=${w}""\n`));
+        expect(valueOf(`X=(${w} ${w2})\n`)).toEqual(valueOf(`X=(${w}"" ${w2}"")\n`));
+        const d = parseShell(`X=${w}\n`, 't').statements[0]!;
+        const sc = d.assign?.scalar;
+        if (sc && /^[a-z0-9_.\/=:-]+$/.test(w)) expect([sc.style, sc.raw, sc.parts]).toEqual(['none', w, [{ kind: 'lit', text: w }]]);
+        if (sc && /^"[a-z0-9 =#]*"$/.test(w)) expect([sc.style, sc.parts]).toEqual(['double', w.length > 2 ? [{ kind: 'lit', text: w.slice(1, -1) }] : []]);
+      }),
+      RUNS,
+    ));
 });

@@ -145,3 +145,19 @@ describe('kernelstub', () => {
     );
   });
 });
+
+describe('modprobe.d read order (kmod: first directory wins a name, then name order across directories)', () => {
+  it('hides a later directory\'s file of the same name, ignores other suffixes, sorts by name whatever the directory', () => {
+    expect(
+      modprobe.readOrder({
+        '/lib/modprobe.d': ['aliases.conf', 'nvidia.conf', 'zz.conf'],
+        '/usr/lib/modprobe.d': ['nvidia.conf', 'systemd.conf', 'README'],
+        '/etc/modprobe.d': ['nvidia.conf', 'vfiokit.conf', 'old.conf.bak'],
+        '/run/modprobe.d': ['systemd.conf'],
+        '/usr/local/lib/modprobe.d': ['a.conf'],
+        '/opt/modprobe.d': ['0.conf'],
+      }),
+    ).toEqual(['/usr/local/lib/modprobe.d/a.conf', '/lib/modprobe.d/aliases.conf', '/etc/modprobe.d/nvidia.conf', '/run/modprobe.d/systemd.conf', '/etc/modprobe.d/vfiokit.conf', '/lib/modprobe.d/zz.conf']);
+    expect(modprobe.readOrder({})).toEqual([]);
+  });
+});

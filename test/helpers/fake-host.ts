@@ -92,6 +92,12 @@ export interface FakeHost {
   blocks?: FakeBlock[];
   /** The root mount (/proc/self/mountinfo and /proc/mounts). `dev` is mountinfo's major:minor (default: the source's block device; null = no mountinfo, only /proc/mounts). */
   rootMount?: { source: string; fstype?: string; dev?: string | null };
+  /** More mounts after the root's, in /proc/mounts and /proc/self/mountinfo (fields escaped as the kernel does). `dev` defaults to the source's block device. */
+  mounts?: { source: string; target: string; fstype?: string; dev?: string }[];
+  /** /etc/fstab, verbatim. */
+  fstab?: string;
+  /** Active swap areas (/proc/swaps). */
+  swaps?: { filename: string; type: 'partition' | 'file' }[];
   /** Network interfaces: physical ones under their PCI function, bridges, bonds and VLANs under /sys/devices/virtual/net. */
   nets?: FakeNet[];
   /** Interfaces holding a default route: /proc/net/route (and /proc/net/ipv6_route with `v6`). Omitted = no route files. */
@@ -451,15 +457,31 @@ function writeBlocks(dir: string, host: FakeHost, pciPath: (addr: string) => str
       link(dir, `${target}/holders/${b.name}`, where.get(b.name)!);
     }
   }
+  const devOf = (source: string): string | undefined => {
+    const name = source.startsWith('/dev/mapper/') ? host.blocks?.find((b) => b.dmName === source.slice('/dev/mapper/'.length))?.name : path.posix.basename(source);
+    return (host.blocks ?? []).flatMap((b) => [[b.name, b.dev], ...Object.entries(b.parts ?? {})]).find(([n]) => n === name)?.[1];
+  };
+  // The kernel's mangle(): space, tab, newline and backslash as octal escapes.
+  const mangle = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  let mounts = '';
+  let info = '';
   if (host.rootMount) {
     const m = host.rootMount;
     const fstype = m.fstype ?? 'ext4';
-    const name = m.source.startsWith('/dev/mapper/') ? host.blocks?.find((b) => b.dmName === m.source.slice('/dev/mapper/'.length))?.name : path.posix.basename(m.source);
-    const dev = m.dev !== undefined ? m.dev : ((host.blocks ?? []).flatMap((b) => [[b.name, b.dev], ...Object.entries(b.parts ?? {})]).find(([n]) => n === name)?.[1] ?? '0:30');
-    write(dir, '/proc/mounts', `sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n${m.source} / ${fstype} rw,relatime 0 0\n`);
+    const dev = m.dev !== undefined ? m.dev : (devOf(m.source) ?? '0:30');
+    mounts = `sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n${m.source} / ${fstype} rw,relatime 0 0\n`;
     if (dev !== null)
-      write(dir, '/proc/self/mountinfo', `22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n28 1 ${dev} / / rw,relatime shared:1 - ${fstype} ${m.source} rw,errors=remount-ro\n`);
+      info = `22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw\n23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n28 1 ${dev} / / rw,relatime shared:1 - ${fstype} ${m.source} rw,errors=remount-ro\n`;
   }
+  for (const [i, m] of (host.mounts ?? []).entries()) {
+    const fstype = m.fstype ?? 'ext4';
+    mounts += `${mangle(m.source)} ${mangle(m.target)} ${fstype} rw,relatime 0 0\n`;
+    if (info) info += `${40 + i} 28 ${m.dev ?? devOf(m.source) ?? `0:${60 + i}`} / ${mangle(m.target)} rw,relatime shared:${20 + i} - ${fstype} ${mangle(m.source)} rw\n`;
+  }
+  if (mounts) write(dir, '/proc/mounts', mounts);
+  if (info) write(dir, '/proc/self/mountinfo', info);
+  if (host.fstab !== undefined) write(dir, '/etc/fstab', host.fstab);
+  if (host.swaps) write(dir, '/proc/swaps', `Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n${host.swaps.map((w) => `${mangle(w.filename).padEnd(40)}${w.type}\t8388604\t\t0\t\t-2`).join('\n')}\n`);
 }
 
 /** Network interfaces (physical under their PCI function, virtual ones with their lower devices) and the route tables. */

@@ -137,6 +137,44 @@ describe('vfiokit isolate', () => {
     expect(treeFingerprint(dir)).toEqual(before);
   });
 
+  it('values changed by hand since the isolation (AllowedCPUs, an IRQ affinity): --undo refuses naming each and changes nothing; --force restores over them and says so', async () => {
+    const { dir, runner, kernel, systemd } = setup();
+    const before = treeFingerprint(dir);
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7', irqs: true }).c, { runner, writer: kernel })).toBe(0);
+    expect(read(dir, 'proc/irq/24/smp_affinity_list')).toBe('0-1,4-5\n');
+    // The user, while the VM runs: user.slice may use every CPU again, IRQ 24 goes to CPU 4 only.
+    systemd.onCall(['systemctl', 'set-property', '--runtime', '--', 'user.slice', 'AllowedCPUs=0-7']);
+    kernel.write('/proc/irq/24/smp_affinity_list', '4');
+    const changed = treeFingerprint(dir);
+
+    const u = ctx(dir, [], { undo: true });
+    const err = await runIsolate(u.c, { runner, writer: kernel }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VfioError);
+    expect((err as VfioError).code).toBe('E_EDITED_SINCE_APPLY');
+    expect((err as VfioError).exitCode).toBe(3);
+    const msgs = ((err as { problems: { message: string }[] }).problems ?? []).map((p) => p.message).join('\n');
+    expect(msgs).toContain('user.slice: /sys/fs/cgroup/user.slice/cpuset.cpus now reads "0-7", not "0-1,4-5"');
+    expect(msgs).toContain('/proc/irq/24/smp_affinity_list now reads "4", not "0-1,4-5"');
+    expect(treeFingerprint(dir)).toEqual(changed);
+    expect(listJournals(dir).find((j) => j.kind === 'isolate')?.state).toBe('applied');
+
+    const f = ctx(dir, [], { undo: true, force: true });
+    expect(await runIsolate(f.c, { runner, writer: kernel })).toBe(0);
+    expect(f.out()).toMatch(/note: restored over a change made since \(--force\): user\.slice: .*cpuset\.cpus now reads "0-7"/);
+    expect(f.out()).toMatch(/note: restored over a change made since \(--force\): \/proc\/irq\/24\/smp_affinity_list now reads "4"/);
+    expect(treeFingerprint(dir)).toEqual(before);
+  });
+
+  it('a unit without a cgroup: AllowedCPUs set by hand shows in its runtime drop-in, and undo refuses it too', async () => {
+    const { dir, runner, kernel, systemd } = setup();
+    fs.rmSync(path.join(dir, 'sys/fs/cgroup/user.slice'), { recursive: true });
+    expect(await runIsolate(ctx(dir, [], { cpus: '3,7' }).c, { runner, writer: kernel })).toBe(0);
+    systemd.onCall(['systemctl', 'set-property', '--runtime', '--', 'user.slice', 'AllowedCPUs=0-1']);
+    const err = await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel }).catch((e: unknown) => e);
+    expect((err as VfioError).code).toBe('E_EDITED_SINCE_APPLY');
+    expect(((err as { problems: { message: string }[] }).problems ?? []).map((p) => p.message).join('\n')).toContain('user.slice: AllowedCPUs=0-1 was set, not AllowedCPUs=0-2,4-6 as vfiokit left it');
+  });
+
   it('isolating twice changes nothing; another CPU set is refused until undone', async () => {
     const { dir, runner, kernel } = setup();
     expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7' }).c, { runner, writer: kernel })).toBe(0);

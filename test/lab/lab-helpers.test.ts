@@ -15,7 +15,7 @@ import { boot, bootOutcome } from '../../lab/lib/qemu.js';
 import { adaptArgv, shellWords } from '../../lab/guest/nested-vm.js';
 import { adaptForTcg } from '../../lab/guest/tcg-domain.js';
 import { qemuArgv } from '../../lab/lib/qemu.js';
-import { bootstateDiff } from '../../lab/scenarios/s2-boot.js';
+import { bootstateDiff } from '../../lab/lib/gpu.js';
 import { moduleLoadOrder } from '../../lab/lib/kernel.js';
 import type { TestDef } from '../../lab/lib/harness.js';
 import { IMAGES, imageCacheInput, recipeFor } from '../../lab/lib/images.js';
@@ -171,7 +171,7 @@ describe('domain XML adaptation for a guest without KVM (the lab\'s virsh wrappe
 
 describe('lab topologies', () => {
   it("'single-gpu': the GPU pair is the only display; 'gpu' keeps a separate boot display", () => {
-    const argv = (topology: 'gpu' | 'single-gpu') => qemuArgv({ iommu: 'intel', topology, shares: [] }).join(' ');
+    const argv = (topology: 'gpu' | 'single-gpu') => qemuArgv({ iommu: 'intel', topology, memMb: 1024, smp: 1, shares: [] }).join(' ');
     expect(argv('single-gpu')).not.toMatch(/virtio-vga|qxl-vga/);
     expect(argv('single-gpu')).toContain('-device VGA,id=gpu1v,bus=rp1,addr=0x0.0,multifunction=on -device ich9-intel-hda,id=gpu1a,bus=rp1,addr=0x0.1');
     expect(argv('gpu')).toContain('virtio-vga,id=display');

@@ -94,6 +94,27 @@ describe('drift after apply', () => {
     expect(r.stdout).toContain(`vfiokit undo --id ${txid} --yes, then plan again`);
   });
 
+  // The GPU stays at 01:00.0, but the root port above it is another model now (a board swapped for its twin, a new riser).
+  const newPort = (extra: (r: FakePci) => FakePci = (r) => r): FakeHost => ({ ...debianGrub, pci: debianGrub.pci.map((r) => extra(r.addr === '00:01.0' ? { ...r, id: '8086:1905' } : r)) });
+
+  it('status: only the bridge above the passed GPU changed — a warning naming both paths, and the group still holds only the passed devices', async () => {
+    const { root } = await applyThenChange(debianGrub, ['01:00.0'], newPort());
+    const r = await runCli(['status', '--root', root]);
+    expect(r.stdout).toContain('[warn] 01:00.0 [10de:1f08] bridges: 01:00.0 [10de:1f08] is still there, but the bridges above it changed (0000:00:01.0 [8086:1901] then, 0000:00:01.0 [8086:1905] now)');
+    expect(r.stdout).toMatch(/note: the same device is bound; check its IOMMU group with `vfiokit groups`; IOMMU group 1 holds only the passed devices/);
+    const j = JSON.parse((await runCli(['status', '--json', '--root', root])).stdout) as { drift: { address: string; kind: string }[]; lines: { subject: string; ok: boolean; warn?: boolean }[] };
+    expect(j.drift.map((d) => [d.address, d.kind])).toEqual(['0000:01:00.0', '0000:01:00.1', '0000:01:00.2', '0000:01:00.3'].map((a) => [a, 'bridges-changed']));
+    expect(j.lines.find((l) => l.subject === '01:00.0 [10de:1f08] bridges')).toMatchObject({ ok: true, warn: true });
+  });
+
+  it('status: the new bridge merged another device into the passed group — a failure naming it and the fix', async () => {
+    const { root, txid } = await applyThenChange(debianGrub, ['01:00.0'], newPort((r) => (r.addr === '02:00.0' ? { ...r, group: 1 } : r)));
+    const r = await runCli(['status', '--root', root]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('[FAIL] 01:00.0 [10de:1f08] bridges: 01:00.0 [10de:1f08] is still there, but the bridges above it changed');
+    expect(r.stdout).toContain(`IOMMU group 1 now also holds 02:00.0 [144d:a808] on nvme, which the transaction did not pass: the group is not viable for a VM until they are on vfio-pci too; run \`vfiokit groups\`, then \`vfiokit undo --id ${txid} --yes\` and plan again`);
+  });
+
   it('no drift, no noise: the same hardware gives no drift and plan no such warning', async () => {
     const { root } = await applyThenChange(debianGrub, ['01:00.0'], debianGrub);
     const j = JSON.parse((await runCli(['status', '--json', '--root', root])).stdout) as { drift: unknown[] };

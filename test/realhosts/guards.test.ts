@@ -153,3 +153,102 @@ describe('default-NIC guard', () => {
     expect(assembleBootPlan(snap, { selectors: ['04:00.0'] }).warnings.join('\n')).not.toMatch(re);
   });
 });
+
+describe('mounts the next boot needs, and mounts in use now', () => {
+  // The root is on nvme0 (02:00.0) in every case; the other mounts sit on nvme1 (04:00.0) or sdb (05:00.0).
+  const base = { blocks: [nvme0, nvme1, sda, sdb], rootMount: { source: '/dev/nvme0n1p2' } };
+  const byUuid = { '/dev/disk/by-uuid/7a3e-boot': '../../nvme1n1p1', '/dev/disk/by-label/data': '../../sdb1', '/dev/disk/by-partuuid/c0ffee-01': '../../nvme1n1p2' };
+  const codes = (p: { problems: { code: string }[] }) => p.problems.map((x) => x.code);
+  const bootPlan = (over: Partial<FakeHost>, sel: string) => assembleBootPlan(inspect(host({ ...base, links: byUuid, ...over })), { selectors: [sel] });
+
+  it('/boot by UUID= on the other NVMe: a boot plan for it is refused naming /boot, the chain and the fix; the SATA controller stays free', () => {
+    const over = { fstab: '# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=9f1e-root / ext4 errors=remount-ro 0 1\nUUID=7a3e-boot\t/boot\text4\tdefaults\t0\t2\n' };
+    const p = bootPlan(over, '04:00.0');
+    expect(codes(p)).toEqual(['E_BOOT_MOUNT_STORAGE']);
+    expect(p.problems[0]!.message).toContain('04:00.0 holds /boot (UUID=7a3e-boot → nvme1n1p1 → nvme1n1 → 0000:04:00.0)');
+    expect(p.problems[0]!.hint).toMatch(/move \/boot to a disk on another controller/);
+    expect(codes(bootPlan(over, '05:00.0'))).toEqual([]);
+  });
+
+  it('/boot and the ESP count whatever their options say, and when mounted without an fstab line', () => {
+    expect(codes(bootPlan({ fstab: 'UUID=7a3e-boot /boot ext4 defaults,nofail 0 2\n' }, '04:00.0'))).toEqual(['E_BOOT_MOUNT_STORAGE']);
+    const esp = bootPlan({ mounts: [{ source: '/dev/nvme1n1p2', target: '/boot/efi', fstype: 'vfat' }] }, '04:00.0');
+    expect(codes(esp)).toEqual(['E_BOOT_MOUNT_STORAGE']);
+    expect(esp.problems[0]!.message).toContain('holds /boot/efi (nvme1n1p2 → nvme1n1 → 0000:04:00.0)');
+    expect(codes(bootPlan({ fstab: 'PARTUUID=c0ffee-01 /efi vfat umask=0077,noauto 0 1\n' }, '04:00.0'))).toEqual(['E_BOOT_MOUNT_STORAGE']);
+  });
+
+  it('a data mount by LABEL= without nofail is refused with the nofail fix; with nofail, noauto or x-systemd.automount it is not', () => {
+    const p = bootPlan({ fstab: 'LABEL=data /srv/data xfs defaults 0 0\n' }, '05:00.0');
+    expect(codes(p)).toEqual(['E_BOOT_MOUNT_STORAGE']);
+    expect(p.problems[0]!.message).toContain('05:00.0 holds /srv/data (LABEL=data → sdb1 → sdb → 0000:05:00.0), which /etc/fstab mounts at every boot');
+    expect(p.problems[0]!.hint).toMatch(/add `nofail` to the options of \/srv\/data in \/etc\/fstab/);
+    for (const opt of ['defaults,nofail', 'noauto,user', 'x-systemd.automount,x-systemd.idle-timeout=60']) {
+      const q = bootPlan({ fstab: `LABEL=data /srv/data xfs ${opt} 0 0\n` }, '05:00.0');
+      expect(codes(q), opt).toEqual([]);
+      expect(q.warnings.join('\n'), opt).not.toMatch(/srv\/data/);
+    }
+  });
+
+  it('a nofail mount in use now is a warning for a boot plan and a refusal for a runtime bind', () => {
+    const over = { fstab: 'LABEL=data /srv/data xfs defaults,nofail 0 0\n', mounts: [{ source: '/dev/sdb1', target: '/srv/data', fstype: 'xfs' }] };
+    const p = bootPlan(over, '05:00.0');
+    expect(codes(p)).toEqual([]);
+    expect(p.warnings.join('\n')).toContain('05:00.0 holds /srv/data (LABEL=data → sdb1 → sdb → 0000:05:00.0), mounted now but not needed at boot');
+    const b = planBind(inspect(host({ ...base, links: byUuid, ...over })), ['05:00.0']);
+    expect(codes(b)).toEqual(['E_MOUNTED_STORAGE']);
+    expect(b.problems[0]!.hint).toMatch(/umount \/srv\/data/);
+  });
+
+  it('a mount the user made by hand (not in fstab) blocks a runtime bind only; an escaped mount point is named as it is', () => {
+    const over = { mounts: [{ source: '/dev/sdb1', target: '/media/me/My Disk', fstype: 'exfat' }] };
+    const snap = inspect(host({ ...base, ...over }));
+    expect(snap.boot.storageMounts?.map((m) => m.target)).toEqual(['/media/me/My Disk']);
+    expect(codes(assembleBootPlan(snap, { selectors: ['05:00.0'] }))).toEqual([]);
+    const b = planBind(snap, ['05:00.0']);
+    expect(codes(b)).toEqual(['E_MOUNTED_STORAGE']);
+    expect(b.problems[0]!.message).toContain('05:00.0 holds /media/me/My Disk (sdb1 → sdb → 0000:05:00.0), which is mounted now');
+    expect(codes(planBind(snap, ['04:00.0']))).toEqual([]);
+  });
+
+  it('swap on LVM on md RAID1 across both SATA controllers: each is refused at boot; an active swap partition blocks a bind with the swapoff fix', () => {
+    const blocks = [nvme0, nvme1, sda, sdb, { name: 'md1', dev: '9:1', slaves: ['sda1', 'sdb1'] }, { name: 'dm-2', dev: '253:2', dmName: 'vg-swap', slaves: ['md1'] }];
+    const snap = inspect(host({ blocks, rootMount: base.rootMount, fstab: '/dev/mapper/vg-swap none swap sw 0 0\n' }));
+    for (const [sel, chain] of [['00:17.0', 'sda1 → sda → 0000:00:17.0'], ['05:00.0', 'sdb1 → sdb → 0000:05:00.0']]) {
+      const p = assembleBootPlan(snap, { selectors: [sel!] });
+      expect(codes(p)).toEqual(['E_BOOT_MOUNT_STORAGE']);
+      expect(p.problems[0]!.message).toContain(`holds the swap area /dev/mapper/vg-swap (/dev/mapper/vg-swap → dm-2 (vg-swap) → md1 → ${chain})`);
+    }
+    const live = inspect(host({ ...base, swaps: [{ filename: '/dev/sdb1', type: 'partition' }, { filename: '/swap file', type: 'file' }] }));
+    const b = planBind(live, ['05:00.0']);
+    expect(codes(b)).toEqual(['E_MOUNTED_STORAGE']);
+    expect(b.problems[0]!.hint).toMatch(/swapoff \/dev\/sdb1/);
+  });
+
+  it('network and memory file systems are no disk; an fstab UUID with no udev link is a warning in plans that take a storage controller only', () => {
+    const snap = inspect(host({ ...base, links: byUuid, fstab: 'nas:/export /mnt/nas nfs defaults 0 0\ntmpfs /tmp tmpfs size=2G 0 0\nUUID=gone-0000 /srv/old ext4 defaults 0 2\n' }));
+    expect(snap.boot.storageMounts).toBeUndefined();
+    expect(snap.boot.guardWarnings.storageMounts).toEqual(['/srv/old (UUID=gone-0000) could not be followed to a block device in /sys/class/block (no udev link for it under /dev/disk)']);
+    expect(assembleBootPlan(snap, { selectors: ['05:00.0'] }).warnings.join('\n')).toMatch(/\/srv\/old \(UUID=gone-0000\)/);
+    expect(assembleBootPlan(snap, { selectors: ['03:00.0'] }).warnings.join('\n')).not.toMatch(/srv\/old/);
+  });
+
+  it('zram swap and snap loop mounts sit on no controller: no refusal, no warning', () => {
+    const snap = inspect(host({ ...base, blocks: [...base.blocks, { name: 'zram0', dev: '252:0' }, { name: 'loop3', dev: '7:3' }], swaps: [{ filename: '/dev/zram0', type: 'partition' }], mounts: [{ source: '/dev/loop3', target: '/snap/core22/1122', fstype: 'squashfs' }] }));
+    expect(snap.boot.storageMounts).toBeUndefined();
+    expect(snap.boot.guardWarnings.storageMounts).toBeUndefined();
+    expect(planBind(snap, ['05:00.0']).warnings.join('\n')).not.toMatch(/zram|loop/);
+  });
+
+  it('`vfiokit plan` and `apply` refuse with exit 3 naming the mount, and write nothing', async () => {
+    const root = host({ ...base, links: byUuid, fstab: 'UUID=7a3e-boot /boot ext4 defaults 0 2\n' });
+    const before = fs.readFileSync(path.join(root.dir, 'etc/fstab'));
+    for (const cmd of ['plan', 'apply']) {
+      const r = await runCli([cmd, '04:00.0', ...(cmd === 'apply' ? ['--yes'] : []), '--root', root.dir]);
+      expect(r.code, cmd).toBe(3);
+      expect(r.stderr).toMatch(/04:00\.0 holds \/boot \(UUID=7a3e-boot → nvme1n1p1 → nvme1n1 → 0000:04:00\.0\)/);
+    }
+    expect(fs.readFileSync(path.join(root.dir, 'etc/fstab'))).toEqual(before);
+    expect(fs.existsSync(path.join(root.dir, 'var/lib/vfiokit'))).toBe(false);
+  });
+});

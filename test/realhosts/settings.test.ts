@@ -381,3 +381,51 @@ describe('small things', () => {
     expect(JSON.parse(r.stdout).problems).toEqual([expect.objectContaining({ code: 'E_BOOT_VGA' })]);
   });
 });
+
+describe('modprobe.d in every directory kmod reads (/etc, /run, /usr/local/lib, /usr/lib, /lib)', () => {
+  const put = (r: string, p: string, text: string) => {
+    fs.mkdirSync(path.dirname(at(r, p)), { recursive: true });
+    fs.writeFileSync(at(r, p), text);
+  };
+
+  it('a package\'s softdep under /usr/lib/modprobe.d that comes before vfiokit.conf is refused, with the /etc copy that hides it as the fix', async () => {
+    const root = host(debianGrub, (r) => put(r, 'usr/lib/modprobe.d/nvidia.conf', '# from the driver package\nsoftdep nvidia pre: nvidia-modeset\n'));
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(3);
+    expect(plan.problems).toEqual([expect.objectContaining({ code: 'E_MODPROBE_CONFLICT', subject: '/usr/lib/modprobe.d/nvidia.conf' })]);
+    expect(plan.problems[0].message).toContain('/usr/lib/modprobe.d/nvidia.conf:2 has `softdep nvidia pre: nvidia-modeset`');
+    expect(plan.problems[0].hint).toContain('copy it to /etc/modprobe.d/nvidia.conf, which hides it, with that line as `softdep nvidia pre: nvidia-modeset vfio-pci`');
+  });
+
+  it('the same name in an earlier directory hides it: an /etc copy that loads vfio-pci first, or an /etc link to /dev/null', async () => {
+    const fixed = host(debianGrub, (r) => {
+      put(r, 'usr/lib/modprobe.d/nvidia.conf', 'softdep nvidia pre: nvidia-modeset\n');
+      put(r, 'etc/modprobe.d/nvidia.conf', 'softdep nvidia pre: nvidia-modeset vfio-pci\n');
+    });
+    const a = await planJson(fixed, ['01:00.0']);
+    expect(a.code).toBe(0);
+    expect(a.plan.problems).toEqual([]);
+    const masked = host(debianGrub, (r) => {
+      put(r, 'lib/modprobe.d/nvidia.conf', 'softdep nvidia pre: nvidia-modeset\n');
+      fs.symlinkSync('/dev/null', at(r, 'etc/modprobe.d/nvidia.conf'));
+    });
+    const b = await planJson(masked, ['01:00.0']);
+    expect(b.plan.problems).toEqual([]);
+    expect(b.code).toBe(0);
+    const conf = b.plan.steps.find((s: { path?: string }) => s.path === '/etc/modprobe.d/vfiokit.conf').after.content as string;
+    expect(conf).toContain('softdep nvidia pre: vfio-pci\n');
+  });
+
+  it('a softdep after vfiokit.conf in /usr/local/lib is carried; vfio-pci ids in /run/modprobe.d are merged', async () => {
+    const root = host(debianGrub, (r) => {
+      put(r, 'usr/local/lib/modprobe.d/zz-audio.conf', 'softdep snd_hda_intel pre: snd_hda_codec_hdmi\n');
+      put(r, 'run/modprobe.d/passthrough.conf', 'options vfio-pci ids=1002:67df\n');
+    });
+    const { code, plan } = await planJson(root, ['01:00.0']);
+    expect(code).toBe(0);
+    const conf = plan.steps.find((s: { path?: string }) => s.path === '/etc/modprobe.d/vfiokit.conf').after.content as string;
+    expect(conf).toContain('softdep snd_hda_intel pre: vfio-pci snd_hda_codec_hdmi\n');
+    expect(plan.intent.kernelArgs).toContain('vfio-pci.ids=10de:1f08,10de:10f9,10de:1ad8,10de:1ad9,1002:67df');
+    expect(plan.warnings.join('\n')).toMatch(/merged .*1002:67df, in \/run\/modprobe.d\/passthrough.conf/);
+  });
+});

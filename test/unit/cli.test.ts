@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fillOptionalValues } from '../../src/cli/registry.js';
+import { COMMANDS, fillOptionalValues } from '../../src/cli/registry.js';
 import { runCli } from '../helpers/run-cli.js';
 
 describe('cli shell', () => {
@@ -24,6 +24,31 @@ describe('cli shell', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--bogus');
     expect(r.stderr).toContain('Usage: vfiokit inspect');
+  });
+  it('every command answers a usage error with the error, its usage lines and where the help is, not the whole help', async () => {
+    for (const c of COMMANDS) {
+      for (const argv of [[c.name, '--bogus'], [c.name, '--root', '/nonexistent-vfiokit-root']]) {
+        const r = await runCli(argv);
+        expect(r.code, argv.join(' ')).toBe(2);
+        const lines = r.stderr.trimEnd().split('\n');
+        expect(lines[0], argv.join(' ')).toMatch(new RegExp(`^vfiokit ${c.name}: (Unknown option '--bogus'|--root /nonexistent-vfiokit-root: )`));
+        expect(r.stderr, argv.join(' ')).toContain(`Usage: ${c.usage}\n`);
+        expect(lines[lines.length - 1]).toBe(`See \`vfiokit ${c.name} --help\` for the options and exit codes.`);
+        expect(r.stderr, argv.join(' ')).not.toContain('Exit codes:');
+        expect(r.stderr, argv.join(' ')).not.toContain('Options:');
+      }
+    }
+  });
+  it('an option without its value is said in one line', async () => {
+    for (const [argv, flag] of [[['export', 'kubevirt', '--node'], '--node'], [['undo', '--id', '--yes'], '--id']] as const) {
+      const r = await runCli([...argv]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.split('\n')[0]).toBe(`vfiokit ${argv[0]}: ${flag} needs a value (write ${flag}=VALUE for a value that starts with a dash)`);
+    }
+  });
+  it('an unknown command points at --help instead of printing it', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.stderr).toBe("vfiokit: unknown command 'frobnicate'\nUsage: vfiokit <command> [options]\nSee `vfiokit --help` for the commands.\n");
   });
   it('shows per-command help', async () => {
     const r = await runCli(['groups', '--help']);

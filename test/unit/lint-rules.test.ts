@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pathLiteralProblems, selfCheck } from '../../scripts/check-paths.mjs';
+import { duplicatePathProblems, pathLiteralProblems, selfCheck } from '../../scripts/check-paths.mjs';
 
 const repo = path.resolve(__dirname, '../..');
 const script = path.join(repo, 'scripts/check-layers.mjs');
@@ -40,7 +40,7 @@ describe('path rule', () => {
     const bad = lint(tree({ 'src/vm/thp.ts': planted }));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('src/vm/thp.ts:1: path literal "/sys/kernel/mm/transparent_hugepage/enabled"');
-    const good = lint(tree({ 'src/model/thp-paths.ts': planted, 'src/host/sysfs-paths.ts': planted }));
+    const good = lint(tree({ 'src/model/thp-paths.ts': planted }));
     expect(good.stderr).toBe('');
     expect(good.status).toBe(0);
   });
@@ -49,6 +49,20 @@ describe('path rule', () => {
     const bad = lint(tree({ 'src/plan/x.ts': "import { HostRoot } from '../host/root.js';\n", 'src/host/root.ts': 'export class HostRoot {}\n' }));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("src/plan/x.ts:1: 'plan' may not import 'host'");
+  });
+
+  it('a path named twice (in one path module or two) is a problem naming both; other modules and non-path strings do not count', () => {
+    const a = ["export const PROC_MOUNTS = '/proc/mounts';", "export const NAME = 'vfio';", "export const RUN = '/run';"].join('\n');
+    const b = ["export const MOUNTS = '/proc/mounts';", "export const OTHER = 'vfio';", "const LOCAL = '/run';"].join('\n');
+    const got: string[] = duplicatePathProblems([
+      ['src/host/sysfs-paths.ts', a],
+      ['src/model/isolation-paths.ts', b],
+      ['src/host/other.ts', "export const X = '/proc/mounts';"],
+    ]);
+    expect(got).toEqual(['src/model/isolation-paths.ts:1 MOUNTS: path "/proc/mounts" is already named src/host/sysfs-paths.ts:1 PROC_MOUNTS; import that one instead']);
+    const bad = lint(tree({ 'src/model/thp-paths.ts': "export const A = '/sys/x';\n", 'src/host/sysfs-paths.ts': "export const B = '/sys/x';\n" }));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('path "/sys/x" is already named');
   });
 
   it('the repository passes', () => {

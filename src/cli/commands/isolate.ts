@@ -70,15 +70,15 @@ export function isolationToUndo(root: HostRoot, domain: string | null): JournalD
 
 /**
  * Undo the isolation of this boot (of `domain`'s, when given), under the lock
- * after recovery; null when none is in effect. Every value is tried (forced
- * undo: a later transaction on the same attribute does not stop it).
+ * after recovery; null when none is in effect. A value changed since (by hand)
+ * is refused by name unless `force` (`isolate --undo --force`).
  */
-export async function undoIsolation(ctx: CommandContext, deps: RuntimeCommandDeps, domain: string | null = null): Promise<{ txid: string; restored: string[]; notes: string[] } | null> {
+export async function undoIsolation(ctx: CommandContext, deps: RuntimeCommandDeps, domain: string | null = null, force = false): Promise<{ txid: string; restored: string[]; notes: string[] } | null> {
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const tx = isolationToUndo(ctx.root, domain);
     if (!tx) return null;
-    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
+    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force, log: env.log, locked: true });
     return { txid: tx.txid, restored: r.restored, notes: r.notes };
   });
 }
@@ -92,7 +92,7 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
     else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
     return EXIT.OK;
   }
-  const r = await undoIsolation(ctx, deps);
+  const r = await undoIsolation(ctx, deps, null, Boolean(ctx.values.force));
   if (!r) {
     if (json) printJson(ctx, { action: 'isolate-undo', changed: false, txid: null });
     else out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
