@@ -9,6 +9,15 @@
 //   bochs-drm, snd_hda_intel, /dev/fb0 and the console back. Then the same with
 //   kill -9 of the nested QEMU, and a start refused because a process keeps
 //   the DRM device open (prepare fails midway and rolls back; the console stays).
+// 7.isolate-hook: `vm define --hooks single-gpu,hugepages` (the domain on 2 MiB
+//   pages) → `virsh start`: the hook reserves the pages first (one
+//   transaction), then hands the pair over; QEMU takes the pages → kill -9 of
+//   the nested QEMU (a crash): libvirt's release gives the pair back and
+//   releases the pages, nr_hugepages exactly as before. The fast guest has no
+//   systemd and no cgroup hierarchy, so the hook's --isolate is refused there
+//   at install (E_NO_SYSTEMD, the hook file unchanged); --isolate inside the
+//   hook is covered by test/handoff/hook-session.test.ts and the isolation on
+//   a real systemd + cgroup v2 kernel by 8.isolate.
 // 7.win11: the win11 profile (TPM 2.0 by swtpm, Secure Boot firmware and its
 //   NVRAM template, Hyper-V) with the GPU pair, defined and started by the
 //   guest's libvirtd, then destroyed: only the defined domain remains.
@@ -22,6 +31,12 @@ import { LIBVIRT_HELPERS } from '../lib/libvirt.js';
 const VGA_SYSFS_ID = GPU_ID;
 const HANDOFF = 'lab-handoff';
 const WIN11 = 'lab-win11';
+const PARTS = 'lab-hookparts';
+const HP = '/sys/kernel/mm/hugepages/hugepages-2048kB';
+/** lab_hp NAME: the 2 MiB pool (nr_hugepages, free_hugepages) and the global counters. */
+const HP_HELPERS = `
+lab_hp() { { echo "nr $(cat ${HP}/nr_hugepages)"; echo "free $(cat ${HP}/free_hugepages)"; grep -E '^HugePages_(Total|Free|Rsvd|Surp)' /proc/meminfo; } >"$LAB_OUT/$1.hp"; lab_say "hugepages $1: $(tr '\\n' ';' <"$LAB_OUT/$1.hp")"; }
+`;
 
 /** Every boot of this scenario: the GPU pair found, the display listed, libvirtd started, virsh adapted for TCG. */
 const PREAMBLE: Step[] = [
@@ -101,6 +116,45 @@ function handoffChecks(b: BootView, t: TestContext): void {
   t.check('the journal: three prepares — two undone by release, the refused one rolled back', kinds === 'handoff-prepare:undone handoff-prepare:undone handoff-prepare:rolled-back', kinds);
   for (const j of js) t.log(`  ${stepTimes(j)}`);
   t.log(`timings: define+hook ${secs('define')} s, libvirtd restart ${secs('restart')} s, prepare --dry-run (node + snapshot + plan) ${secs('dryprep')} s, start ${secs('start1')} s, destroy ${secs('destroy1')} s, start ${secs('start2')} s, kill -9 → display back ${(b.read('killed.secs') ?? '?').trim()} s, refused start ${secs('start3')} s`);
+}
+
+function isolateHookChecks(b: BootView, t: TestContext): void {
+  libvirtLog(b, t);
+  const { rc, out, secs } = b;
+  const hp = (name: string) => {
+    const m = Object.fromEntries((b.read(`${name}.hp`) ?? '').trim().split('\n').map((l) => l.split(/:?\s+/)));
+    return { nr: Number(m.nr), free: Number(m.free), text: (b.read(`${name}.hp`) ?? '').trim().replace(/\n/g, '; ') };
+  };
+  const before = parseDisplay(b.read('before.display'));
+  const [gpu, audio] = [...before.drivers.keys()];
+  t.require('the guest\'s only display is the VGA function on bochs-drm, its HDA function on snd_hda_intel', before.drivers.get(gpu) === 'bochs-drm' && before.drivers.get(audio) === 'snd_hda_intel', showDisplay(before));
+  const hp0 = hp('before');
+  t.require('before: the 2 MiB pool is readable', Number.isFinite(hp0.nr), hp0.text);
+  const xml = b.read('domain.xml') ?? '';
+  t.check('the defined domain is backed by 2 MiB pages', /<memoryBacking>\s*<hugepages>\s*<page size='2048' unit='KiB'\/>/.test(xml), xml.slice(0, 1500));
+  const hook = b.read('hook.sh') ?? '';
+  t.check('the hook runs handoff prepare|release with --single-gpu --hugepages', /handoff prepare --hook --single-gpu --hugepages -- "\$1"/.test(hook) && /handoff release --hook --single-gpu --hugepages --reason/.test(hook), hook);
+  t.check('`hooks install --isolate` without systemd: exit 3, E_NO_SYSTEMD', rc('isolatehook') === 3 && /E_NO_SYSTEMD/.test(out('isolatehook') + (b.read('isolatehook.err') ?? '')), `exit ${rc('isolatehook')}\n${out('isolatehook')}`);
+  t.check('… and the installed hook is byte for byte as before', (b.read('hook.sha0') ?? 'a').split(' ')[0] === (b.read('hook.sha1') ?? 'b').split(' ')[0], `${b.read('hook.sha0')} ${b.read('hook.sha1')}`);
+  t.check('`hooks list` shows the parts', new RegExp(`${PARTS}: .*\\(--single-gpu --hugepages\\)`).test(out('hookslist')), out('hookslist'));
+  const hp1 = hp('started');
+  t.check(`running: 128 more 2 MiB pages reserved (256 MiB of guest memory; ${hp0.nr} before)`, hp1.nr === hp0.nr + 128, hp1.text);
+  t.check('running: QEMU took them (free_hugepages below nr_hugepages)', hp1.free < hp1.nr, hp1.text);
+  const d1 = parseDisplay(b.read('started.display'));
+  t.check('running: both functions on vfio-pci', d1.drivers.get(gpu) === 'vfio-pci' && d1.drivers.get(audio) === 'vfio-pci', showDisplay(d1));
+  const q = parseQemu(b.read('started.qemu'));
+  t.check(`running: the nested QEMU (pid ${q.pid}) holds /dev/vfio/${(b.read('group') ?? '').trim()}`, q.holds.includes(`/dev/vfio/${(b.read('group') ?? '').trim()}`), b.read('started.qemu'));
+  t.check('after kill -9 of the nested QEMU the display came back (libvirt ran release)', (b.read('killed.rc') ?? '').trim() === '0', `${out('state')}\n${(b.read('libvirtd.log') ?? '').slice(-1500)}`);
+  t.check('after the crash the domain is shut off', /shut off/.test(out('state')), out('state'));
+  const hp2 = hp('killed');
+  t.check(`after the crash: nr_hugepages back to exactly ${hp0.nr}, every page free`, hp2.nr === hp0.nr && hp2.free === hp0.free, `before: ${hp0.text}\nafter: ${hp2.text}`);
+  const d2 = parseDisplay(b.read('killed.display'));
+  t.check('after the crash: bochs-drm, snd_hda_intel, /dev/fb0 and the console back', d2.drivers.get(gpu) === 'bochs-drm' && d2.drivers.get(audio) === 'snd_hda_intel' && d2.devFb0 && fbconBound(d2), showDisplay(d2));
+  const js = journals(b).filter((j) => j.kind !== 'vm-define' && j.kind !== 'hooks-install');
+  const kinds = js.map((j) => `${j.kind}:${j.state}`).join(' ');
+  t.check('the journal: the pages reserved first, then the handoff; both undone by the release', /^hugepages[^ ]*:undone handoff-prepare:undone$/.test(kinds), kinds);
+  for (const j of js) t.log(`  ${stepTimes(j)}`);
+  t.log(`timings: define+hook ${secs('define')} s, start (reserve + handoff + QEMU) ${secs('start')} s, kill -9 → display and pages back ${(b.read('killed.secs') ?? '?').trim()} s`);
 }
 
 function win11Checks(b: BootView, t: TestContext): void {
@@ -191,6 +245,52 @@ export const scenario7 = [
           'lab_libvirt_logs',
         ],
         checks: handoffChecks,
+      },
+    ],
+  }),
+  defineLabTest({
+    id: '7.isolate-hook',
+    title: 'real libvirtd: hook with --hugepages (and --single-gpu) → start reserves the pages then hands the pair over → kill -9 of QEMU: pages and display back exactly; --isolate refused without systemd',
+    needs: ['vm', 'hooks', 'handoff', 'hugepages', 'history'],
+    cost: 5,
+    guest: { kind: 'fast' },
+    machine: MACHINE,
+    helpers: [LIBVIRT_HELPERS, DISPLAY_HELPERS, HP_HELPERS],
+    boots: [
+      {
+        name: 'boot',
+        timeoutMs: 40 * 60_000,
+        steps: [
+          ...PREAMBLE,
+          '# libvirt finds hugetlbfs in /proc/mounts when it starts (the restart below).',
+          'mkdir -p /dev/hugepages && mount -t hugetlbfs hugetlbfs /dev/hugepages',
+          'lab_hp before',
+          { label: 'define', run: `vfiokit vm define ${PARTS} --device "$S" --os linux --memory 256M --vcpus 1 --pin none --hooks single-gpu,hugepages`, expectExit: 0, require: true, check: '`vfiokit vm define --hooks single-gpu,hugepages` exits 0' },
+          `cp /etc/libvirt/qemu/${PARTS}.xml "$LAB_OUT/domain.xml" 2>/dev/null`,
+          `sha256sum /etc/libvirt/hooks/qemu.d/vfiokit-${PARTS} >"$LAB_OUT/hook.sha0" 2>&1`,
+          `cp /etc/libvirt/hooks/qemu.d/vfiokit-${PARTS} "$LAB_OUT/hook.sh" 2>/dev/null`,
+          '# --isolate needs systemd (AllowedCPUs): this guest has none — refused, the hook as it was.',
+          { label: 'isolatehook', run: `vfiokit hooks install ${PARTS} --single-gpu --hugepages --isolate --json` },
+          `sha256sum /etc/libvirt/hooks/qemu.d/vfiokit-${PARTS} >"$LAB_OUT/hook.sha1" 2>&1`,
+          { label: 'hookslist', run: 'vfiokit hooks list' },
+          { label: 'restart', run: 'lab_libvirtd_restart', expectExit: 0, require: true, check: 'libvirtd restarted (it reads the hooks directory and the hugetlbfs mounts when it starts)' },
+          { label: 'start', run: `virsh -c qemu:///system start ${PARTS}`, expectExit: 0, require: true, check: '`virsh start` exits 0 (the hook reserved the pages and handed the pair over)', showOnFailure: ['libvirtd.log'] },
+          'lab_hp started',
+          'lab_display started',
+          `lab_qemu started ${PARTS}`,
+          '_k0=$(lab_now)',
+          `kill -9 "$(cat /run/libvirt/qemu/${PARTS}.pid)"`,
+          'lab_wait_display_back 600; echo $? >"$LAB_OUT/killed.rc"',
+          '_w=0; while pgrep -f "handoff release" >/dev/null && [ "$_w" -lt 300 ]; do sleep 0.2; _w=$((_w + 1)); done',
+          `_k1=$(lab_now); echo "$_k0 $_k1" | awk '{print $2-$1}' >"$LAB_OUT/killed.secs"`,
+          { label: 'state', run: `virsh -c qemu:///system domstate --reason ${PARTS}` },
+          'lab_hp killed',
+          'lab_display killed',
+          { label: 'history', run: 'vfiokit history --json' },
+          'lab_journals',
+          'lab_libvirt_logs',
+        ],
+        checks: isolateHookChecks,
       },
     ],
   }),

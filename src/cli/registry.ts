@@ -120,7 +120,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'vm',
     summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
-    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu,isolate,hugepages] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
     description:
       'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
     options: {
@@ -146,7 +146,7 @@ export const COMMANDS: CommandSpec[] = [
       'looking-glass': { type: 'string', description: 'Looking Glass shared memory sized for the resolution (alone or auto: 1920x1080): kvmfr when loaded, else /dev/shm', valueName: 'WxH|auto', optionalValue: { value: 'auto', pattern: /^(auto|\d+x\d+)$/i } },
       'looking-glass-size': { type: 'string', description: 'Looking Glass shared memory in MiB (checked against the resolution)', valueName: 'MiB' },
       connect: { type: 'string', description: 'libvirt URI for define/attach (virsh -c), e.g. qemu:///system', valueName: 'URI' },
-      hooks: { type: 'string', description: 'define: also install the domain\'s libvirt hook (as `hooks install --single-gpu`, a second transaction); implies --allow-boot-vga', valueName: 'single-gpu' },
+      hooks: { type: 'string', description: 'define: also install the domain\'s libvirt hook with these parts, comma-separated (as `hooks install --single-gpu --isolate --hugepages`, a second transaction); single-gpu implies --allow-boot-vga, hugepages implies --hugepages', valueName: 'single-gpu,isolate,hugepages' },
       'dry-run': { type: 'boolean', description: 'define/attach: print the XML and the virsh command, run nothing' },
     },
     load: () => import('./commands/vm.js'),
@@ -260,13 +260,15 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'hooks',
-    summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (single-GPU handoff)',
-    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run]\n       vfiokit hooks list [--json]',
+    summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (device handoff, single-GPU, CPU isolation, hugepages)',
+    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run]\n       vfiokit hooks list [--json]',
     description:
-      'install puts one executable in /etc/libvirt/hooks/qemu.d/ (libvirt >= 6.5 runs it for every domain; it exits at once for other domains) that runs `vfiokit handoff prepare|release DOMAIN`. An existing /etc/libvirt/hooks/qemu is left as it is. One transaction: `vfiokit undo --id TXID` reverts it. Says when libvirtd/virtqemud must be restarted to see a first hook.',
+      'install puts one executable in /etc/libvirt/hooks/qemu.d/ (libvirt >= 6.5 runs it for every domain; it exits at once for other domains) that runs `vfiokit handoff prepare|release DOMAIN` with the flags given here. At prepare: hugepages reserve (--hugepages), the device handoff, then the CPU isolation (--isolate); a failure undoes the parts before it and libvirt refuses the start. At release (every stop: shutdown, virsh destroy, a QEMU crash, a failed start): isolation undone, devices given back, hugepages released, each tried even when one before it fails; the exit and the log name what did not come back. An existing /etc/libvirt/hooks/qemu is left as it is. One transaction: `vfiokit undo --id TXID` reverts it (installing again with other flags replaces the hook, and undo gives back the old one byte for byte). --isolate is checked against this host at install (the refusals of `vfiokit isolate DOMAIN`). Says when libvirtd/virtqemud must be restarted to see a first hook.',
     options: {
       json,
       'single-gpu': { type: 'boolean', description: 'the host\'s only GPU: stop the display manager, release consoles, framebuffer and driver first, and give them back after' },
+      isolate: { type: 'boolean', description: 'while the VM runs, keep the host\'s units, movable IRQs and unbound workqueues off its CPUs (as `vfiokit isolate DOMAIN --irqs --workqueues`: its <vcpupin>s or the pinning plan)' },
+      hugepages: { type: 'boolean', description: 'reserve the domain\'s hugepages before it starts and release them after (`vfiokit hugepages reserve --domain DOMAIN`)' },
       'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
       vfiokit: { type: 'string', description: 'command the hook runs vfiokit with (default: this installation)', valueName: 'PATH' },
     },
@@ -275,13 +277,15 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'handoff',
     summary: 'hand a domain\'s devices from the host to vfio-pci (prepare) and back (release); what the libvirt hook runs',
-    usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff status [DOMAIN] [--json]',
+    usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--isolate] [--hugepages] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff status [DOMAIN] [--json]',
     description:
-      'Reads the domain XML from stdin (--hook, as libvirt passes it) or /etc/libvirt/qemu/DOMAIN.xml and never calls libvirt. prepare moves every function of every hostdev group to vfio-pci as one transaction (with --single-gpu first: display manager stopped, GPU users waited for, framebuffer consoles unbound, firmware framebuffer released, NVIDIA modules unloaded); a failure rolls everything back and exits non-zero so libvirt refuses the start. release undoes that transaction, trying every step, then checks that the display came back and prints the fix for what did not.',
+      'Reads the domain XML from stdin (--hook, as libvirt passes it) or /etc/libvirt/qemu/DOMAIN.xml and never calls libvirt. prepare moves every function of every hostdev group to vfio-pci as one transaction (with --single-gpu first: display manager stopped, GPU users waited for, framebuffer consoles unbound, firmware framebuffer released, NVIDIA modules unloaded); a failure rolls everything back and exits non-zero so libvirt refuses the start. release undoes that transaction, trying every step, then checks that the display came back and prints the fix for what did not. --hugepages reserves the domain\'s hugepages first and --isolate restricts the host\'s units to the other CPUs last, each its own transaction; a failure of one undoes those before it (exit 3/4 as the failed part, 5 when something could not be given back). release with them: isolation undone, devices back, hugepages released, every part tried; exit 1 names the parts that did not come back. A vfiokit killed mid-prepare leaves its transaction unfinished: libvirt then runs release, which recovers it first and gives back the rest.',
     options: {
       json,
       'single-gpu': { type: 'boolean', description: 'the GPU is the host\'s display: free it from the desktop first' },
       hook: { type: 'boolean', description: 'run as the libvirt hook: read the domain XML from stdin' },
+      isolate: { type: 'boolean', description: 'prepare: then move the host\'s units, movable IRQs and unbound workqueues off the VM\'s CPUs; release: give them back first' },
+      hugepages: { type: 'boolean', description: 'prepare: reserve the domain\'s hugepages first; release: release them last' },
       reason: { type: 'string', description: 'release: the shutoff reason libvirt passes (logged)', valueName: 'REASON' },
       timeout: { type: 'string', description: 'seconds to wait for processes to close the GPU (default 10)', valueName: 'S' },
       'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },

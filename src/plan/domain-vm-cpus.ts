@@ -7,6 +7,7 @@ import { parseCpuList } from '../formats/cpu-list.js';
 import { children, hostdevSource, parseDomainXml } from '../formats/libvirt-domain.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { devicePreference, planPinning } from '../vm/pinning.js';
+import { HOOK_ISOLATION, planIsolate, type IsolateIntent } from './isolate-plan.js';
 
 /** The VM CPUs a libvirt domain asks for: its <vcpupin> cpusets, else the pinning plan for its <vcpu> count. */
 export function domainVmCpus(xml: string, source: string, snap: Pick<HostSnapshot, 'cpuTopology' | 'pci'>): { cpus: number[] | null; how: string; problems: Problem[] } {
@@ -26,4 +27,15 @@ export function domainVmCpus(xml: string, source: string, snap: Pick<HostSnapsho
   const p = planPinning({ topology, vcpus: n, ...devicePreference(dev, topology) });
   if (!p.plan) return { cpus: null, how: '', problems: p.problems };
   return { cpus: [...p.plan.vcpuPins].sort((a, b) => a - b), how: `the pinning plan for its ${n} vCPUs (as vm xml --pin auto)`, problems: [] };
+}
+
+/** The hook's isolation intent for a domain, or the problems that refuse it (no systemd, cgroup v1, no pinning, a bad <vcpupin>). */
+export function hookIsolateIntent(xml: string, source: string, domain: string, snap: HostSnapshot): { intent: IsolateIntent | null; problems: Problem[] } {
+  const d = domainVmCpus(xml, source, snap);
+  if (!d.cpus) {
+    // The host's own refusals (no systemd, cgroup v1…) first: they hold whatever the CPUs.
+    const layout = planIsolate(snap, { vmCpus: [], source, domain, ...HOOK_ISOLATION }).problems.filter((p) => p.code !== 'E_NO_VM_CPUS');
+    return { intent: null, problems: [...layout, ...d.problems] };
+  }
+  return { intent: { vmCpus: d.cpus, source: `domain ${domain}: ${d.how}`, domain, ...HOOK_ISOLATION }, problems: [] };
 }

@@ -29,6 +29,13 @@ export interface IsolateIntent {
   allowSmtSplit: boolean;
 }
 
+/**
+ * What the libvirt hook's --isolate does while the VM runs: the host's units,
+ * the movable IRQs and the unbound workqueues onto the host CPUs; the
+ * governor is left alone and SMT siblings are never split.
+ */
+export const HOOK_ISOLATION = { irqs: true, workqueues: true, governor: null, allowSmtSplit: false } as const;
+
 /** Cores whose SMT siblings would be split between host and VM. */
 export function splitCores(topology: CpuTopology | null, vm: Set<number>): number[][] {
   if (!topology) return [];

@@ -347,12 +347,25 @@ describe('vm define --hooks single-gpu', () => {
     expect(await runVm(d.c, v.runner)).toBe(0);
     expect(v.calls.map((a) => a[1])).toEqual(['domuuid', 'define']);
     const hook = fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8');
-    expect(parseHookScript(hook)).toEqual({ domain: 'game', singleGpu: true });
+    expect(parseHookScript(hook)).toEqual({ domain: 'game', singleGpu: true, isolate: false, hugepages: false });
     expect(listJournals(dir).map((j) => `${j.kind}:${j.state}`)).toEqual(['vm-define:applied', 'hooks-install:applied']);
     const [def, hk] = listJournals(dir);
     expect(d.out()).toContain(`transaction ${def.txid}: \`vfiokit undo --id ${def.txid}\` undefines it again`);
     expect(d.out()).toContain(`transaction ${hk.txid}: \`vfiokit undo --id ${hk.txid}\` removes the hook`);
     expect(d.err()).toMatch(/first qemu hook: .*systemctl restart libvirtd/);
+  });
+
+  it('--hooks single-gpu,hugepages: the domain on hugepages and a hook with both parts; --hooks isolate refused on a host without systemd, before anything is defined', async () => {
+    const { dir } = setup(singleAmd);
+    const v = virshIn(dir);
+    const d = ctx(dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu,hugepages' });
+    expect(await runVm(d.c, v.runner)).toBe(0);
+    expect(parseHookScript(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-game'), 'utf8'))).toEqual({ domain: 'game', singleGpu: true, isolate: false, hugepages: true });
+    expect(fs.readFileSync(path.join(dir, 'etc/libvirt/qemu/game.xml'), 'utf8')).toMatch(/<memoryBacking>\s*<hugepages>\s*<page size='2048' unit='KiB'\/>/);
+    const b = setup(singleAmd);
+    const vb = virshIn(b.dir);
+    await expect(runVm(ctx(b.dir, ['define', 'game2'], { ...ARGS, hooks: 'isolate', 'allow-boot-vga': true }).c, vb.runner)).rejects.toMatchObject({ exitCode: 3, code: 'E_NO_SYSTEMD', message: expect.stringMatching(/cannot install the hook for 'game2': .*nothing was defined/) });
+    expect(vb.calls.filter((c) => c[1] === 'define')).toEqual([]);
   });
 
   it('refused before anything is defined: a foreign file where the hook goes, libvirt missing; bad --hooks usage', async () => {
@@ -368,19 +381,19 @@ describe('vm define --hooks single-gpu', () => {
     await expect(runVm(ctx(b.dir, ['define', 'game'], { ...ARGS, hooks: 'single-gpu' }).c, vb.runner)).rejects.toMatchObject({ code: 'E_LIBVIRT_MISSING' });
     expect(vb.calls).toEqual([]);
     expect(listJournals(b.dir)).toEqual([]);
-    for (const [sub, values, msg] of [['define', { hooks: 'gpu' }, /--hooks 'gpu' is not a hook kind/], ['xml', { hooks: 'single-gpu' }, /applies to `vm define` only/], ['define', { hooks: 'single-gpu', connect: 'qemu:///session' }, /needs the system daemon/]] as const) {
+    for (const [sub, values, msg] of [['define', { hooks: 'gpu' }, /--hooks 'gpu': 'gpu' is not a hook part/], ['define', { hooks: 'single-gpu,cpus' }, /'cpus' is not a hook part/], ['xml', { hooks: 'single-gpu' }, /applies to `vm define` only/], ['define', { hooks: 'single-gpu', connect: 'qemu:///session' }, /needs the system daemon/]] as const) {
       await expect(runVm(ctx(a.dir, [sub, 'game'], { ...ARGS, ...values }).c, va.runner)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(msg) });
     }
   });
 });
 
 describe('hooks', () => {
-  const hook = (domain: string, single = true) => renderHookScript({ domain, singleGpu: single, vfiokit: ['/usr/bin/vfiokit'] });
+  const hook = (domain: string, single = true) => renderHookScript({ domain, singleGpu: single, isolate: false, hugepages: false, vfiokit: ['/usr/bin/vfiokit'] });
 
   it('the hook file (golden) round-trips its header', () => {
     expectGolden('handoff/hook-win11.sh', hook('win11'));
     expectGolden('handoff/hook-quoted.sh', hook("it's \"mine\"", false));
-    expect(parseHookScript(hook("it's \"mine\""))).toEqual({ domain: "it's \"mine\"", singleGpu: true });
+    expect(parseHookScript(hook("it's \"mine\""))).toEqual({ domain: "it's \"mine\"", singleGpu: true, isolate: false, hugepages: false });
     expect(parseHookScript('#!/bin/sh\necho hi\n')).toBeNull();
   });
 
@@ -390,7 +403,7 @@ describe('hooks', () => {
     const fake = path.join(dir, 'vfiokit');
     fs.writeFileSync(fake, `#!/bin/sh\necho "$@" > ${dir}/args\ncat > ${dir}/stdin\n`, { mode: 0o755 });
     const file = path.join(dir, 'hook');
-    fs.writeFileSync(file, renderHookScript({ domain: 'win11', singleGpu: true, vfiokit: [fake] }), { mode: 0o755 });
+    fs.writeFileSync(file, renderHookScript({ domain: 'win11', singleGpu: true, isolate: false, hugepages: false, vfiokit: [fake] }), { mode: 0o755 });
     const other = spawnSync(file, ['other', 'prepare', 'begin', '-'], { input: '<domain/>' });
     expect(other.status).toBe(0);
     expect(fs.existsSync(`${dir}/args`)).toBe(false);
@@ -417,7 +430,7 @@ describe('hooks', () => {
     expect(again.out()).toMatch(/installed already/);
     const l = ctx(dir, ['list'], { json: true });
     await runHooks(l.c);
-    expect(JSON.parse(l.out()).hooks).toEqual([{ path: '/etc/libvirt/hooks/qemu.d/vfiokit-win11', domain: 'win11', singleGpu: true, executable: true }]);
+    expect(JSON.parse(l.out()).hooks).toEqual([{ path: '/etc/libvirt/hooks/qemu.d/vfiokit-win11', domain: 'win11', singleGpu: true, isolate: false, hugepages: false, executable: true }]);
     expect(await runHooks(ctx(dir, ['remove', 'win11']).c, { runner })).toBe(0);
     expect(fs.existsSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
   });

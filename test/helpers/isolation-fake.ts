@@ -39,6 +39,8 @@ export interface IsolationHostOptions {
   governors?: { current: string; available: string[] } | null;
   /** CPUs present but offline. */
   offline?: number[];
+  /** More of the host (PCI devices, IOMMU, libvirt, files, links, executables), merged in. */
+  extra?: Partial<FakeHost>;
 }
 
 export const UNITS = ['init.scope', 'system.slice', 'user.slice', 'machine.slice'];
@@ -120,7 +122,8 @@ export function buildIsolationHost(o: IsolationHostOptions = {}): { dir: string;
     files[`/sys/devices/system/cpu/cpu${c}/cpufreq/scaling_available_governors`] = g.available.join(' ') + ' \n';
   }
   for (const [u, v] of Object.entries(o.preset ?? {})) files[`/${DROPIN(u)}`] = dropInText(v);
-  const host: FakeHost = { pci: [], cpu: { vendor: 'intel', threads: n }, cpus: { cpus }, files };
+  const x = o.extra ?? {};
+  const host: FakeHost = { pci: [], cpu: { vendor: 'intel', threads: n }, ...x, cpus: { cpus }, files: { ...files, ...x.files } };
   const dir = buildFakeHost(host);
   fs.rmSync(path.join(dir, 'run/systemd/system/.keep'), { force: true });
   fs.mkdirSync(path.join(dir, 'sys/bus/pci/devices'), { recursive: true });

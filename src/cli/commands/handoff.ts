@@ -4,11 +4,17 @@
 // one transaction (rolled back on failure: a non-zero exit makes libvirt
 // refuse the start and the desktop stays); release undoes that transaction
 // (every step is tried even after a failure), then checks the display came back.
+// With --hugepages / --isolate (recorded in the hook by `hooks install`) the
+// hugepages reserve comes before and the CPU isolation after the handoff, and
+// release gives them back in reverse; the order and its rollback rule are in
+// hook-session.ts.
 
+import { Readable } from 'node:stream';
 import { applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { verifyDisplayBack } from '../../analysis/handoff-verify.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { children, hostdevSource, parseDomainXml } from '../../formats/libvirt-domain.js';
+import { formatCpuList } from '../../formats/cpu-list.js';
 import { inspect } from '../../host/inspect.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 import { definedDomainXml } from '../../host/sysfs-paths.js';
@@ -16,12 +22,29 @@ import { inferHandoffRecord, planHandoffPrepare, planHandoffRelease, type Handof
 import { renderStepPlan, renderVerify } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
+import { prepareParts, releaseParts, type HookPart } from './hook-session.js';
+import { applyIsolation, isolationOutcome, isolationToUndo, undoIsolation } from './isolate.js';
+import { hookIsolateIntent } from '../../plan/domain-vm-cpus.js';
+import { planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
+import { COMMANDS } from '../registry.js';
+
+/** Runs another vfiokit command in this process (the hugepages part), as main would. */
+export type CommandRunner = (name: string, ctx: CommandContext, deps: HandoffDeps) => Promise<number>;
 
 export interface HandoffDeps extends RuntimeCommandDeps {
   /** The domain XML as libvirt writes it on stdin (tests). */
   stdinText?: string;
   sleep?: (ms: number) => Promise<void>;
+  /** How the hugepages part runs `vfiokit hugepages` (default: the registry's command, in this process). */
+  command?: CommandRunner;
 }
+
+const registryCommand: CommandRunner = async (name, ctx, deps) => {
+  const spec = COMMANDS.find((c) => c.name === name);
+  if (!spec) throw new PreconditionError('E_HOOK_PART_MISSING', `this vfiokit has no \`${name}\` command, which the hook's --${name} needs; nothing was changed`, `update vfiokit, or reinstall the hook without --${name} (vfiokit hooks install DOMAIN ...)`, name);
+  const mod = (await spec.load()) as { run: (c: CommandContext, d?: HandoffDeps) => Promise<number> };
+  return mod.run(ctx, deps);
+};
 
 async function readStdin(ctx: CommandContext): Promise<string> {
   const s = ctx.io.stdin;
@@ -70,39 +93,194 @@ export async function run(ctx: CommandContext, deps: HandoffDeps = {}): Promise<
   const timeout = typeof ctx.values.timeout === 'string' ? Number(ctx.values.timeout) : undefined;
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${String(ctx.values.timeout)} is not a number of seconds`, 'e.g. --timeout 15');
   const intent: HandoffIntent = { domain, hostdevs, singleGpu: Boolean(ctx.values['single-gpu']), holderTimeoutMs: timeout ? timeout * 1000 : undefined };
-  return sub === 'prepare' ? prepare(ctx, intent, deps) : release(ctx, intent, deps, typeof ctx.values.reason === 'string' ? ctx.values.reason : null);
+  const session = { xml, source, isolate: Boolean(ctx.values.isolate), hugepages: Boolean(ctx.values.hugepages) };
+  return sub === 'prepare' ? prepare(ctx, intent, deps, session) : release(ctx, intent, deps, typeof ctx.values.reason === 'string' ? ctx.values.reason : null, session);
 }
 
-async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps): Promise<number> {
+interface Session {
+  xml: string;
+  source: string;
+  isolate: boolean;
+  hugepages: boolean;
+}
+
+/** The isolation the hook asks for (HOOK_ISOLATION for the domain's CPUs); refusals throw, nothing changed. */
+function isolateIntentOf(snap: HostSnapshot, domain: string, s: Session): IsolateIntent {
+  const r = hookIsolateIntent(s.xml, s.source, domain, snap);
+  if (!r.intent) throw new PreconditionError(r.problems[0]?.code ?? 'E_NO_VM_CPUS', r.problems[0]?.message ?? `${s.source}: no VM CPUs`, r.problems[0]?.hint, domain, r.problems);
+  return r.intent;
+}
+
+/** A child context for another command run in this process: its stdout goes to our stderr (the hook's log), stdin is the domain XML. */
+function childCtx(ctx: CommandContext, positionals: string[], values: Record<string, string | boolean>, stdinText?: string): { c: CommandContext; stdout: () => string } {
+  let stdout = '';
+  const stdin = stdinText === undefined ? undefined : Readable.from([stdinText]);
+  return {
+    c: { positionals, values, root: ctx.root, io: { stdout: { write: (t: string) => (stdout += t) }, stderr: ctx.io.stderr, stdin, env: ctx.io.env } },
+    stdout: () => stdout,
+  };
+}
+
+/** The parts of the hook's session in prepare order (release runs them in reverse). */
+function hookParts(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, s: Session): HookPart[] & { handoffResult?: ReleaseResult } {
+  const command = deps.command ?? registryCommand;
+  const log = (l: string) => ctx.io.stderr.write(l + '\n');
+  const parts: HookPart[] & { handoffResult?: ReleaseResult } = [];
+  if (s.hugepages) {
+    parts.push({
+      name: 'hugepages',
+      prepare: async () => {
+        const x = childCtx(ctx, ['reserve'], { domain: intent.domain, hook: true, json: true }, s.xml);
+        const code = await command('hugepages', x.c, { ...deps, stdinText: s.xml });
+        if (code !== EXIT.OK) throw new VfioError('E_HUGEPAGES_FAILED', `hugepages reserve --domain ${intent.domain} exited ${code} (its messages are above); it rolled itself back`, `free memory or reserve at boot (see \`vfiokit hugepages reserve --domain ${intent.domain} --dry-run\`)`, intent.domain);
+        return jsonField(x.stdout(), 'changed') !== false;
+      },
+      release: async () => {
+        const x = childCtx(ctx, ['release', intent.domain], {});
+        const code = await command('hugepages', x.c, deps);
+        if (x.stdout().trim()) log(x.stdout().trim());
+        return code === EXIT.OK ? [] : [`hugepages release ${intent.domain} exited ${code}: the pages may still be reserved; run \`vfiokit hugepages release ${intent.domain}\``];
+      },
+    });
+  }
+  parts.push({
+    name: 'handoff',
+    prepare: async () => (await prepareHandoff(ctx, intent, deps)) !== null,
+    release: async () => {
+      const r = await releaseHandoff(ctx, intent, deps);
+      parts.handoffResult = r;
+      return r.failures;
+    },
+  });
+  if (s.isolate) {
+    parts.push({
+      name: 'isolate',
+      prepare: async () => {
+        const r = await applyIsolation(ctx, deps, (snap) => isolateIntentOf(snap, intent.domain, s));
+        const o = r.changed && r.doc ? isolationOutcome(r.doc) : null;
+        log(o ? `vfiokit: host units, ${o.irqsMoved} IRQ(s) (${o.irqsKept.length} kept by the kernel) and unbound workqueues moved to CPU ${r.host} (transaction ${r.txid}); ${intent.domain} keeps CPU ${formatCpuList(r.intent.vmCpus)}` : `vfiokit: CPU isolation ${r.txid ? `in effect already (transaction ${r.txid})` : 'had nothing to do'}`);
+        return r.changed;
+      },
+      release: async () => {
+        const r = await undoIsolation(ctx, deps, intent.domain);
+        if (r) log(`vfiokit: host CPUs given back (transaction ${r.txid}: ${r.restored.length} value(s) restored)${r.notes.length ? `; ${r.notes.join('; ')}` : ''}`);
+        return [];
+      },
+    });
+  }
+  return parts;
+}
+
+/** The txid of the domain's CPU isolation of this boot, if one is in effect. */
+const isolationOf = (ctx: CommandContext, domain: string): string | null => isolationToUndo(ctx.root, domain)?.txid ?? null;
+
+/** A top-level field of a command's --json output, undefined when absent or not JSON. */
+function jsonField(text: string, key: string): unknown {
+  try {
+    return (JSON.parse(text) as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, s: Session): Promise<number> {
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
-    const plan = planHandoffPrepare(inspect(ctx.root), intent);
-    if (json) printJson(ctx, plan);
-    else out(ctx, renderStepPlan(`handoff prepare ${intent.domain} (dry run: nothing is changed)`, plan));
-    return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
+    const snap = inspect(ctx.root);
+    const plan = planHandoffPrepare(snap, intent);
+    const iso = s.isolate ? planIsolate(snap, isolateIntentOf(snap, intent.domain, s)) : null;
+    const pre = s.hugepages ? `first: vfiokit hugepages reserve --domain ${intent.domain} (its own transaction)` : null;
+    if (json) printJson(ctx, s.isolate || s.hugepages ? { hugepages: s.hugepages ? { reserve: intent.domain } : null, handoff: plan, isolate: iso } : plan);
+    else {
+      if (pre) out(ctx, pre);
+      out(ctx, renderStepPlan(`handoff prepare ${intent.domain} (dry run: nothing is changed)`, plan));
+      if (iso) out(ctx, renderStepPlan(`then isolate ${intent.domain}`, iso));
+    }
+    return plan.problems.length || iso?.problems.length ? EXIT.PRECONDITION : EXIT.OK;
   }
+  if (!s.isolate && !s.hugepages) {
+    const txid = await prepareHandoff(ctx, intent, deps);
+    if (json && txid) printJson(ctx, { action: 'prepare', domain: intent.domain, txid });
+    return EXIT.OK;
+  }
+  const t0 = Date.now();
+  const done = await prepareParts(hookParts(ctx, intent, deps, s), (l) => ctx.io.stderr.write(l + '\n'));
+  ctx.io.stderr.write(`vfiokit: ${intent.domain} ready in ${Date.now() - t0} ms (${done.length ? `changed: ${done.join(', ')}` : 'nothing to change'})\n`);
+  if (json) printJson(ctx, { action: 'prepare', domain: intent.domain, parts: done });
+  return EXIT.OK;
+}
+
+/** handoff prepare as one transaction under the lock; its txid, null when it changed nothing (prepared already, nothing to do). */
+async function prepareHandoff(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps): Promise<string | null> {
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const snap = inspect(ctx.root);
     if (preparedFor(ctx, intent.domain, snap.runtime.bootId).length) {
       ctx.io.stderr.write(`vfiokit: ${intent.domain} is prepared already (release it first); nothing to do\n`);
-      return EXIT.OK;
+      return null;
     }
     const plan = planHandoffPrepare(snap, intent);
     if (plan.problems.length) refuse('handoff prepare', plan);
     for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
-    if (!plan.steps.length) return EXIT.OK;
+    if (!plan.steps.length) return null;
     if (!env.sysfs) throw notLive(ctx.root);
     const t0 = Date.now();
     const res = await applyPlan(plan, { root: ctx.root, runner: env.runner, sysfs: env.sysfs, log: env.log, clock: deps.clock, locked: true, sleep: deps.sleep });
     ctx.io.stderr.write(`vfiokit: ${intent.domain} prepared as transaction ${res.txid} in ${Date.now() - t0} ms\n`);
-    if (json) printJson(ctx, { action: 'prepare', domain: intent.domain, txid: res.txid });
-    return EXIT.OK;
+    return res.txid ?? null;
   });
 }
 
-async function release(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, reason: string | null): Promise<number> {
+async function release(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, reason: string | null, s: Session): Promise<number> {
+  if (ctx.values['dry-run'] && (s.isolate || s.hugepages) && !ctx.values.json) {
+    if (s.isolate) out(ctx, `first: vfiokit isolate --undo of ${intent.domain}'s isolation${isolationOf(ctx, intent.domain) ? ` (transaction ${isolationOf(ctx, intent.domain)})` : ' (none in effect)'}`);
+    const code = await releaseOnly(ctx, intent, deps, reason);
+    if (s.hugepages) out(ctx, `last: vfiokit hugepages release ${intent.domain}`);
+    return code;
+  }
+  if ((!s.isolate && !s.hugepages) || ctx.values['dry-run']) return releaseOnly(ctx, intent, deps, reason);
   const json = Boolean(ctx.values.json);
+  const parts = hookParts(ctx, intent, deps, s);
+  const results = await releaseParts([...parts].reverse(), (l) => ctx.io.stderr.write(l + '\n'));
+  const h = parts.handoffResult;
+  const failures = results.flatMap((r) => r.failures.map((f) => `${r.part}: ${f}`));
+  if (json) printJson(ctx, { action: 'release', domain: intent.domain, reason, verify: h?.lines ?? [], parts: results, failures });
+  else {
+    if (h) ctx.io.stderr.write(`vfiokit: released ${intent.domain}${reason ? ` (${reason})` : ''}; display check:\n${renderVerify(h.lines)}`);
+    ctx.io.stderr.write(failures.length ? `vfiokit: release of ${intent.domain}: NOT back: ${results.filter((r) => r.failures.length).map((r) => r.part).join(', ')}\n` : `vfiokit: release of ${intent.domain}: ${results.map((r) => r.part).join(', ')} given back\n`);
+  }
+  return failures.length ? EXIT.FAILURE : EXIT.OK;
+}
+
+interface ReleaseResult {
+  lines: ReturnType<typeof verifyDisplayBack>;
+  failures: string[];
+}
+
+/** handoff release alone (no --isolate / --hugepages, or a dry run): as before the hook had parts. */
+async function releaseOnly(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps, reason: string | null): Promise<number> {
+  const json = Boolean(ctx.values.json);
+  if (ctx.values['dry-run']) {
+    const look = () => inspect(ctx.root, { names: false });
+    const snap0 = look();
+    const tx = preparedFor(ctx, intent.domain, snap0.runtime.bootId)[0] ?? null;
+    const record = tx ? ((tx.intent as { record?: HandoffRecord }).record ?? inferHandoffRecord(snap0, intent)) : inferHandoffRecord(snap0, intent);
+    const plan = planHandoffRelease(snap0, record);
+    if (json) printJson(ctx, { undo: tx?.txid ?? null, plan });
+    else out(ctx, renderStepPlan(`handoff release ${intent.domain} (dry run: nothing is changed)${tx ? `: undoes transaction ${tx.txid}` : ': no prepare transaction recorded; from the domain\'s devices'}`, plan));
+    return EXIT.OK;
+  }
+  const { lines, failures } = await releaseHandoff(ctx, intent, deps);
+  if (json) printJson(ctx, { action: 'release', domain: intent.domain, reason, verify: lines, failures });
+  else {
+    ctx.io.stderr.write(`vfiokit: released ${intent.domain}${reason ? ` (${reason})` : ''}; display check:\n${renderVerify(lines)}`);
+    for (const f of failures) ctx.io.stderr.write(`vfiokit: release: ${f}\n`);
+  }
+  return failures.length ? EXIT.FAILURE : EXIT.OK;
+}
+
+/** Undo the domain's prepare transaction (or give the devices back from the domain's list), then check the display: the failures. */
+async function releaseHandoff(ctx: CommandContext, intent: HandoffIntent, deps: HandoffDeps): Promise<ReleaseResult> {
   // release runs while libvirt waits (virsh destroy returns after it): PCI names are not needed.
   const look = () => inspect(ctx.root, { names: false });
   const pick = (snap: HostSnapshot) => {
@@ -110,14 +288,6 @@ async function release(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
     const record = tx ? ((tx.intent as { record?: HandoffRecord }).record ?? inferHandoffRecord(snap, intent)) : inferHandoffRecord(snap, intent);
     return { tx, record };
   };
-  if (ctx.values['dry-run']) {
-    const snap0 = look();
-    const { tx, record } = pick(snap0);
-    const plan = planHandoffRelease(snap0, record);
-    if (json) printJson(ctx, { undo: tx?.txid ?? null, plan });
-    else out(ctx, renderStepPlan(`handoff release ${intent.domain} (dry run: nothing is changed)${tx ? `: undoes transaction ${tx.txid}` : ': no prepare transaction recorded; from the domain\'s devices'}`, plan));
-    return EXIT.OK;
-  }
   const env = runtimeEnv(ctx, deps);
   if (!env.sysfs) throw notLive(ctx.root);
   let failures: string[] = [];
@@ -147,12 +317,7 @@ async function release(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
   const lines = verifyDisplayBack(look(), record);
   const bad = lines.filter((l) => !l.ok);
   failures = [...failures, ...bad.map((l) => `${l.what}${l.fix ? ` — fix: ${l.fix}` : ''}`)];
-  if (json) printJson(ctx, { action: 'release', domain: intent.domain, reason, verify: lines, failures });
-  else {
-    ctx.io.stderr.write(`vfiokit: released ${intent.domain}${reason ? ` (${reason})` : ''}; display check:\n${renderVerify(lines)}`);
-    for (const f of failures) ctx.io.stderr.write(`vfiokit: release: ${f}\n`);
-  }
-  return failures.length ? EXIT.FAILURE : EXIT.OK;
+  return { lines, failures };
 }
 
 function status(ctx: CommandContext, domain: string | null): number {

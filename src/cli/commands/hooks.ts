@@ -9,7 +9,9 @@ import { applyPlan, realRunner, sha256 } from '../../apply/index.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { LIBVIRT_QEMU_HOOK, LIBVIRT_QEMU_HOOKS_D } from '../../host/sysfs-paths.js';
-import { hookPath, listHooks, planHooksInstall, planHooksRemove } from '../../plan/hooks-plan.js';
+import { definedDomainXml } from '../../host/sysfs-paths.js';
+import type { HookFlags } from '../../formats/libvirt-hook.js';
+import { describeHookFlags, hookPath, hookSequence, listHooks, planHooksInstall, planHooksRemove } from '../../plan/hooks-plan.js';
 import { renderStepPlan } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import type { Runner } from '../../apply/runner.js';
@@ -38,7 +40,10 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
     if (ctx.values.json) printJson(ctx, { mainHook: snap.libvirt.mainHook ? { path: LIBVIRT_QEMU_HOOK, mode: snap.libvirt.mainHook.mode } : null, hooks, libvirt: { version: snap.libvirt.version, runningDaemons: snap.libvirt.runningDaemons } });
     else {
       if (!hooks.length) out(ctx, 'no vfiokit hooks installed');
-      for (const h of hooks) out(ctx, `${h.domain}: ${h.path}${h.singleGpu ? ' (single-gpu)' : ''}${h.executable ? '' : ' — NOT executable: libvirt skips it'}`);
+      for (const h of hooks) {
+        out(ctx, `${h.domain}: ${h.path} (${describeHookFlags(h)})${h.executable ? '' : ' — NOT executable: libvirt skips it'}`);
+        for (const l of hookSequence(h)) out(ctx, `  ${l}`);
+      }
       if (snap.libvirt.mainHook) out(ctx, `${LIBVIRT_QEMU_HOOK}: present (not vfiokit's; left as it is)`);
     }
     return EXIT.OK;
@@ -47,7 +52,7 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
   if (!domain) throw new UsageError(`hooks ${sub}: no domain named`, `give the libvirt domain: vfiokit hooks ${sub} DOMAIN`);
   const existing = existingHook(ctx, domain);
   const plan = sub === 'install'
-    ? planHooksInstall(snap, { domain, singleGpu: Boolean(ctx.values['single-gpu']), vfiokit: selfArgv(ctx) }, existing)
+    ? planHooksInstall(snap, { domain, ...flagsOf(ctx), vfiokit: selfArgv(ctx), domainXml: definedXml(ctx, domain) }, existing)
     : planHooksRemove(snap, domain, existing);
   if (ctx.values['dry-run'] || plan.problems.length) {
     if (ctx.values.json) printJson(ctx, plan);
@@ -65,6 +70,18 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
   return EXIT.OK;
 }
 
+/** --single-gpu, --isolate, --hugepages of the command line. */
+function flagsOf(ctx: CommandContext): HookFlags {
+  return { singleGpu: Boolean(ctx.values['single-gpu']), isolate: Boolean(ctx.values.isolate), hugepages: Boolean(ctx.values.hugepages) };
+}
+
+/** The domain's defined XML, when readable (--isolate is checked against it). */
+function definedXml(ctx: CommandContext, domain: string): { xml: string; source: string } | null {
+  const file = definedDomainXml(domain);
+  const xml = ctx.root.tryReadText(file);
+  return xml === undefined ? null : { xml, source: file };
+}
+
 /** The installed hook file of a domain (content, sha256, mode, owner), null when absent. */
 function existingHook(ctx: CommandContext, domain: string) {
   const file = hookPath(domain);
@@ -80,17 +97,17 @@ async function applyHookPlan(ctx: CommandContext, plan: Plan, deps: HooksDeps): 
 }
 
 /**
- * `vm define --hooks single-gpu`: the hook install planned for a domain
- * about to be defined (so a refusal comes before anything is defined), and
- * applied as its own transaction once it is.
+ * `vm define --hooks single-gpu,isolate,hugepages`: the hook install planned for a domain
+ * about to be defined (so a refusal comes before anything is defined; `xml` is
+ * the XML about to be defined), and applied as its own transaction once it is.
  */
-export function planHookForNewDomain(ctx: CommandContext, snap: HostSnapshot, domain: string, singleGpu: boolean): Plan {
+export function planHookForNewDomain(ctx: CommandContext, snap: HostSnapshot, domain: string, flags: HookFlags, xml: string | null = null): Plan {
   const assumed: HostSnapshot = { ...snap, libvirt: { ...snap.libvirt, definedDomains: [...snap.libvirt.definedDomains, domain] } };
-  return planHooksInstall(assumed, { domain, singleGpu, vfiokit: selfArgv(ctx) }, existingHook(ctx, domain));
+  return planHooksInstall(assumed, { domain, ...flags, vfiokit: selfArgv(ctx), domainXml: xml === null ? null : { xml, source: `the XML of ${domain}` } }, existingHook(ctx, domain));
 }
 
-export async function installHookFor(ctx: CommandContext, domain: string, singleGpu: boolean, deps: HooksDeps = {}): Promise<{ plan: Plan; txid: string | null }> {
-  const plan = planHooksInstall(inspect(ctx.root, { names: false }), { domain, singleGpu, vfiokit: selfArgv(ctx) }, existingHook(ctx, domain));
+export async function installHookFor(ctx: CommandContext, domain: string, flags: HookFlags, deps: HooksDeps = {}): Promise<{ plan: Plan; txid: string | null }> {
+  const plan = planHooksInstall(inspect(ctx.root, { names: false }), { domain, ...flags, vfiokit: selfArgv(ctx), domainXml: definedXml(ctx, domain) }, existingHook(ctx, domain));
   if (plan.problems.length) throw new PreconditionError(plan.problems[0].code, `hooks install ${domain} refused; the hook was not installed`, plan.problems[0].hint, plan.problems[0].subject, plan.problems);
   return { plan, txid: plan.steps.length ? await applyHookPlan(ctx, plan, deps) : null };
 }

@@ -13,6 +13,7 @@ import { inspect } from '../../host/inspect.js';
 import type { HostRoot } from '../../host/root.js';
 import { definedDomainXml } from '../../host/sysfs-paths.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
+import type { Plan } from '../../model/plan.js';
 import { domainVmCpus } from '../../plan/domain-vm-cpus.js';
 import { ISOLATE_KIND, planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
 import { renderStepPlan } from '../../render/handoff.js';
@@ -63,28 +64,87 @@ export function isolationOutcome(doc: JournalDoc) {
   };
 }
 
-async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<number> {
-  const json = Boolean(ctx.values.json);
+/** The applied isolation of this boot to undo: the newest, or the newest tagged with `domain` when one is given. */
+export function isolationToUndo(root: HostRoot, domain: string | null): JournalDoc | undefined {
+  return activeIsolations(root).find((d) => domain === null || (d.intent as { domain?: string | null }).domain === domain);
+}
+
+/**
+ * Undo the isolation of this boot (of `domain`'s, when given), under the lock
+ * after recovery; null when none is in effect. A value changed since (by hand)
+ * is refused by name unless `force` (`isolate --undo --force`).
+ */
+export async function undoIsolation(ctx: CommandContext, deps: RuntimeCommandDeps, domain: string | null = null, force = false): Promise<{ txid: string; restored: string[]; notes: string[] } | null> {
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
-    const tx = activeIsolations(ctx.root)[0];
-    if (!tx) {
-      if (json) printJson(ctx, { action: 'isolate-undo', changed: false, txid: null });
-      else out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
-      return EXIT.OK;
-    }
-    if (ctx.values['dry-run']) {
-      if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary });
-      else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
-      return EXIT.OK;
-    }
-    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: Boolean(ctx.values.force), log: env.log, locked: true });
-    if (json) printJson(ctx, { action: 'isolate-undo', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
-    else {
-      out(ctx, `CPU isolation undone (transaction ${tx.txid}): ${r.restored.length} value(s) restored`);
-      for (const n of r.notes) out(ctx, `  note: ${n}`);
-    }
+    const tx = isolationToUndo(ctx.root, domain);
+    if (!tx) return null;
+    const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force, log: env.log, locked: true });
+    return { txid: tx.txid, restored: r.restored, notes: r.notes };
+  });
+}
+
+async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<number> {
+  const json = Boolean(ctx.values.json);
+  if (ctx.values['dry-run']) {
+    const tx = isolationToUndo(ctx.root, null);
+    if (!tx) out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
+    else if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary });
+    else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
     return EXIT.OK;
+  }
+  const r = await undoIsolation(ctx, deps, null, Boolean(ctx.values.force));
+  if (!r) {
+    if (json) printJson(ctx, { action: 'isolate-undo', changed: false, txid: null });
+    else out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
+    return EXIT.OK;
+  }
+  if (json) printJson(ctx, { action: 'isolate-undo', changed: true, txid: r.txid, restored: r.restored, notes: r.notes });
+  else {
+    out(ctx, `CPU isolation undone (transaction ${r.txid}): ${r.restored.length} value(s) restored`);
+    for (const n of r.notes) out(ctx, `  note: ${n}`);
+  }
+  return EXIT.OK;
+}
+
+export interface IsolationResult {
+  intent: IsolateIntent;
+  /** The transaction in effect (this one, or the one found in effect already); null when there was nothing to do. */
+  txid: string | null;
+  /** Whether this call changed the host. */
+  changed: boolean;
+  plan: Plan | null;
+  doc: JournalDoc | null;
+  /** The host CPUs, in the kernel's list format. */
+  host: string;
+}
+
+/**
+ * Isolate under the lock, after recovery, planned over a fresh snapshot:
+ * `makeIntent` turns that snapshot into the intent. An isolation of the same
+ * CPUs in effect already is reported (changed: false); one of other CPUs is
+ * refused (E_ALREADY_ISOLATED). Refusals throw PreconditionError, nothing changed.
+ */
+export async function applyIsolation(ctx: CommandContext, deps: RuntimeCommandDeps, makeIntent: (snap: HostSnapshot) => IsolateIntent): Promise<IsolationResult> {
+  const env = runtimeEnv(ctx, deps);
+  return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
+    const snap = inspect(ctx.root, { names: false });
+    const intent = makeIntent(snap);
+    const host = formatCpuList((snap.cpuTopology?.online ?? []).filter((c) => !intent.vmCpus.includes(c)));
+    const active = activeIsolations(ctx.root)[0];
+    if (active) {
+      const same = formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? []) === formatCpuList(intent.vmCpus);
+      if (!same) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? [])} is in effect (transaction ${active.txid}); nothing was changed`, 'undo it first: vfiokit isolate --undo', active.txid);
+      return { intent, txid: active.txid, changed: false, plan: null, doc: active, host };
+    }
+    const plan = planIsolate(snap, intent);
+    if (plan.problems.length) throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : 'E_ISOLATE_REFUSED', 'isolate refused; nothing was changed', undefined, plan.problems[0].subject, plan.problems);
+    for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+    if (!plan.steps.length) return { intent, txid: null, changed: false, plan, doc: null, host };
+    if (plan.steps.some((s) => s.kind === 'write-attr') && !env.sysfs) throw notLive(ctx.root);
+    const res = await applyPlan(plan, { root: ctx.root, runner: env.runner, sysfs: env.sysfs, log: env.log, clock: deps.clock, locked: true });
+    const doc = listJournals(ctx.root).find((d) => d.txid === res.txid) ?? null;
+    return { intent, txid: res.txid ?? null, changed: true, plan, doc, host };
   });
 }
 
@@ -99,38 +159,19 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
     else out(ctx, renderStepPlan('isolate (dry run: nothing is changed)', plan));
     return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
   }
-  const env = runtimeEnv(ctx, deps);
-  return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
-    const snap = inspect(ctx.root, { names: false });
-    const intent = isolateIntent(ctx, snap);
-    const active = activeIsolations(ctx.root)[0];
-    if (active) {
-      const same = formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? []) === formatCpuList(intent.vmCpus);
-      if (!same) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? [])} is in effect (transaction ${active.txid}); nothing was changed`, 'undo it first: vfiokit isolate --undo', active.txid);
-      if (json) printJson(ctx, { action: 'isolate', changed: false, txid: active.txid, ...isolationOutcome(active) });
-      else out(ctx, `CPU isolation for CPU ${formatCpuList(intent.vmCpus)} is in effect already (transaction ${active.txid}); nothing to do`);
-      return EXIT.OK;
-    }
-    const plan = planIsolate(snap, intent);
-    if (plan.problems.length) throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : 'E_ISOLATE_REFUSED', 'isolate refused; nothing was changed', undefined, plan.problems[0].subject, plan.problems);
-    for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
-    if (!plan.steps.length) {
-      if (json) printJson(ctx, { action: 'isolate', changed: false, txid: null });
-      else out(ctx, 'nothing to do');
-      return EXIT.OK;
-    }
-    if (plan.steps.some((s) => s.kind === 'write-attr') && !env.sysfs) throw notLive(ctx.root);
-    const res = await applyPlan(plan, { root: ctx.root, runner: env.runner, sysfs: env.sysfs, log: env.log, clock: deps.clock, locked: true });
-    const doc = listJournals(ctx.root).find((d) => d.txid === res.txid)!;
-    const o = isolationOutcome(doc);
-    const host = formatCpuList((snap.cpuTopology?.online ?? []).filter((c) => !intent.vmCpus.includes(c)));
-    if (json) printJson(ctx, { action: 'isolate', changed: true, txid: res.txid, vmCpus: formatCpuList(intent.vmCpus), hostCpus: host, ...o, warnings: plan.warnings });
-    else {
-      out(ctx, `Isolated (transaction ${res.txid}; \`vfiokit isolate --undo\` gives everything back):`);
-      for (const l of plan.summary) out(ctx, `  ${l}`);
-      for (const u of o.units) out(ctx, `  ${u.unit}: AllowedCPUs=${host} (was ${u.before ?? 'not set'})`);
-      if (intent.irqs) out(ctx, `  IRQs moved: ${o.irqsMoved}; kept by the kernel (managed or not movable): ${o.irqsKept.length}${o.irqsKept.length ? ` (${o.irqsKept.map((k) => k.path.split('/')[3]).join(' ')})` : ''}`);
-    }
+  const r = await applyIsolation(ctx, deps, (snap) => isolateIntent(ctx, snap));
+  if (!r.changed) {
+    if (json) printJson(ctx, { action: 'isolate', changed: false, txid: r.txid, ...(r.doc ? isolationOutcome(r.doc) : {}) });
+    else out(ctx, r.txid ? `CPU isolation for CPU ${formatCpuList(r.intent.vmCpus)} is in effect already (transaction ${r.txid}); nothing to do` : 'nothing to do');
     return EXIT.OK;
-  });
+  }
+  const o = isolationOutcome(r.doc!);
+  if (json) printJson(ctx, { action: 'isolate', changed: true, txid: r.txid, vmCpus: formatCpuList(r.intent.vmCpus), hostCpus: r.host, ...o, warnings: r.plan!.warnings });
+  else {
+    out(ctx, `Isolated (transaction ${r.txid}; \`vfiokit isolate --undo\` gives everything back):`);
+    for (const l of r.plan!.summary) out(ctx, `  ${l}`);
+    for (const u of o.units) out(ctx, `  ${u.unit}: AllowedCPUs=${r.host} (was ${u.before ?? 'not set'})`);
+    if (r.intent.irqs) out(ctx, `  IRQs moved: ${o.irqsMoved}; kept by the kernel (managed or not movable): ${o.irqsKept.length}${o.irqsKept.length ? ` (${o.irqsKept.map((k) => k.path.split('/')[3]).join(' ')})` : ''}`);
+  }
+  return EXIT.OK;
 }

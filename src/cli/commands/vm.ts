@@ -16,6 +16,7 @@ import { buildQemuCommand, formatCommandLines } from '../../render/qemu-argv.js'
 import { renderDomainXml } from '../../render/domain-xml.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { installHookFor, planHookForNewDomain } from './hooks.js';
+import { HOOK_FLAGS, hookFlagNames, type HookFlags } from '../../formats/libvirt-hook.js';
 import { renderStepPlan } from '../../render/handoff.js';
 import type { Plan } from '../../model/plan.js';
 
@@ -120,6 +121,15 @@ export async function run(ctx: CommandContext): Promise<number> {
   return runVm(ctx, realRunner(ctx.root, { progress: null }));
 }
 
+/** `--hooks single-gpu,isolate,hugepages` (any of them, comma-separated) → the hook's flags; undefined when not given. */
+function hookFlagsOf(value: string | undefined): HookFlags | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((x) => x.trim());
+  const bad = names.filter((n) => !(HOOK_FLAGS as readonly string[]).includes(n));
+  if (bad.length || !value.trim()) throw new UsageError(`--hooks '${value}': ${bad.length ? `'${bad.join("', '")}' is not a hook part` : 'empty'}`, `use one or more of ${HOOK_FLAGS.join(', ')}, comma-separated (e.g. --hooks single-gpu,isolate,hugepages)`, 'E_USAGE');
+  return { singleGpu: names.includes('single-gpu'), isolate: names.includes('isolate'), hugepages: names.includes('hugepages') };
+}
+
 export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<number> {
   const [sub, target, ...extra] = ctx.positionals;
   if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) {
@@ -129,16 +139,15 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   const v = ctx.values;
   const devices = list(v.device);
   if (!devices.length) throw new UsageError('no device given', 'name at least one device to pass through: --device 01:00.0 (or vendor:device, e.g. --device 10de:2204)', 'E_NO_SELECTOR');
-  const hooks = str(v.hooks);
-  if (hooks !== undefined) {
-    if (hooks !== 'single-gpu') throw new UsageError(`--hooks '${hooks}' is not a hook kind`, 'use --hooks single-gpu (the host\'s only GPU is handed to the VM while it runs)', 'E_USAGE');
-    if ((sub as Sub) !== 'define') throw new UsageError(`--hooks applies to \`vm define\` only`, `install the hook of an existing domain with \`vfiokit hooks install DOMAIN --single-gpu\``, 'E_USAGE');
+  const hooks = hookFlagsOf(str(v.hooks));
+  if (hooks) {
+    if ((sub as Sub) !== 'define') throw new UsageError(`--hooks applies to \`vm define\` only`, `install the hook of an existing domain with \`vfiokit hooks install DOMAIN ${hookFlagNames(hooks).map((n) => `--${n}`).join(' ')}\``, 'E_USAGE');
     const uri = str(v.connect);
     if (uri && uri !== 'qemu:///system') throw new UsageError(`--hooks needs the system daemon, not ${uri}`, 'libvirt runs /etc/libvirt/hooks for qemu:///system only: drop --connect or use --connect qemu:///system', 'E_USAGE');
   }
   const snap = inspect(ctx.root);
   // A single-GPU hook hands the boot display over knowingly.
-  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']) || hooks === 'single-gpu', allowChipset: Boolean(v['allow-chipset']), rom: readRom(str(v.rom)) };
+  const common = { devices, with: list(v.with), allowBootVga: Boolean(v['allow-boot-vga']) || Boolean(hooks?.singleGpu), allowChipset: Boolean(v['allow-chipset']), rom: readRom(str(v.rom)) };
 
   if ((sub as Sub) === 'attach') {
     if (!target) throw new UsageError('no domain given', 'name the libvirt domain to add the device to: vfiokit vm attach DOMAIN --device 01:00.0', 'E_NO_NAME');
@@ -183,7 +192,7 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
     vcpus: str(v.vcpus),
     disk: str(v.disk) !== undefined ? path.resolve(str(v.disk)!) : undefined,
     cdrom: str(v.cdrom) !== undefined ? path.resolve(str(v.cdrom)!) : undefined,
-    hugepages: Boolean(v.hugepages),
+    hugepages: Boolean(v.hugepages) || Boolean(hooks?.hugepages),
     pin: str(v.pin),
     os: str(v.os),
     tpm: onOff(v.tpm, 'tpm'),
@@ -224,7 +233,8 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   // define
   const name = plan.spec.name;
   // --hooks: the hook is planned first, so a refusal (no libvirt, a file that is not ours) defines nothing.
-  const hookPlan = hooks ? planHookForNewDomain(ctx, snap, name, true) : null;
+  const hookPlan = hooks ? planHookForNewDomain(ctx, snap, name, hooks, xml) : null;
+  const hookFlagsText = hooks ? hookFlagNames(hooks).map((n) => `--${n}`).join(' ') : '';
   if (hookPlan?.problems.length) {
     throw new PreconditionError(hookPlan.problems[0].code, `cannot install the hook for '${name}': ${hookPlan.problems[0].message}; nothing was defined`, hookPlan.problems[0].hint, hookPlan.problems[0].subject, hookPlan.problems);
   }
@@ -234,7 +244,7 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
       report(ctx, plan.warnings, notes);
       ctx.io.stdout.write(xml);
       ctx.io.stderr.write(`dry run: would run ${[...virsh(ctx), 'define', '<this XML>'].join(' ')}\n`);
-      if (hookPlan) ctx.io.stderr.write(renderStepPlan(`then hooks install ${name} --single-gpu`, hookPlan));
+      if (hookPlan) ctx.io.stderr.write(renderStepPlan(`then hooks install ${name} ${hookFlagsText}`, hookPlan));
     }
     return EXIT.OK;
   }
@@ -249,9 +259,9 @@ export async function runVm(ctx: CommandContext, runner: ArgvRunner): Promise<nu
   let hook: { plan: Plan; txid: string | null } | null = null;
   if (hooks) {
     try {
-      hook = await installHookFor(ctx, name, true, { runner: runner as Runner });
+      hook = await installHookFor(ctx, name, hooks, { runner: runner as Runner });
     } catch (e) {
-      if (e instanceof VfioError) ctx.io.stderr.write(`vfiokit: domain '${name}' is defined (transaction ${txid}), but its hook was not installed; \`vfiokit undo --id ${txid}\` undefines it, \`vfiokit hooks install ${name} --single-gpu\` tries the hook again\n`);
+      if (e instanceof VfioError) ctx.io.stderr.write(`vfiokit: domain '${name}' is defined (transaction ${txid}), but its hook was not installed; \`vfiokit undo --id ${txid}\` undefines it, \`vfiokit hooks install ${name} ${hookFlagsText}\` tries the hook again\n`);
       throw e;
     }
   }
