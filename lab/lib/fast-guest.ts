@@ -193,15 +193,3 @@ export async function runFast(o: FastRunOptions): Promise<FastRun> {
   };
   return { boot: result, outDir, read, finished: read('finished')?.trim(), ...(hostError ? { hostError } : {}) };
 }
-
-/**
- * A test's one fast boot: `runFast` under the test's own label and boot
- * directory, the boot recorded, and the test stopped unless the script ran
- * to its end.
- */
-export async function bootFast(t: TestContext, o: Omit<FastRunOptions, 'label' | 'workDir'>): Promise<FastRun> {
-  const r = await runFast({ label: `${t.id}/boot`, workDir: t.bootDir('boot'), ...o });
-  t.recordBoot(`${t.id}/boot`, r.boot);
-  t.require('guest booted and ran the script to the end', r.finished === 'ok', r.boot.timedOut ? bootOutcome(r.boot) : `finished=${r.finished ?? 'never'}`);
-  return r;
-}

@@ -82,14 +82,5 @@ export class GuestSession {
   }
 }
 
-export function rcOf(r: FullRun, name: string): number | null {
-  const s = r.read(`${name}.rc`);
-  return s === undefined ? null : Number(s.trim());
-}
-
-export function outputOf(r: FullRun, name: string): string {
-  return `${(r.read(`${name}.out`) ?? '').trim()}\n${(r.read(`${name}.err`) ?? '').trim()}`.trim();
-}
-
 /** Kept here for tests written before lab/lib/gpu.ts held it. */
 export { driversOf } from './gpu.js';

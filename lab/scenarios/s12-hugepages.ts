@@ -11,59 +11,28 @@
 //  hugetlb=on, prealloc=on). Logged with the ratio, not asserted.
 
 import path from 'node:path';
-import { bootFast } from '../lib/fast-guest.js';
-import { guestOutputs } from '../lib/guest-script.js';
-import type { TestContext, TestDef } from '../lib/harness.js';
-import { BOOT_HELPERS } from '../lib/session.js';
+import { defineLabTest, type BootView } from '../lib/declare.js';
+import { GPU_ID } from '../lib/gpu.js';
+import type { TestContext } from '../lib/harness.js';
 import { repoRoot } from '../lib/util.js';
-import { GPU_ID } from './s2-boot.js';
 
 const POOL = '/sys/kernel/mm/hugepages/hugepages-2048kB';
+const TIMER = path.join(repoRoot(), 'dist', 'lab', 'guest', 'start-time.js');
+const QEMU = 'qemu-system-x86_64 -machine q35 -accel tcg -nodefaults -display none -monitor none -serial none -m 1G';
 
-async function hugepages(t: TestContext): Promise<void> {
-  const timer = path.join(repoRoot(), 'dist', 'lab', 'guest', 'start-time.js');
-  const qemu = 'qemu-system-x86_64 -machine q35 -accel tcg -nodefaults -display none -monitor none -serial none -m 1G';
-  const script = `${BOOT_HELPERS}
-lab_coldplug
-GPU=$(lab_find ${GPU_ID} | head -n 1)
-S=\${GPU#0000:}
-pool() { echo "$(cat ${POOL}/nr_hugepages) $(cat ${POOL}/free_hugepages)"; }
-pool >"$LAB_OUT/pool0"
-lab_run reserve vfiokit hugepages reserve 1G --json
-pool >"$LAB_OUT/pool1"
-lab_run again vfiokit hugepages reserve 1G
-pool >"$LAB_OUT/pool2"
-lab_run status vfiokit hugepages status --json
-lab_run bind vfiokit bind "$S" --yes
-lab_run t4k node ${timer} "$LAB_OUT/t4k.json" -- ${qemu} -device vfio-pci,host="$S"
-lab_run t2m node ${timer} "$LAB_OUT/t2m.json" -- ${qemu} -object memory-backend-memfd,id=mem0,size=1G,hugetlb=on,hugetlbsize=2M,prealloc=on,share=on -machine memory-backend=mem0 -device vfio-pci,host="$S"
-lab_run unbind vfiokit unbind "$S" --yes
-lab_run release vfiokit hugepages release
-pool >"$LAB_OUT/pool3"
-lab_run toomuch vfiokit hugepages reserve 64G
-pool >"$LAB_OUT/pool4"
-lab_run nothing vfiokit hugepages release
-`;
-  const r = await bootFast(t, {
-    machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', memMb: 2560 },
-    append: 'intel_iommu=on',
-    script,
-    timeoutMs: 30 * 60_000,
-  });
-  const { rc, out } = guestOutputs(r.read);
-  const pool = (n: number) => (r.read(`pool${n}`) ?? '').trim().split(' ').map(Number);
+function hugepageChecks(b: BootView, t: TestContext): void {
+  const { rc, out } = b;
+  const pool = (n: number) => (b.read(`pool${n}`) ?? '').trim().split(' ').map(Number);
   const [nr0, free0] = pool(0);
   const [nr1, free1] = pool(1);
   t.log(`pool before: nr_hugepages ${nr0}, free ${free0}; after reserve: ${nr1}, ${free1}`);
-  t.require('`hugepages reserve 1G` exits 0', rc('reserve') === 0, `exit ${rc('reserve')}\n${out('reserve')}`);
   // Free pages are reused: the pool grows by what the free ones did not cover.
   const grow = 512 - Math.min(free0!, 512);
   t.check('the kernel shows the 512 pages: nr_hugepages and free_hugepages up by the shortfall (512 on an empty pool)', nr1 === nr0! + grow && free1 === free0! + grow && free1! >= 512, `before ${nr0}/${free0}, after ${nr1}/${free1}`);
   t.check('the same reserve again: exit 0, "in effect already", the pool unchanged', rc('again') === 0 && /in effect already/.test(out('again')) && pool(2).join(' ') === pool(1).join(' '), `exit ${rc('again')}\n${out('again')}\npool ${pool(2).join(' ')}`);
-  t.require('`vfiokit bind` moves the GPU-like group to vfio-pci', rc('bind') === 0, `exit ${rc('bind')}\n${out('bind')}`);
   const timing = (n: string) => {
     try {
-      return JSON.parse(r.read(`${n}.json`) ?? '') as { ms: number; status: string; stderr: string };
+      return JSON.parse(b.read(`${n}.json`) ?? '') as { ms: number; status: string; stderr: string };
     } catch {
       return null;
     }
@@ -78,6 +47,41 @@ lab_run nothing vfiokit hugepages release
   t.check('nothing left to release: exit 0', rc('nothing') === 0 && /nothing to release/.test(out('nothing')), `exit ${rc('nothing')}\n${out('nothing')}`);
 }
 
-export const scenario12: TestDef[] = [
-  { id: '12.hugepages', title: '`hugepages reserve 1G` on a real kernel: 512 more 2 MiB pages, again = no change, release = as before, too much = exit 3; VM start time on 4 KiB vs 2 MiB pages', needs: ['hugepages', 'bind', 'unbind'], cost: 0.5, run: hugepages },
+export const scenario12 = [
+  defineLabTest({
+    id: '12.hugepages',
+    title: '`hugepages reserve 1G` on a real kernel: 512 more 2 MiB pages, again = no change, release = as before, too much = exit 3; VM start time on 4 KiB vs 2 MiB pages',
+    needs: ['hugepages', 'bind', 'unbind'],
+    cost: 0.5,
+    guest: { kind: 'fast' },
+    machine: { iommu: 'intel', topology: 'gpu', cpuVendor: 'GenuineIntel', smp: 1, memoryMiB: 2560 },
+    boots: [
+      {
+        name: 'boot',
+        timeoutMs: 30 * 60_000,
+        steps: [
+          'lab_coldplug',
+          `GPU=$(lab_find ${GPU_ID} | head -n 1)`,
+          'S=${GPU#0000:}',
+          `pool() { echo "$(cat ${POOL}/nr_hugepages) $(cat ${POOL}/free_hugepages)"; }`,
+          'pool >"$LAB_OUT/pool0"',
+          { label: 'reserve', run: 'vfiokit hugepages reserve 1G --json', expectExit: 0, check: '`hugepages reserve 1G` exits 0', require: true },
+          'pool >"$LAB_OUT/pool1"',
+          { label: 'again', run: 'vfiokit hugepages reserve 1G' },
+          'pool >"$LAB_OUT/pool2"',
+          { label: 'status', run: 'vfiokit hugepages status --json', expectExit: 0 },
+          { label: 'bind', run: 'vfiokit bind "$S" --yes', expectExit: 0, check: '`vfiokit bind` moves the GPU-like group to vfio-pci', require: true },
+          { label: 't4k', run: `node ${TIMER} "$LAB_OUT/t4k.json" -- ${QEMU} -device vfio-pci,host="$S"` },
+          { label: 't2m', run: `node ${TIMER} "$LAB_OUT/t2m.json" -- ${QEMU} -object memory-backend-memfd,id=mem0,size=1G,hugetlb=on,hugetlbsize=2M,prealloc=on,share=on -machine memory-backend=mem0 -device vfio-pci,host="$S"` },
+          { label: 'unbind', run: 'vfiokit unbind "$S" --yes', expectExit: 0 },
+          { label: 'release', run: 'vfiokit hugepages release' },
+          'pool >"$LAB_OUT/pool3"',
+          { label: 'toomuch', run: 'vfiokit hugepages reserve 64G' },
+          'pool >"$LAB_OUT/pool4"',
+          { label: 'nothing', run: 'vfiokit hugepages release' },
+        ],
+        checks: hugepageChecks,
+      },
+    ],
+  }),
 ];
