@@ -3,7 +3,7 @@
 // bench, lab, scripts): candidates for dead code or for dropping `export`.
 // A name used only inside its own module is reported too (the export is the
 // unused part). Reads sources with the TypeScript parser; word matching for uses.
-// Usage: node scripts/unused-exports.mjs
+// Usage: node scripts/unused-exports.mjs (exits 1 when it finds any; part of `npm run lint`)
 import ts from 'typescript';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +25,12 @@ for (const f of files) {
   const ids = text.match(/[A-Za-z_$][\w$]*/g) ?? [];
   for (const id of new Set(ids)) { if (!used.has(id)) used.set(id, new Set()); used.get(id).add(f); }
 }
+let unused = 0;
 for (const [f, n] of exported) {
   const where = [...(used.get(n) ?? [])].filter((x) => x !== f);
-  if (where.length === 0) console.log(`${f}: ${n}`);
+  if (where.length === 0) { console.log(`${f}: ${n}`); unused++; }
+}
+if (unused > 0) {
+  console.error(`${unused} export(s) no other file uses: drop the export, or the code if nothing uses it`);
+  process.exit(1);
 }

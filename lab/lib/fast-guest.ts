@@ -13,8 +13,7 @@ import { cpioNewc, type CpioEntry } from './cpio.js';
 import { findGuestKernel, moduleLoadOrder, readBuiltinModules, readModulesDep, type GuestKernel } from './kernel.js';
 import { GUEST_LIB } from './guest-script.js';
 import { GUEST_KERNEL_ARGS, GUEST_SILENCE_MS } from './full-guest.js';
-import { boot, bootOutcome, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
-import type { TestContext } from './harness.js';
+import { boot, qemuArgv, type BootResult, type MachineSpec } from './qemu.js';
 import { fmtDuration, repoRoot, shq, sleep, which } from './util.js';
 
 const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];

@@ -329,7 +329,6 @@ export function getImage(name: ImageName): Promise<Image> {
 
 async function buildImage(name: ImageName): Promise<Image> {
   const rootUuid = stableUuid(`root-${name}`);
-  const espUuid = sha256(`esp-${name}`).slice(0, 8).toUpperCase();
   const { kind, input } = imageCacheInput(name);
   const recipe = (input as { recipe: Recipe }).recipe;
   const fw = recipe.boot === 'uefi' ? ovmf() : undefined;

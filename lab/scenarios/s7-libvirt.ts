@@ -159,7 +159,7 @@ function isolateHookChecks(b: BootView, t: TestContext): void {
 
 function win11Checks(b: BootView, t: TestContext): void {
   libvirtLog(b, t);
-  const { rc, out, secs } = b;
+  const { out, secs } = b;
   const before = parseDisplay(b.read('before.display'));
   const [gpu, audio] = [...before.drivers.keys()];
   t.require('the GPU pair is on bochs-drm and snd_hda_intel', before.drivers.get(gpu) === 'bochs-drm' && before.drivers.get(audio) === 'snd_hda_intel', showDisplay(before));

@@ -25,7 +25,7 @@ export interface QuirkContext {
   iommuVendor: 'intel' | 'amd' | null;
 }
 
-export interface QuirkAnswer {
+interface QuirkAnswer {
   isolated: boolean;
   quirk: string;
 }

@@ -8,7 +8,7 @@ import type { BootloaderKind, InitramfsKind } from '../model/plan.js';
 import { BOOSTER_YAML, DRACUT_CONF, DRACUT_CONF_D, ETC, GRUB_DEFAULT, INITRAMFS_TOOLS_CONF, INITRAMFS_TOOLS_DIR, INITRAMFS_TOOLS_MODULES, KERNELSTUB_CONFIG, LIMINE_DEFAULTS, MKINITCPIO_CONF, PROXMOX_BOOT_UUIDS } from '../model/config-paths.js';
 export type { BootloaderKind, InitramfsKind };
 
-export interface Detected<K> {
+interface Detected<K> {
   kind: K;
   evidence: string[];
 }

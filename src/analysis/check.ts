@@ -5,9 +5,9 @@ import { shortAddress } from '../model/pci-address.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import type { GroupsReport } from './groups.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+type CheckStatus = 'ok' | 'warn' | 'fail';
 
-export interface CheckLine {
+interface CheckLine {
   id: string;
   status: CheckStatus;
   title: string;
@@ -20,7 +20,7 @@ export interface CheckReport {
   lines: CheckLine[];
 }
 
-export function packageHint(s: HostSnapshot, pkgs: { debian: string; fedora: string; arch: string; suse?: string }): string {
+function packageHint(s: HostSnapshot, pkgs: { debian: string; fedora: string; arch: string; suse?: string }): string {
   const ids = [s.os.id ?? '', ...s.os.idLike];
   if (ids.some((i) => ['debian', 'ubuntu'].includes(i))) return `apt install ${pkgs.debian}`;
   if (ids.some((i) => ['fedora', 'rhel', 'centos'].includes(i))) return `dnf install ${pkgs.fedora}`;

@@ -27,7 +27,7 @@ import { acsQuirk, dmaAliases, isXlateRoot, type QuirkContext } from './acs-quir
 
 export type Verdict = 'isolated' | 'gpu-functions-only' | 'device-functions-only' | 'shares' | 'no-iommu';
 
-export interface GroupMember {
+interface GroupMember {
   address: string;
   vendor: string;
   device: string;
@@ -120,7 +120,7 @@ export function describeKind(d: PciDevice): string {
 }
 
 /** The kernel's pci_acs_enabled(dev, REQ_ACS_FLAGS), with the reason. */
-export function acsEnabled(d: PciDevice, ctx: QuirkContext = { iommuVendor: null }): AcsAnswer {
+function acsEnabled(d: PciDevice, ctx: QuirkContext = { iommuVendor: null }): AcsAnswer {
   const a = shortAddress(d.address);
   const quirk = acsQuirk(d, ctx);
   if (quirk) return { ok: quirk.isolated, why: `${describeKind(d)} ${a} ${quirk.isolated ? 'is isolated by the kernel\'s' : 'is not isolated per the kernel\'s'} ${quirk.quirk}` };
@@ -146,7 +146,7 @@ export function acsEnabled(d: PciDevice, ctx: QuirkContext = { iommuVendor: null
 }
 
 /** Kernel probe order: a bus's functions by devfn, then each bridge's bus below. */
-export function probeOrder(devices: PciDevice[]): PciDevice[] {
+function probeOrder(devices: PciDevice[]): PciDevice[] {
   const children = new Map<string | null, PciDevice[]>();
   for (const d of devices) {
     const key = d.parent ?? `root:${d.hostBridge ?? d.address.slice(0, d.address.lastIndexOf(':'))}`;
@@ -171,7 +171,7 @@ interface SimResult {
   reasons: Map<number, Set<string>>;
 }
 
-export interface SimOptions {
+interface SimOptions {
   /** The active IOMMU's vendor (the AMD southbridge ACS quirk needs an AMD IOMMU). */
   iommuVendor?: 'intel' | 'amd' | null;
   /**
@@ -184,7 +184,7 @@ export interface SimOptions {
 }
 
 /** Replay pci_device_group() (drivers/iommu/iommu.c) over all probed functions, in probe order. */
-export function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): SimResult {
+function simulateGroups(devices: PciDevice[], opts: SimOptions = {}): SimResult {
   const ctx = { iommuVendor: opts.iommuVendor ?? null };
   const byAddr = new Map(devices.map((d) => [d.address, d]));
   const order = probeOrder(devices);
@@ -343,7 +343,7 @@ function partitionKey(groups: string[][]): string[] {
   return groups.map((g) => [...g].sort(comparePciAddress).join(' ')).sort();
 }
 
-export function predictGroups(snapshot: HostSnapshot): { prediction: Prediction; sim: SimResult | null } {
+function predictGroups(snapshot: HostSnapshot): { prediction: Prediction; sim: SimResult | null } {
   const kernelGrouped = snapshot.pci.filter((d) => d.iommuGroup !== null);
   if (!snapshot.iommu.active) {
     return { prediction: { available: false, reason: 'the IOMMU is not active, so the kernel made no groups to compare with', groups: [], matchesKernel: null, differences: [] }, sim: null };

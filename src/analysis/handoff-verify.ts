@@ -15,7 +15,7 @@ export interface VerifyLine {
   fix?: string;
 }
 
-export interface HandoffRecordView {
+interface HandoffRecordView {
   devices: { address: string; driver: string | null }[];
   displayManager: string | null;
   vtconsoles: string[];

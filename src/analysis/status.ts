@@ -8,7 +8,7 @@ import type { HostSnapshot } from '../model/snapshot.js';
 import type { BootTransactionIntent } from '../model/plan.js';
 import { detectDrift, type Drift } from './drift.js';
 
-export interface StatusLine {
+interface StatusLine {
   subject: string;
   ok: boolean;
   observed: string;

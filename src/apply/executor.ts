@@ -186,7 +186,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
 }
 
 /** Which steps a rollback undoes (started or done up to `last`, newest first) and which regenerate commands it re-runs. */
-export function rollbackOrder(journal: Journal, last: number): { steps: number[]; regenerate: number[]; failedStep: number; markAs: 'rolled-back' } {
+function rollbackOrder(journal: Journal, last: number): { steps: number[]; regenerate: number[]; failedStep: number; markAs: 'rolled-back' } {
   const touched = (k: number) => ['started', 'done'].includes(journal.doc.steps[k].state);
   const steps: number[] = [];
   const regenerate: number[] = [];

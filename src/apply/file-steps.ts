@@ -14,7 +14,7 @@ import type { RemoveFileStep, WriteFileStep } from '../model/plan.js';
 import { encodeContent, fsyncDir, sha256, tmpPrefix, writeFileAtomic } from './atomic-write.js';
 import type { FileBackup, Journal, JournalStep } from './journal.js';
 
-export interface Resolved {
+interface Resolved {
   /** Real path of the host path as given. */
   real: string;
   /** Real path after following symlinks. */
@@ -23,7 +23,7 @@ export interface Resolved {
   target: string;
 }
 
-export function hostOf(root: HostRoot, real: string): string {
+function hostOf(root: HostRoot, real: string): string {
   return root.isLive ? real : real.slice(root.dir.length) || '/';
 }
 

@@ -68,7 +68,7 @@ export interface JournalStep {
   finishedAt?: string;
 }
 
-export interface JournalEvent {
+interface JournalEvent {
   at: string;
   message: string;
 }

@@ -141,7 +141,7 @@ export interface BindLive {
 const liveOf = (ctx: KernelContext, a: string): LiveDevice => readLive(ctx.root, a);
 
 /** Move a device to `driver`; null = clear the override and let the kernel's default driver probe. */
-export function moveDevice(ctx: KernelContext, a: string, driver: string | null): void {
+function moveDevice(ctx: KernelContext, a: string, driver: string | null): void {
   if (!ctx.root.exists(pciDevice(a))) throw new VfioError('E_NO_DEVICE', `PCI device ${a} is gone`, 'check `vfiokit groups`: the hardware changed', a);
   const cur0 = liveOf(ctx, a);
   if (driver !== null && cur0.driver === driver && cur0.override === driver) return;
@@ -201,7 +201,7 @@ export interface ModuleLive {
   loaded: string[];
 }
 
-export function moduleLoaded(root: HostRoot, name: string): boolean {
+function moduleLoaded(root: HostRoot, name: string): boolean {
   return root.exists(sysModule(name)) || root.exists(pciDriverDir(name));
 }
 

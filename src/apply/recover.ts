@@ -24,7 +24,7 @@ import { summarizeRollback, unwind } from './steps.js';
 import type { SysfsWriter } from './sysfs-writer.js';
 import { PROC_BOOT_ID } from '../host/sysfs-paths.js';
 
-export const INTERRUPTED: TxState[] = ['applying', 'rolling-back', 'undoing'];
+const INTERRUPTED: TxState[] = ['applying', 'rolling-back', 'undoing'];
 export const UNFINISHED: TxState[] = [...INTERRUPTED, 'rollback-failed', 'undo-failed'];
 
 export interface RecoveryReport {

@@ -85,7 +85,7 @@ export function commandFailure(r: RunResult, label: string, note?: string): Comm
   );
 }
 
-export interface ProgressStream {
+interface ProgressStream {
   write(s: string): unknown;
   isTTY?: boolean;
 }
@@ -202,7 +202,7 @@ export function realRunner(rootArg: HostRoot | string, opts: RealRunnerOptions =
   };
 }
 
-export interface RecordedCall {
+interface RecordedCall {
   argv: string[];
   label?: string;
 }

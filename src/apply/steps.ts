@@ -43,7 +43,7 @@ import { pciDevice } from '../host/sysfs-paths.js';
 export type Hook = (phase: 'before' | 'after') => void;
 
 /** The spec of a journaled step (file and command steps carry their fields directly). */
-export function specOf(js: JournalStep): Step | null {
+function specOf(js: JournalStep): Step | null {
   return js.spec ?? null;
 }
 
@@ -240,7 +240,7 @@ export async function doStep(ctx: KernelContext, journal: Journal, js: JournalSt
 }
 
 /** Undo one step from its journal record. Throws when it could not be undone. Returns what was restored (for reports), or null. */
-export async function undoStep(ctx: KernelContext, journal: Journal, js: JournalStep): Promise<string | null> {
+async function undoStep(ctx: KernelContext, journal: Journal, js: JournalStep): Promise<string | null> {
   const s = specOf(js);
   switch (js.kind) {
     case 'write-file':
@@ -321,7 +321,7 @@ export function editedSince(ctx: KernelContext, js: JournalStep): string | null 
   return null;
 }
 
-export interface UnwindOptions {
+interface UnwindOptions {
   /** Steps (by index) to undo, in this order (newest first). */
   steps: number[];
   /** Regenerate commands to re-run afterwards (step indices, in plan order). */

@@ -32,7 +32,7 @@ export interface UnitLive {
 
 export const setPropertyArgv = (unit: string, property: string, value: string) => ['systemctl', 'set-property', '--runtime', '--', unit, `${property}=${value}`];
 const showArgv = (unit: string, property: string) => ['systemctl', 'show', '-p', property, '--value', '--', unit];
-export const DAEMON_RELOAD = ['systemctl', 'daemon-reload'];
+const DAEMON_RELOAD = ['systemctl', 'daemon-reload'];
 
 /** Two CPU list texts name the same CPUs ("0-1" = "0,1"; "" = not set). */
 export function sameCpus(a: string | null, b: string | null): boolean {

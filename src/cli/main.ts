@@ -16,7 +16,7 @@ function optionLines(opts: Record<string, OptionSpec>): string[] {
   });
 }
 
-export function mainHelp(): string {
+function mainHelp(): string {
   return [
     'vfiokit — plan, apply, verify and undo VFIO PCI passthrough',
     '',
@@ -35,7 +35,7 @@ export function mainHelp(): string {
   ].join('\n');
 }
 
-export function commandHelp(c: CommandSpec): string {
+function commandHelp(c: CommandSpec): string {
   return [
     `Usage: ${c.usage}`,
     '',
@@ -50,7 +50,7 @@ export function commandHelp(c: CommandSpec): string {
 }
 
 /** What a usage error prints after the error itself: the command's usage lines and where the rest is (not the whole help). */
-export function usageBrief(c: CommandSpec): string {
+function usageBrief(c: CommandSpec): string {
   return [`Usage: ${c.usage}`, `See \`vfiokit ${c.name} --help\` for the options and exit codes.`].join('\n');
 }
 
@@ -73,7 +73,7 @@ const ERRNO_FIX: Record<string, [string, string]> = {
 };
 
 /** Exit status when the reader of stdout went away (`vfiokit inspect --json | head`): 128 + SIGPIPE, as a shell tool. */
-export const EXIT_PIPE_CLOSED = 141;
+const EXIT_PIPE_CLOSED = 141;
 
 /** A closed stdout/stderr ends the process quietly instead of with an 'error' event's stack. */
 function quietOnClosedOutput(): void {

@@ -24,7 +24,7 @@ import * as cmdline from './kernel-cmdline.js';
 import { addArgTokens, argsOf, type CmdlineToken, type KernelArg, removeArgTokens, renderTokens, tokenize, validateArgs } from './kernel-cmdline.js';
 import { KERNEL_CMDLINE_FILE } from '../model/config-paths.js';
 
-export interface BlsLine {
+interface BlsLine {
   kind: 'blank' | 'comment' | 'field';
   raw: string;
   line: number;

@@ -22,7 +22,7 @@ import { BOOSTER_YAML } from '../model/config-paths.js';
 export const PATH = BOOSTER_YAML;
 const KEY = 'modules_force_load';
 
-export interface BoosterLine {
+interface BoosterLine {
   raw: string;
   line: number;
   /** Top-level mapping key on this line, if any. */

@@ -117,7 +117,7 @@ export function badArgument(message: string): VfioError {
 }
 
 /** Valid kernel module name (as written in config files; '-' or '_'). */
-export function isModuleName(name: string): boolean {
+function isModuleName(name: string): boolean {
   return /^[A-Za-z0-9_-]+$/.test(name);
 }
 

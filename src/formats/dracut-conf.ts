@@ -19,7 +19,7 @@ import { evaluate, parseShell, renderShell, type ShellDoc, type ShellValue } fro
 import { DRACUT_VFIOKIT_CONF } from '../model/config-paths.js';
 
 export const OWNED_PATH = DRACUT_VFIOKIT_CONF;
-export type DracutConfDoc = ShellDoc;
+type DracutConfDoc = ShellDoc;
 
 export function parse(text: string, file = OWNED_PATH): DracutConfDoc {
   return parseShell(text, file);
@@ -58,7 +58,7 @@ export function lint(doc: DracutConfDoc): { line: number; message: string }[] {
   return out;
 }
 
-export interface DracutIntent {
+interface DracutIntent {
   /** Modules for force_drivers (loaded early, in this order). */
   forceDrivers: string[];
   /** Files to copy into the image (e.g. the vfio-pci install-hook script and modprobe.d file). */

@@ -12,7 +12,7 @@
 // Read only: vfiokit never edits fstab. The document still renders back byte
 // for byte (every line keeps its raw text), as every format module does.
 
-export interface MountEntry {
+interface MountEntry {
   /** The device: /dev/…, UUID=…, LABEL=…, PARTUUID=…, PARTLABEL=…, a network source, or a pseudo name (tmpfs). Unescaped. */
   spec: string;
   /** The mount point ("none" or "swap" for swap areas). Unescaped. */
@@ -26,7 +26,7 @@ export interface MountEntry {
   line: number;
 }
 
-export interface FstabLine {
+interface FstabLine {
   /** The line's text without its '\n' (a '\r' of a CRLF file stays here). */
   raw: string;
   entry: MountEntry | null;
@@ -34,7 +34,7 @@ export interface FstabLine {
   error: string | null;
 }
 
-export interface FstabDocument {
+interface FstabDocument {
   lines: FstabLine[];
 }
 

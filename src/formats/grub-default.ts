@@ -49,7 +49,7 @@ import {
 import { GRUB_DEFAULT, GRUB_DROP_IN } from '../model/config-paths.js';
 
 export type GrubDefaultDoc = ShellDoc;
-export type GrubCmdlineKey = 'GRUB_CMDLINE_LINUX_DEFAULT' | 'GRUB_CMDLINE_LINUX';
+type GrubCmdlineKey = 'GRUB_CMDLINE_LINUX_DEFAULT' | 'GRUB_CMDLINE_LINUX';
 
 export const MAIN_PATH = GRUB_DEFAULT;
 export const DROP_IN_PATH = GRUB_DROP_IN;

@@ -23,7 +23,7 @@ import { INITRAMFS_TOOLS_MODULES } from '../model/config-paths.js';
 
 export const PATH = INITRAMFS_TOOLS_MODULES;
 
-export interface ModulesLine {
+interface ModulesLine {
   kind: 'blank' | 'comment' | 'module' | 'begin' | 'end';
   raw: string;
   line: number;
@@ -32,7 +32,7 @@ export interface ModulesLine {
   owned: boolean;
 }
 
-export interface InitramfsModulesDoc {
+interface InitramfsModulesDoc {
   file: string;
   lines: ModulesLine[];
   trailingNewline: boolean;

@@ -23,7 +23,7 @@ export const PATH = KERNELSTUB_CONFIG;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-export interface KernelstubDoc {
+interface KernelstubDoc {
   file: string;
   text: string;
   value: { [k: string]: Json };
@@ -158,7 +158,7 @@ function serialise(v: Json, indent: string, depth: number): string {
   return `${open}\n${entries.map((e) => pad + e).join(',\n')}\n${indent.repeat(depth)}${close}`;
 }
 
-export function kernelOptions(doc: KernelstubDoc): string[] {
+function kernelOptions(doc: KernelstubDoc): string[] {
   const user = doc.value.user as { kernel_options?: string[] } | undefined;
   return [...(user?.kernel_options ?? [])];
 }

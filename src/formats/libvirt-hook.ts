@@ -13,7 +13,7 @@ export const HOOK_MARKER = '# vfiokit-hook v1';
 
 /** What the hook does besides handing the domain's devices over, in the order the header and argv list them. */
 export const HOOK_FLAGS = ['single-gpu', 'isolate', 'hugepages'] as const;
-export type HookFlag = (typeof HOOK_FLAGS)[number];
+type HookFlag = (typeof HOOK_FLAGS)[number];
 
 export interface HookFlags {
   /** The host's only GPU: free it from the desktop first. */
@@ -24,7 +24,7 @@ export interface HookFlags {
   hugepages: boolean;
 }
 
-export interface HookOptions extends HookFlags {
+interface HookOptions extends HookFlags {
   domain: string;
   /** How to run vfiokit: [node, /path/to/bin/vfiokit.js] or [/usr/bin/vfiokit]. */
   vfiokit: string[];

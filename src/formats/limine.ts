@@ -30,11 +30,11 @@ import { addArgTokens, argsOf, type CmdlineToken, type KernelArg, removeArgToken
 import { doubleQuoteEscape, endsWithMark, evaluate, insertStatements, parseShell, removeStatements, renderShell, type ShellDoc, type ShellValue } from './shell.js';
 import { LIMINE_DEFAULTS, LIMINE_DROP_IN } from '../model/config-paths.js';
 
-export const CONF_PATH = '/boot/limine.conf';
+const CONF_PATH = '/boot/limine.conf';
 export const DEFAULTS_PATH = LIMINE_DEFAULTS;
 export const DROP_IN_PATH = LIMINE_DROP_IN;
 
-export interface LimineLine {
+interface LimineLine {
   kind: 'blank' | 'comment' | 'entry' | 'option' | 'macro';
   raw: string;
   line: number;
@@ -164,7 +164,7 @@ export function removeKernelArgs(doc: LimineDoc, specs: readonly string[]): Limi
 
 // ---- /etc/default/limine, /etc/limine-entry-tool.d/*.conf ------------------------------------
 
-export type LimineDefaultsDoc = ShellDoc;
+type LimineDefaultsDoc = ShellDoc;
 
 export function parseDefaults(text: string, file = DEFAULTS_PATH): LimineDefaultsDoc {
   return parseShell(text, file);

@@ -52,7 +52,7 @@ export function render(doc: MkinitcpioDoc): string {
   return renderShell(doc);
 }
 
-export interface MkinitcpioReport {
+interface MkinitcpioReport {
   modules: string[] | null;
   hooks: string[] | null;
   files: string[] | null;

@@ -41,9 +41,7 @@ export function readOrder(listings: Readonly<Record<string, readonly string[] | 
   return [...first.keys()].sort().map((n) => first.get(n)!);
 }
 
-export type ModprobeCommand = 'alias' | 'blacklist' | 'options' | 'install' | 'remove' | 'softdep' | 'weakdep';
-
-export interface ModprobeLine {
+interface ModprobeLine {
   kind: 'blank' | 'comment' | 'directive';
   /** Physical lines of this logical line joined with '\n' (continuations kept). */
   raw: string;
@@ -51,7 +49,7 @@ export interface ModprobeLine {
   directive?: ModprobeDirective;
 }
 
-export type ModprobeDirective =
+type ModprobeDirective =
   | { command: 'alias'; pattern: string; module: string }
   | { command: 'blacklist'; module: string }
   | { command: 'options'; module: string; options: { name: string; value: string | null; raw: string }[] }
@@ -175,7 +173,7 @@ interface Where {
   line: number;
 }
 
-export interface VfioModprobeFacts {
+interface VfioModprobeFacts {
   /** Each `options vfio-pci ids=...` in order; only the last one takes effect. */
   ids: (Where & { ids: string[] })[];
   /** The ids vfio-pci will get (last ids= wins), or null when none is set. */

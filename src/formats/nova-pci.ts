@@ -4,7 +4,7 @@
 
 import { FileFormatError } from '../errors.js';
 
-export interface NovaPciOptions {
+interface NovaPciOptions {
   deviceSpec: Record<string, unknown>[];
   alias: Record<string, unknown>[];
 }

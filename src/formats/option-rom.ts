@@ -9,9 +9,9 @@
 // (stripRom). Pure and total: any byte string gives a report, never an
 // exception.
 
-export type RomCodeType = 'x86' | 'open-firmware' | 'pa-risc' | 'efi' | 'reserved';
+type RomCodeType = 'x86' | 'open-firmware' | 'pa-risc' | 'efi' | 'reserved';
 
-export interface RomEfiInfo {
+interface RomEfiInfo {
   /** 0x0B boot-service driver, 0x0C runtime driver. */
   subsystem: number;
   /** 0x8664 x64, 0x014C IA-32, 0xAA64 AArch64, 0x0EBC EBC … */
@@ -29,7 +29,7 @@ export interface RomEfiInfo {
 }
 
 /** NVIDIA PCI data extension ("NPDE"), 16-byte aligned after PCIR (nouveau's nvbios_npdeTp). */
-export interface RomNpde {
+interface RomNpde {
   offset: number;
   /** Image size in bytes (+0x08, 512-byte units). */
   imageSize: number;
@@ -310,7 +310,7 @@ export function imageMatches(i: RomImage, vendor: string, device: string): boole
   return i.vendor === v && (i.device === d || i.deviceList.includes(d));
 }
 
-export type RomVerdictKind = 'usable-ovmf' | 'legacy-only' | 'needs-strip' | 'wrong-device' | 'broken';
+type RomVerdictKind = 'usable-ovmf' | 'legacy-only' | 'needs-strip' | 'wrong-device' | 'broken';
 
 export interface RomVerdict {
   kind: RomVerdictKind;
@@ -393,7 +393,7 @@ export function romVerdict(r: RomReport, target?: RomTarget): RomVerdict {
   return { kind: 'broken', usable: false, summary: `broken: no image an x86 guest can run (${r.images.map((i) => (i.efi ? `EFI ${i.efi.machine}` : i.codeType)).join(', ')})`, offset: r.images[0].offset, details };
 }
 
-export interface StripResult {
+interface StripResult {
   /** The ROM alone (a copy); equal to the input when nothing needed stripping. */
   bytes: Uint8Array;
   changed: boolean;

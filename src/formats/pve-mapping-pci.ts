@@ -8,28 +8,28 @@
 import { FileFormatError } from '../errors.js';
 import { PVE_MAPPING_PCI } from '../model/config-paths.js';
 
-export interface PveMapEntry {
+interface PveMapEntry {
   /** key=value pairs in file order (node, path, id, subsystem-id, iommugroup, description). */
   fields: [string, string][];
 }
 
-export interface PveProperty {
+interface PveProperty {
   key: string;
   value: string;
   /** The line as read (indent + key + separator + value), used when unchanged. */
   raw: string;
 }
 
-export interface PveSection {
+interface PveSection {
   id: string;
   /** The header line as read. */
   raw: string;
   properties: PveProperty[];
 }
 
-export type PveLine = { kind: 'other'; raw: string } | { kind: 'section'; section: PveSection };
+type PveLine = { kind: 'other'; raw: string } | { kind: 'section'; section: PveSection };
 
-export interface PveMappingDoc {
+interface PveMappingDoc {
   items: PveLine[];
   /** The text ends with a newline. */
   finalNewline: boolean;

@@ -20,7 +20,7 @@ import { addArgTokens, argsOf, type CmdlineToken, type KernelArg, removeArgToken
 
 export const PATH = '/boot/refind_linux.conf';
 
-export interface RefindLine {
+interface RefindLine {
   kind: 'blank' | 'comment' | 'entry';
   raw: string;
   line: number;
@@ -31,7 +31,7 @@ export interface RefindLine {
   quoted?: boolean;
 }
 
-export interface RefindDoc {
+interface RefindDoc {
   file: string;
   lines: RefindLine[];
   trailingNewline: boolean;

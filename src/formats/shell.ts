@@ -20,9 +20,9 @@
 import { FileFormatError } from '../errors.js';
 import { lineOfOffset, rejectCarriageReturns } from './common.js';
 
-export type ShellPart = { kind: 'lit'; text: string } | { kind: 'var'; name: string } | { kind: 'dyn'; text: string };
+type ShellPart = { kind: 'lit'; text: string } | { kind: 'var'; name: string } | { kind: 'dyn'; text: string };
 
-export interface ShellWord {
+interface ShellWord {
   /** Offsets within the statement's raw text. */
   start: number;
   end: number;
@@ -32,7 +32,7 @@ export interface ShellWord {
   style: 'double' | 'single' | 'none' | 'empty' | 'mixed';
 }
 
-export interface ShellAssign {
+interface ShellAssign {
   name: string;
   /** `NAME[idx]=`: the index with quotes removed, else null. */
   index: string | null;
@@ -524,15 +524,6 @@ export function evaluate(doc: ShellDoc, env: ReadonlyMap<string, ShellValue> = n
   }
   vars.delete('*');
   return vars;
-}
-
-/** Index of the last plain assignment to name (or name[index]), or -1. */
-export function lastAssignment(doc: ShellDoc, name: string, index: string | null = null, opts: { append?: boolean } = {}): number {
-  for (let i = doc.statements.length - 1; i >= 0; i--) {
-    const a = doc.statements[i].assign;
-    if (a && a.name === name && a.index === index && (opts.append === undefined || a.append === opts.append)) return i;
-  }
-  return -1;
 }
 
 /** Why the value of name cannot be edited statically from statement `from` on, or null. */

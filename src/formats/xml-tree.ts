@@ -12,7 +12,7 @@ export function el(name: string, attrs: XmlElement['attrs'] = {}, children: XmlE
   return typeof children === 'string' ? { name, attrs, text: children } : { name, attrs, children };
 }
 
-export function escapeXml(s: string, attr = false): string {
+function escapeXml(s: string, attr = false): string {
   let out = s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   if (attr) out = out.replace(/'/g, '&apos;').replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\t/g, '&#9;');
   return out;

@@ -33,11 +33,7 @@ import {
   MKINITCPIO_CONF_D,
   MODPROBE_DIRS,
   PROC_IOMEM,
-  PROC_MOUNTS,
-  PROC_NET_ROUTE,
   PROXMOX_BOOT_UUIDS,
-  SYS_CLASS_BLOCK,
-  SYS_CLASS_NET,
 } from './sysfs-paths.js';
 
 /** Directories whose listed files are read. */
@@ -101,7 +97,7 @@ const TOOLS = [
 const BIN_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
 
 /** Host drivers that compete with vfio-pci for passthrough devices (softdep candidates). */
-export const COMPETING_MODULES = ['nvidia', 'nouveau', 'amdgpu', 'radeon', 'snd_hda_intel', 'xhci_pci', 'i2c_nvidia_gpu', 'ucsi_ccg', 'i915', 'xe', 'nvme', 'ahci', 'igb', 'e1000e', 'r8169'];
+const COMPETING_MODULES = ['nvidia', 'nouveau', 'amdgpu', 'radeon', 'snd_hda_intel', 'xhci_pci', 'i2c_nvidia_gpu', 'ucsi_ccg', 'i915', 'xe', 'nvme', 'ahci', 'igb', 'e1000e', 'r8169'];
 
 export function readBoot(root: HostRoot, currentRelease: string | null): BootInfo {
   const files: Record<string, FileState> = {};

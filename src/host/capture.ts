@@ -18,10 +18,10 @@ const DROPPED = new Set([ETC_MACHINE_ID, ETC_HOSTNAME, PROC_HOSTNAME]);
 export const REDACTED_MACHINE_ID = '00000000000000000000000000000000';
 export const REDACTED_HOSTNAME = 'redacted-hostname';
 /** MACs become the documentation address 00:00:5e:00:53:00 (RFC 7042), in the spelling they had. */
-export const REDACTED_MAC = '00005e005300';
+const REDACTED_MAC = '00005e005300';
 
 
-export interface CaptureResult {
+interface CaptureResult {
   files: number;
   links: number;
   dirs: number;
@@ -165,7 +165,7 @@ function makeRedactor(root: HostRoot): Redactor {
 }
 
 /** Run every reader against `root`, recording what was touched. */
-export function recordReads(root: HostRoot): Map<string, Touched> {
+function recordReads(root: HostRoot): Map<string, Touched> {
   const rec = root.record();
   const snap = inspect(root);
   // inspect takes drivers from the drivers' directories; runtime binding

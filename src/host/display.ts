@@ -15,7 +15,7 @@ import {
 import { PROC_MODULES } from './sysfs-paths.js';
 
 /** Modules the handoff may unload or reload: GPU drivers, their helpers, HDMI audio. */
-export const DISPLAY_MODULES = /^(nvidia|nvidia_drm|nvidia_modeset|nvidia_uvm|i2c_nvidia_gpu|nouveau|amdgpu|radeon|i915|xe|bochs|bochs_drm|cirrus|qxl|virtio_gpu|drm|drm_kms_helper|ttm|drm_ttm_helper|snd_hda_intel|snd_hda_codec_hdmi|efifb|simplefb|simpledrm|efidrm)$/;
+const DISPLAY_MODULES = /^(nvidia|nvidia_drm|nvidia_modeset|nvidia_uvm|i2c_nvidia_gpu|nouveau|amdgpu|radeon|i915|xe|bochs|bochs_drm|cirrus|qxl|virtio_gpu|drm|drm_kms_helper|ttm|drm_ttm_helper|snd_hda_intel|snd_hda_codec_hdmi|efifb|simplefb|simpledrm|efidrm)$/;
 
 function pciOf(root: HostRoot, link: string): string | null {
   const target = root.tryResolveLink(link);
@@ -34,7 +34,7 @@ function readOwnLink(root: HostRoot, hostPath: string): string | undefined {
   }
 }
 
-export function readDisplayManager(root: HostRoot): DisplayInfo['displayManager'] {
+function readDisplayManager(root: HostRoot): DisplayInfo['displayManager'] {
   const target = readOwnLink(root, DISPLAY_MANAGER_UNIT);
   if (!target) return null;
   const unit = target.split('/').pop()!;
@@ -47,7 +47,7 @@ export function readDisplayManager(root: HostRoot): DisplayInfo['displayManager'
   return { unit, active };
 }
 
-export function readVtConsoles(root: HostRoot): VtConsole[] {
+function readVtConsoles(root: HostRoot): VtConsole[] {
   const out: VtConsole[] = [];
   for (const id of (root.tryList(SYS_CLASS_VTCONSOLE) ?? []).filter((n) => /^vtcon\d+$/.test(n))) {
     const name = root.tryReadAttr(vtconsoleAttr(id, 'name')) ?? '';
@@ -69,7 +69,7 @@ export function readFramebuffers(root: HostRoot): FbDevice[] {
     .map((id) => ({ id, name: root.tryReadAttr(`${SYS_CLASS_GRAPHICS}/${id}/name`) ?? procFb.get(id) ?? null, device: pciOf(root, `${SYS_CLASS_GRAPHICS}/${id}/device`) }));
 }
 
-export function readPlatformFramebuffers(root: HostRoot): PlatformFramebuffer[] {
+function readPlatformFramebuffers(root: HostRoot): PlatformFramebuffer[] {
   const out: PlatformFramebuffer[] = [];
   for (const device of FIRMWARE_FB_DEVICES) {
     if (!root.has(`${SYS_PLATFORM_DEVICES}/${device}`)) continue;
@@ -79,7 +79,7 @@ export function readPlatformFramebuffers(root: HostRoot): PlatformFramebuffer[] 
   return out;
 }
 
-export function readDrm(root: HostRoot): DrmCard[] {
+function readDrm(root: HostRoot): DrmCard[] {
   const entries = root.tryList(SYS_CLASS_DRM) ?? [];
   return entries
     .filter((n) => /^card\d+$/.test(n))
@@ -93,7 +93,7 @@ export function readDrm(root: HostRoot): DrmCard[] {
 }
 
 /** /proc/modules: "name size refcnt deps, state address"; only display modules are kept. */
-export function readDisplayModules(root: HostRoot): LoadedModule[] {
+function readDisplayModules(root: HostRoot): LoadedModule[] {
   const out: LoadedModule[] = [];
   for (const line of (root.tryReadText(PROC_MODULES) ?? '').split('\n')) {
     const f = line.split(/\s+/);
@@ -106,12 +106,12 @@ export function readDisplayModules(root: HostRoot): LoadedModule[] {
 }
 
 /** Device nodes of a display: /dev/dri/* and /dev/nvidia*. */
-export function isDisplayNode(p: string): boolean {
+function isDisplayNode(p: string): boolean {
   return p.startsWith(`${DEV_DRI}/`) || /^\/dev\/nvidia/.test(p);
 }
 
 /** Processes with /dev/dri/* or /dev/nvidia* open (scans /proc/PID/fd); null when /proc is not there. */
-export function readDeviceHolders(root: HostRoot, self = -1): DeviceHolder[] | null {
+function readDeviceHolders(root: HostRoot, self = -1): DeviceHolder[] | null {
   const found = root.quietly(() => scanHolders(root, self));
   for (const h of found ?? []) {
     root.keep(`${PROC}/${h.pid}/comm`, 'file');

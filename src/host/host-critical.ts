@@ -26,7 +26,7 @@ const PCI_COMPONENT = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 /** Deeper stacks than this are a loop in a broken tree. */
 const MAX_DEPTH = 16;
 
-export interface CriticalDevices {
+interface CriticalDevices {
   /** PCI functions found at the ends of the chains, sorted. */
   addresses: string[];
   /** What could not be followed, one sentence each (empty when every chain reached a PCI function). */
@@ -193,7 +193,7 @@ const NOT_LOCAL = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'sshfs', 'fuse.sshfs',
 /** Block devices that are memory or a file, never a disk of their own (a loop file's file system is a mount of its own). */
 const MEMORY_OR_FILE_BLOCK = /^(loop|zram|ram|nbd)\d+(p\d+)?$/;
 
-export interface StorageMounts {
+interface StorageMounts {
   mounts: StorageMount[];
   /** Mounts whose device could not be followed to a PCI function, one sentence each. */
   warnings: string[];

@@ -16,7 +16,7 @@ const count = (root: HostRoot, p: string): number | undefined => {
 };
 
 /** The pools in one hugepages directory (hugepages-SIZEkB entries), ascending by size. */
-export function readPools(root: HostRoot, dir: string): HugepagePool[] {
+function readPools(root: HostRoot, dir: string): HugepagePool[] {
   const pools: HugepagePool[] = [];
   for (const name of root.tryList(dir) ?? []) {
     const m = /^hugepages-(\d+)kB$/.exec(name);
@@ -29,7 +29,7 @@ export function readPools(root: HostRoot, dir: string): HugepagePool[] {
 }
 
 /** A `Key: N kB` field of a meminfo text (the per-node files prefix "Node N "). */
-export function meminfoField(text: string | undefined, key: string): number | null {
+function meminfoField(text: string | undefined, key: string): number | null {
   if (text === undefined) return null;
   const m = new RegExp(`^(?:Node \\d+ )?${key}:\\s*(\\d+)\\s*kB\\s*$`, 'm').exec(text);
   return m ? Number(m[1]) : null;

@@ -14,7 +14,7 @@ import { DEV_KVM, DEV_VFIO, SYS_NODE } from './sysfs-paths.js';
 import { readHugepageHost } from './hugepages.js';
 import { readCpu, readFirmware, readHugepages, readIommu, readKernel, readLibvirt, readOs } from './system.js';
 
-export interface InspectOptions {
+interface InspectOptions {
   /** Look up vendor/device names in pci.ids (skipped by callers that never print names). */
   names?: boolean;
 }

@@ -21,7 +21,7 @@ function fstypeAt(mounts: string, dir: string): string | null {
   return t;
 }
 
-export function cgroupLayout(root: HostRoot): IsolationFacts['cgroup'] {
+function cgroupLayout(root: HostRoot): IsolationFacts['cgroup'] {
   const mounts = root.tryReadText(PROC_MOUNTS);
   if (mounts === undefined) return null;
   const top = fstypeAt(mounts, CGROUP_ROOT);
@@ -36,7 +36,7 @@ const attr = (root: HostRoot, p: string): string | null => {
   return t === undefined ? null : t.replace(/\n$/, '');
 };
 
-export function readUnitCpuset(root: HostRoot, unit: string): UnitCpuset {
+function readUnitCpuset(root: HostRoot, unit: string): UnitCpuset {
   return {
     unit,
     exists: root.exists(cgroupDir(unit)),

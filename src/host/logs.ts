@@ -16,7 +16,7 @@ import { LIBVIRT_QEMU_LOG_DIR, VAR_LOG_DMESG, VAR_LOG_JOURNAL, VAR_LOG_KERN, VFI
  * newline), the first of them being line `firstLine` of `source`; returns the
  * number of lines in it.
  */
-export type ChunkSink = (text: string, source: string, firstLine: number) => number;
+type ChunkSink = (text: string, source: string, firstLine: number) => number;
 
 /** 'boot' (this boot) or a number of seconds back from now. */
 export type Since = 'boot' | number;
@@ -167,7 +167,7 @@ export async function readHostLogs(root: HostRoot, since: Since, sink: ChunkSink
 }
 
 /** The error and event messages of one transaction journal. */
-export function journalMessages(j: unknown): string[] {
+function journalMessages(j: unknown): string[] {
   const out: string[] = [];
   const walk = (v: unknown, key: string): void => {
     if (typeof v === 'string') {

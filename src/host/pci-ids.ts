@@ -4,9 +4,9 @@
 
 import type { HostRoot } from './root.js';
 
-export const PCI_IDS_PATHS = ['/usr/share/hwdata/pci.ids', '/usr/share/misc/pci.ids', '/usr/share/pci.ids'];
+const PCI_IDS_PATHS = ['/usr/share/hwdata/pci.ids', '/usr/share/misc/pci.ids', '/usr/share/pci.ids'];
 
-export interface PciNames {
+interface PciNames {
   source: string | null;
   vendor(vendor: string): string | null;
   device(vendor: string, device: string): string | null;

@@ -21,15 +21,15 @@
 
 import * as fs from 'node:fs';
 
-export const MAX_SYMLINK_HOPS = 40;
+const MAX_SYMLINK_HOPS = 40;
 
-export interface ResolveOptions {
+interface ResolveOptions {
   /** Follow a symlink in the last component too (default). False keeps the link itself (lstat, readlink, unlink, rename). */
   followLast?: boolean;
 }
 
 /** The error of a resolution that met more than MAX_SYMLINK_HOPS links, shaped like the OS's. */
-export function symlinkLoop(hostPath: string): NodeJS.ErrnoException {
+function symlinkLoop(hostPath: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ELOOP: too many levels of symbolic links, resolving ${hostPath}`), { code: 'ELOOP', path: hostPath });
 }
 

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { ConsoleUse, RuntimeFacts, VfioHolder } from '../model/snapshot.js';
 import type { HostRoot } from './root.js';
-import { DEV_VFIO, iommuGroupDevices, PROC, PROC_BOOT_ID, PROC_FB, pciAttr, pciDevice, SYS_CLASS_GRAPHICS, SYS_PCI_DRIVERS } from './sysfs-paths.js';
+import { DEV_VFIO, iommuGroupDevices, PROC, PROC_BOOT_ID, PROC_FB, pciAttr, SYS_CLASS_GRAPHICS, SYS_PCI_DRIVERS } from './sysfs-paths.js';
 
 export interface LiveDevice {
   address: string;
@@ -20,7 +20,7 @@ export interface LiveDevice {
 }
 
 /** driver_override as the kernel shows it: "(null)" (or empty) means unset. */
-export function parseOverride(text: string | undefined): string | null {
+function parseOverride(text: string | undefined): string | null {
   if (text === undefined) return null;
   const t = text.trim();
   return t === '' || t === '(null)' ? null : t;
@@ -39,7 +39,7 @@ export function readLive(root: HostRoot, address: string): LiveDevice {
   };
 }
 
-export function groupMembers(root: HostRoot, group: number): string[] {
+function groupMembers(root: HostRoot, group: number): string[] {
   return (root.tryList(iommuGroupDevices(group)) ?? []).sort();
 }
 
@@ -49,7 +49,7 @@ export const devVfio = (group: number) => `${DEV_VFIO}/${group}`;
 const VIABLE_ENDPOINT_DRIVERS = new Set(['vfio-pci', 'pci-stub']);
 const VIABLE_BRIDGE_DRIVERS = new Set(['pcieport', 'vfio-pci', 'pci-stub']);
 
-export interface GroupViability {
+interface GroupViability {
   id: number;
   viable: boolean;
   /** /dev/vfio/<id> exists. */
@@ -108,7 +108,7 @@ const FIRMWARE_FB = /^\d+\s+(EFI VGA|VESA VGA|simple|simpledrm(drmfb)?|efidrm(dr
  * it, or when a firmware framebuffer (efifb, vesafb, simpledrm) is active —
  * that one lives in the boot GPU's aperture.
  */
-export function drivesConsole(root: HostRoot, address: string, driver: string | null): { yes: boolean; why: string } {
+function drivesConsole(root: HostRoot, address: string, driver: string | null): { yes: boolean; why: string } {
   if (driver && !VIABLE_ENDPOINT_DRIVERS.has(driver)) return { yes: true, why: `its driver ${driver} runs the console` };
   for (const fb of root.tryList(SYS_CLASS_GRAPHICS) ?? []) {
     const dev = root.tryResolveLink(`${SYS_CLASS_GRAPHICS}/${fb}/device`);

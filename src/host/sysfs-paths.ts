@@ -37,7 +37,7 @@ export const pciDevice = (addr: string) => `${SYS_PCI_DEVICES}/${addr}`;
 export const pciAttr = (addr: string, attr: string) => `${SYS_PCI_DEVICES}/${addr}/${attr}`;
 export const pciDriverDir = (driver: string) => `${SYS_PCI_DRIVERS}/${driver}`;
 export const iommuGroupDevices = (id: number | string) => `${SYS_IOMMU_GROUPS}/${id}/devices`;
-export const SYS_MODULE = '/sys/module';
+const SYS_MODULE = '/sys/module';
 export const PROC_BOOT_ID = '/proc/sys/kernel/random/boot_id';
 export const PROC = '/proc';
 export const SYS_CLASS_GRAPHICS = '/sys/class/graphics';
@@ -58,7 +58,6 @@ export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
 export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
-export const DEV_SHM = '/dev/shm';
 export const RUN_USER = '/run/user';
 export const ETC_PASSWD = '/etc/passwd';
 export const SWTPM_PATHS = ['/usr/bin/swtpm', '/usr/local/bin/swtpm'];

@@ -16,7 +16,7 @@ export const LIMINE_ENTRY_TOOL_D = '/etc/limine-entry-tool.d';
 export const LIMINE_DROP_IN = `${LIMINE_ENTRY_TOOL_D}/90-vfiokit.conf`;
 
 // Modules and initramfs generators.
-export const MODPROBE_D = '/etc/modprobe.d';
+const MODPROBE_D = '/etc/modprobe.d';
 /**
  * Every directory kmod reads modprobe.d files from, in its order of precedence
  * (libkmod.c default_config_paths; modprobe.d(5) "Configuration directories

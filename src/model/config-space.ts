@@ -36,7 +36,7 @@ export const ACS = { SV: 0x01, TB: 0x02, RR: 0x04, CR: 0x08, UF: 0x10, EC: 0x20,
 /** What the kernel requires for isolation (REQ_ACS_FLAGS in drivers/iommu/iommu.c). */
 export const ACS_REQUIRED = ACS.SV | ACS.RR | ACS.CR | ACS.UF;
 
-export interface ConfigHeader {
+interface ConfigHeader {
   vendor: number;
   device: number;
   revision: number;
@@ -48,7 +48,7 @@ export interface ConfigHeader {
   secondaryBus: number | null; // type 1 headers
 }
 
-export interface ConfigCapabilities {
+interface ConfigCapabilities {
   /** PCI Express capability present (the device is PCIe). */
   pcie: boolean;
   pcieType: PcieType | null;
@@ -75,7 +75,7 @@ const LINK_SPEEDS: Record<number, string> = {
   6: '64.0 GT/s PCIe',
 };
 
-export interface ParsedConfig {
+interface ParsedConfig {
   header: ConfigHeader;
   /** null when only the unprivileged 64-byte prefix was readable. */
   caps: ConfigCapabilities | null;

@@ -6,12 +6,11 @@
 export const SYS_CLASS_VTCONSOLE = '/sys/class/vtconsole';
 export const SYS_CLASS_DRM = '/sys/class/drm';
 export const SYS_PLATFORM_DEVICES = '/sys/bus/platform/devices';
-export const SYS_PLATFORM_DRIVERS = '/sys/bus/platform/drivers';
+const SYS_PLATFORM_DRIVERS = '/sys/bus/platform/drivers';
 export const DEV_DRI = '/dev/dri';
 export const DEV = '/dev';
 export const vtconsoleAttr = (id: string, attr: 'bind' | 'name') => `${SYS_CLASS_VTCONSOLE}/${id}/${attr}`;
 export const platformUnbind = (driver: string) => `${SYS_PLATFORM_DRIVERS}/${driver}/unbind`;
-export const platformBind = (driver: string) => `${SYS_PLATFORM_DRIVERS}/${driver}/bind`;
 /** Firmware framebuffer platform devices sysfb.c may register. */
 export const FIRMWARE_FB_DEVICES = ['simple-framebuffer.0', 'efi-framebuffer.0', 'vesa-framebuffer.0', 'vga-framebuffer.0', 'ega-framebuffer.0', 'platform-framebuffer.0'];
 

@@ -11,14 +11,13 @@ export const CGROUP_UNIFIED = '/sys/fs/cgroup/unified';
 /** Present while systemd runs as PID 1 (sd_booted(3)). */
 export const RUN_SYSTEMD_SYSTEM = '/run/systemd/system';
 /** Where `systemctl set-property --runtime` writes its drop-ins (gone at reboot). */
-export const RUN_SYSTEMD_CONTROL = '/run/systemd/system.control';
+const RUN_SYSTEMD_CONTROL = '/run/systemd/system.control';
 /** The units that hold the host's own work; machine.slice (the VMs) is left alone. */
 export const HOST_UNITS = ['system.slice', 'user.slice', 'init.scope'] as const;
-export type HostUnit = (typeof HOST_UNITS)[number];
 export const cgroupDir = (unit: string) => `${CGROUP_ROOT}/${unit}`;
 export const cgroupFile = (unit: string, file: string) => `${CGROUP_ROOT}/${unit}/${file}`;
 /** Where systemd keeps drop-ins of transient units; init.scope is one (perpetual and transient, src/core/scope.c). */
-export const RUN_SYSTEMD_TRANSIENT = '/run/systemd/transient';
+const RUN_SYSTEMD_TRANSIENT = '/run/systemd/transient';
 /**
  * The runtime drop-in `set-property --runtime` writes for one property
  * (50-<Property>.conf; unit_write_setting: the transient directory for

@@ -7,7 +7,7 @@ export type PciAddress = string & { readonly __brand: 'PciAddress' };
 const FULL = /^([0-9a-f]{4,8}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/i;
 const SHORT = /^([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/i;
 
-export interface PciAddressParts {
+interface PciAddressParts {
   domain: number;
   bus: number;
   slot: number;

@@ -7,7 +7,7 @@ import type { PcieType } from './config-space.js';
 
 export const SNAPSHOT_SCHEMA_VERSION = 1;
 
-export type CpuVendor = 'intel' | 'amd' | 'other';
+type CpuVendor = 'intel' | 'amd' | 'other';
 export type ModuleState = 'builtin' | 'module' | 'missing' | 'unknown';
 
 export interface HostSnapshot {
@@ -110,7 +110,7 @@ export interface IommuGroup {
   reservedRegionTypes: string[];
 }
 
-export interface PciLink {
+interface PciLink {
   speed: string | null;
   width: number | null;
   maxSpeed: string | null;
@@ -161,7 +161,7 @@ export interface PciDevice {
   } | null;
 }
 
-export interface RomBar {
+interface RomBar {
   /** BAR size in bytes (0 when unassigned). */
   size: number;
   /** Kernel resource flag IORESOURCE_ROM_SHADOW, or the legacy VGA window 0xC0000: reads return the shadow copy. */

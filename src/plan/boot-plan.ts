@@ -64,7 +64,7 @@ export interface BootIntent {
 }
 
 
-export const INITRAMFS_HOOK_PATH = INITRAMFS_TOOLS_VFIOKIT_HOOK;
+const INITRAMFS_HOOK_PATH = INITRAMFS_TOOLS_VFIOKIT_HOOK;
 const REGEN_TIMEOUT_MS = 30 * 60 * 1000;
 
 /** Driver name (sysfs) → module that provides it, where they differ. */
@@ -111,7 +111,7 @@ const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
  * Refusals for config paths that are not what they seem: not a regular file
  * (a directory, a dangling link), or a symlink to a file of another kind.
  */
-export function pathProblems(s: HostSnapshot): Problem[] {
+function pathProblems(s: HostSnapshot): Problem[] {
   const out: Problem[] = [];
   for (const [p, e] of Object.entries(s.boot.irregular ?? {})) {
     if (e.link && !linkTargetIsSameKind(p, e.link)) continue; // refused below for where it points, whether or not that exists

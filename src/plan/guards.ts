@@ -17,7 +17,7 @@ import type { HostSnapshot, PciDevice, StorageMount } from '../model/snapshot.js
 const MAY_HOLD_DISK = /^(01|0c03|0c0a)/;
 const MAY_HOLD_NIC = /^(02|0d|0c03|0c0a)/;
 
-export interface GuardOptions {
+interface GuardOptions {
   allowRootStorage?: boolean;
   allowDefaultNic?: boolean;
   /** How the refusal's hint names the override flags (boot plans have them; runtime bind does not). */

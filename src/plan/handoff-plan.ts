@@ -27,7 +27,7 @@ import { hostCriticalWarnings, storageMountProblems } from './guards.js';
 import { resolveSelection } from './select.js';
 
 export const VFIO_PCI = 'vfio-pci';
-export const DEFAULT_HOLDER_TIMEOUT_MS = 10_000;
+const DEFAULT_HOLDER_TIMEOUT_MS = 10_000;
 
 export interface HandoffIntent {
   domain: string;
@@ -53,14 +53,14 @@ export interface HandoffRecord {
   drm: { device: string; connectors: string[] }[];
 }
 
-export interface HandoffPlan extends Plan {
+interface HandoffPlan extends Plan {
   record: HandoffRecord;
 }
 
 /** The proprietary NVIDIA stack, dependants first (nvidia_drm → nvidia_modeset → nvidia; nvidia_uvm → nvidia). */
-export const NVIDIA_UNLOAD_ORDER = ['nvidia_drm', 'nvidia_uvm', 'nvidia_modeset', 'nvidia'];
+const NVIDIA_UNLOAD_ORDER = ['nvidia_drm', 'nvidia_uvm', 'nvidia_modeset', 'nvidia'];
 /** Loaded again on release: nvidia_drm pulls nvidia_modeset and nvidia; nvidia_uvm is separate. */
-export const NVIDIA_RELOAD = ['nvidia_drm', 'nvidia_uvm'];
+const NVIDIA_RELOAD = ['nvidia_drm', 'nvidia_uvm'];
 /** DRM drivers that are unbound (not unloaded) by default: unloading takes other GPUs and the drm core along. */
 const UNBIND_ONLY = new Set(['amdgpu', 'radeon', 'i915', 'xe', 'nouveau']);
 

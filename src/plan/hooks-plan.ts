@@ -15,7 +15,7 @@ import { hookIsolateIntent } from './domain-vm-cpus.js';
 import { planIsolate } from './isolate-plan.js';
 import { children, parseDomainXml } from '../formats/libvirt-domain.js';
 
-export interface HooksIntent extends HookFlags {
+interface HooksIntent extends HookFlags {
   domain: string;
   vfiokit: string[];
   /** The domain's XML (its defined file), when readable: --isolate is checked against this host now, not first at start. */
@@ -29,15 +29,15 @@ export function describeHookFlags(f: HookFlags): string {
 }
 
 /** The installed file as read by the command (content and its sha256), null when absent. */
-export interface ExistingHook {
+interface ExistingHook {
   content: string;
   sha256: string;
 }
 
 /** libvirt 6.5.0 introduced /etc/libvirt/hooks/<driver>.d (src/util/virhook.c). */
-export const QEMU_D_MIN_VERSION = [6, 5, 0];
+const QEMU_D_MIN_VERSION = [6, 5, 0];
 
-export function hookFileName(domain: string): string {
+function hookFileName(domain: string): string {
   return `vfiokit-${domain.replace(/[^A-Za-z0-9_.+-]/g, '_')}`;
 }
 export const hookPath = (domain: string) => `${LIBVIRT_QEMU_HOOKS_D}/${hookFileName(domain)}`;
@@ -49,7 +49,7 @@ function versionAtLeast(v: string, min: number[]): boolean {
 }
 
 /** Which daemon serves qemu:///system (and so runs the hooks): the modular virtqemud or the monolithic libvirtd. */
-export function libvirtDaemon(snap: HostSnapshot): 'virtqemud' | 'libvirtd' | null {
+function libvirtDaemon(snap: HostSnapshot): 'virtqemud' | 'libvirtd' | null {
   const r = snap.libvirt.runningDaemons;
   if (r.includes('virtqemud')) return 'virtqemud';
   if (r.includes('libvirtd')) return 'libvirtd';
@@ -62,7 +62,7 @@ function anyQemuHook(snap: HostSnapshot): boolean {
   return Boolean(snap.libvirt.mainHook && snap.libvirt.mainHook.mode & 0o111) || (snap.libvirt.hooksDir ?? []).some((e) => e.executable && !e.isDir);
 }
 
-export function libvirtProblems(snap: HostSnapshot): Problem[] {
+function libvirtProblems(snap: HostSnapshot): Problem[] {
   const out: Problem[] = [];
   if (!snap.libvirt.daemon && !snap.libvirt.runningDaemons.length) {
     out.push({ code: 'E_LIBVIRT_MISSING', subject: 'libvirt', message: 'libvirt is not installed (no libvirtd or virtqemud): nothing would run the hook', hint: 'install libvirt (libvirt-daemon-system on Debian/Ubuntu, libvirt on Fedora/Arch) and define the domain first' });

@@ -41,7 +41,7 @@ export interface ReserveRecord extends ReserveIntent {
   target: number;
 }
 
-export const nrAttr = (pageKb: number, node: number | null): string => `${hugepagePoolDir(pageKb, node)}/nr_hugepages`;
+const nrAttr = (pageKb: number, node: number | null): string => `${hugepagePoolDir(pageKb, node)}/nr_hugepages`;
 
 
 
@@ -59,7 +59,7 @@ const poolOf = (pools: HugepagePool[], kb: number) => pools.find((p) => p.sizeKb
  * 1 GiB pages need the CPU's pdpe1gb flag and a pool of that size; refusals
  * shared by the runtime reserve and the boot-time arguments.
  */
-export function pageSizeProblems(snap: Pick<HostSnapshot, 'hugepages' | 'hugepageHost'>, pageKb: number): Problem[] {
+function pageSizeProblems(snap: Pick<HostSnapshot, 'hugepages' | 'hugepageHost'>, pageKb: number): Problem[] {
   if (pageKb === PAGE_1G_KB && snap.hugepageHost.pdpe1gb === false)
     return [{ code: 'E_HUGEPAGE_SIZE_UNSUPPORTED', subject: '1G', message: '1 GiB huge pages need a CPU that maps them (the pdpe1gb flag), and /proc/cpuinfo does not list pdpe1gb on this host', hint: 'use 2 MiB pages: --page 2M (the default)' }];
   if (!poolOf(snap.hugepages, pageKb))
@@ -68,7 +68,7 @@ export function pageSizeProblems(snap: Pick<HostSnapshot, 'hugepages' | 'hugepag
 }
 
 /** Memory that is not a whole number of pages. */
-export function multipleProblems(sizeKb: number, pageKb: number): Problem[] {
+function multipleProblems(sizeKb: number, pageKb: number): Problem[] {
   if (sizeKb % pageKb === 0) return [];
   const up = Math.ceil(sizeKb / pageKb) * pageKb;
   return [{ code: 'E_HUGEPAGES_NOT_MULTIPLE', subject: formatMemorySize(sizeKb), message: `${formatMemorySize(sizeKb)} is not a whole number of ${pageLabel(pageKb)} pages`, hint: `give a multiple of ${pageArg(pageKb)}, e.g. ${formatMemorySize(up)}` }];

@@ -27,7 +27,7 @@ export function findOneDevice(s: HostSnapshot, selector: string): { device: PciD
   return { device: null, problem: { code: 'E_AMBIGUOUS_SELECTOR', subject: selector, message: `${all.length} devices have IDs ${selector} (${all.map((d) => shortAddress(d.address)).join(', ')}): a ROM belongs to one`, hint: `give the address instead, e.g. ${shortAddress(all[0].address)}` } };
 }
 
-export interface RomDumpIntent {
+interface RomDumpIntent {
   selector: string;
   /** Absolute host path of the output file. */
   output: string;
@@ -39,7 +39,7 @@ export interface RomDumpIntent {
 }
 
 /** Why a dump of this device would not give its ROM; null when it would. */
-export function dumpPreconditions(d: PciDevice): Problem | null {
+function dumpPreconditions(d: PciDevice): Problem | null {
   const at = shortAddress(d.address);
   if (!d.hasRom) {
     return {
@@ -93,7 +93,7 @@ export function planRomDump(s: HostSnapshot, intent: RomDumpIntent): Plan & { de
   return { ...plan, device };
 }
 
-export interface RomDirChoice {
+interface RomDirChoice {
   dir: string;
   /** Why QEMU under libvirt may read it here. */
   why: string[];
@@ -122,7 +122,7 @@ export function chooseRomDir(c: LibvirtConfinement): RomDirChoice {
   return { dir, why };
 }
 
-export interface RomInstallInput {
+interface RomInstallInput {
   /** Where the file came from (for messages). */
   source: string;
   bytes: Uint8Array;
@@ -130,7 +130,7 @@ export interface RomInstallInput {
   sha256: string;
 }
 
-export type RomInstallPlan = Plan & { device: PciDevice | null; target: string | null; report: RomReport | null; verdict: RomVerdict | null; dir: RomDirChoice; already: boolean };
+type RomInstallPlan = Plan & { device: PciDevice | null; target: string | null; report: RomReport | null; verdict: RomVerdict | null; dir: RomDirChoice; already: boolean };
 
 export function planRomInstall(s: HostSnapshot, selector: string, rom: RomInstallInput): RomInstallPlan {
   const plan = emptyPlan('rom-install', { selector, source: rom.source });

@@ -22,7 +22,7 @@ import { resolveSelection } from './select.js';
 export const VFIO_PCI = 'vfio-pci';
 const VIABLE_TIMEOUT_MS = 10_000;
 
-export interface RuntimeBindIntent {
+interface RuntimeBindIntent {
   selectors: string[];
   devices: { address: string; vendor: string; device: string; iommuGroup: number | null; driver: string | null }[];
   groups: number[];

@@ -11,7 +11,7 @@ import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { iommuFix } from '../analysis/check.js';
 import { analyzeGroups, chipsetFunctionKind, isBridgeRole, type GroupReport } from '../analysis/groups.js';
 
-export interface SelectOptions {
+interface SelectOptions {
   /** Addresses the user agreed to take along (`--with`). */
   with?: string[];
   /** Allow the boot VGA device (`--allow-boot-vga`). */
@@ -22,7 +22,7 @@ export interface SelectOptions {
   allowChipset?: boolean;
 }
 
-export interface Selection {
+interface Selection {
   /** Devices the user named (after selector expansion), sorted. */
   selected: PciDevice[];
   /** Every endpoint to move: selected + companion functions + --with, sorted. */

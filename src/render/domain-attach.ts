@@ -12,7 +12,7 @@ import type { GuestHostdev } from '../vm/plan.js';
 import { hostdevElement, rootPortElement } from './domain-xml.js';
 import { children, hostdevSource, parseDomainXml, TEXT, toDom } from '../formats/libvirt-domain.js';
 
-export interface AttachResult {
+interface AttachResult {
   xml: string;
   /** Functions added, with the guest bus they got. */
   added: GuestHostdev[];

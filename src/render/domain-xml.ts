@@ -27,7 +27,7 @@ export function rootPortElement(index: number): XmlElement {
   return el('controller', { type: 'pci', index, model: 'pcie-root-port' });
 }
 
-export function buildDomain(s: VmSpec): XmlElement {
+function buildDomain(s: VmSpec): XmlElement {
   const p = s.pinning;
   const fw = s.firmware;
   const g = s.profile;

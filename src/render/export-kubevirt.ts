@@ -10,14 +10,14 @@ import type { Problem } from '../errors.js';
 import { shortAddress } from '../model/pci-address.js';
 import { extendedResourceNameProblem, type DeviceModel, type FleetExport } from './export-model.js';
 
-export interface KubevirtFiles {
+interface KubevirtFiles {
   'kubevirt-cr-patch.yaml': string;
   'node-labels.yaml': string;
   'vm-snippet.yaml': string;
   'node-preparation.txt': string;
 }
 
-export const LABEL_DOMAIN = 'vfiokit.io';
+const LABEL_DOMAIN = 'vfiokit.io';
 const modelLabel = (m: DeviceModel) => `${LABEL_DOMAIN}/pci-${m.vendor}-${m.device}`;
 const selector = (m: DeviceModel) => `${m.vendor}:${m.device}`.toUpperCase();
 

@@ -15,7 +15,7 @@ import { resolveSelection } from '../plan/select.js';
 /** A node's snapshot, or why its root could not be read (the node is then skipped with that reason). */
 export type ExportNodeInput = { name: string; snapshot: HostSnapshot } | { name: string; unreadable: Problem };
 
-export interface ExportOptions {
+interface ExportOptions {
   selectors: string[];
   with?: string[];
   allowBootVga?: boolean;
@@ -23,7 +23,7 @@ export interface ExportOptions {
   resourceNames?: string[];
 }
 
-export type PciDeviceType = 'type-PCI' | 'type-PF' | 'type-VF';
+type PciDeviceType = 'type-PCI' | 'type-PF' | 'type-VF';
 
 /** One vendor:device model across the nodes. */
 export interface DeviceModel {
@@ -44,7 +44,7 @@ export interface DeviceModel {
 }
 
 /** One selected device on one node with the functions that go with it. */
-export interface NodeDevice {
+interface NodeDevice {
   primary: PciDevice;
   /** Every function that moves with it: the primary first, then companions by address. */
   functions: PciDevice[];
@@ -53,7 +53,7 @@ export interface NodeDevice {
   extra: PciDevice[];
 }
 
-export interface ExportNode {
+interface ExportNode {
   name: string;
   ok: boolean;
   devices: NodeDevice[];

@@ -9,7 +9,7 @@ import { parseNovaPci } from '../formats/nova-pci.js';
 import type { FleetExport } from './export-model.js';
 import { renderNodePreparation } from './export-kubevirt.js';
 
-export interface NovaExport {
+interface NovaExport {
   /** nova.conf snippet per node name. */
   nodes: Record<string, string>;
   /** Alias entries for nova-api (and every compute node). */
@@ -21,7 +21,7 @@ export interface NovaExport {
 
 const hex4 = (s: string) => s.toLowerCase();
 
-export function aliasLines(x: FleetExport): string[] {
+function aliasLines(x: FleetExport): string[] {
   return x.models.map((m) => JSON.stringify({ name: m.slug, vendor_id: hex4(m.vendor), product_id: hex4(m.device), device_type: m.deviceType, numa_policy: 'preferred' }));
 }
 

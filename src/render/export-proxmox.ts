@@ -10,7 +10,7 @@ import { slotOf } from '../model/pci-address.js';
 import type { FleetExport } from './export-model.js';
 import { renderNodePreparation } from './export-kubevirt.js';
 
-export interface ProxmoxExport {
+interface ProxmoxExport {
   pciCfg: string;
   usage: string;
   preparation: string;

@@ -4,7 +4,7 @@ import { formatArgv } from '../formats/shell-quote.js';
 import type { Plan, Step } from '../model/plan.js';
 import type { VerifyLine } from '../analysis/handoff-verify.js';
 
-export function describePlanStep(s: Step): string {
+function describePlanStep(s: Step): string {
   switch (s.kind) {
     case 'run-command': return `run ${formatArgv(s.argv)}${s.undoArgv ? ` (undo: ${formatArgv(s.undoArgv)})` : ''}`;
     case 'wait': {

@@ -9,7 +9,7 @@ import type { StatusReport } from '../analysis/status.js';
  * sequences are shown as text and any other byte >= 0x80 visibly as `\xNN`; characters
  * above U+00FF (text a planner wrote) are shown as they are.
  */
-export function displayBytes(s: string): string {
+function displayBytes(s: string): string {
   let out = '';
   let i = 0;
   const n = s.length;

@@ -8,7 +8,7 @@ import { shellQuote } from '../formats/shell-quote.js';
 import { describeMemory, formatMemorySize } from '../vm/memory.js';
 import { HYPERV_VENDOR_ID, type VmSpec } from '../vm/plan.js';
 
-export interface QemuCommand {
+interface QemuCommand {
   argv: string[];
   /** Things to do before the first start, and what QEMU cannot express (pinning). */
   notes: string[];
@@ -16,7 +16,7 @@ export interface QemuCommand {
 }
 
 /** Where the per-VM writable copy of the OVMF VARS template lives. */
-export const varsCopyPath = (name: string) => `/var/lib/vfiokit/vms/${name}/OVMF_VARS.fd`;
+const varsCopyPath = (name: string) => `/var/lib/vfiokit/vms/${name}/OVMF_VARS.fd`;
 
 /** QEMU option values separate properties with commas; a literal comma is doubled. */
 const qv = (s: string) => s.replace(/,/g, ',,');

@@ -20,9 +20,9 @@ import { deviceLabel } from './text.js';
 import { REPORT_CSS } from './report-css.js';
 import { REPORT_SCRIPT } from './report-script.js';
 
-export const REPORT_DATA_VERSION = 1;
+const REPORT_DATA_VERSION = 1;
 
-export interface ReportTransaction {
+interface ReportTransaction {
   txid: string;
   kind: string;
   state: string;
@@ -48,9 +48,9 @@ export interface ReportInput {
 }
 
 /** Colour family of a verdict: what the page's legend and regions use. */
-export type VerdictTone = 'isolated' | 'own' | 'shares' | 'none';
+type VerdictTone = 'isolated' | 'own' | 'shares' | 'none';
 
-export const VERDICT_TONE: Record<Verdict, VerdictTone> = {
+const VERDICT_TONE: Record<Verdict, VerdictTone> = {
   isolated: 'isolated',
   'gpu-functions-only': 'own',
   'device-functions-only': 'own',
@@ -65,7 +65,7 @@ const TONE_LABEL: Record<VerdictTone, string> = {
   none: 'no IOMMU group',
 };
 
-export interface ReportDevice {
+interface ReportDevice {
   address: string;
   short: string;
   ids: string;
@@ -96,7 +96,7 @@ export interface ReportDevice {
   candidate: boolean;
 }
 
-export interface ReportGroup {
+interface ReportGroup {
   id: number;
   verdict: Verdict;
   tone: VerdictTone;
@@ -105,7 +105,7 @@ export interface ReportGroup {
   sharesWith: string[];
 }
 
-export interface ReportCandidate {
+interface ReportCandidate {
   address: string;
   name: string;
   group: number | null;
@@ -315,7 +315,7 @@ const NEEDS_ESC = /[&<>"']/;
 export const esc = (t: string): string => (NEEDS_ESC.test(t) ? t.replace(/[&<>"']/g, (c) => ESC[c]) : t);
 
 /** JSON safe inside a <script> element (no `</script>`, no `<!--`, no U+2028/9 surprises). */
-export function scriptJson(value: unknown): string {
+function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 

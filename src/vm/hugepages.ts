@@ -10,7 +10,7 @@ import { describeMemory, formatMemorySize } from './memory.js';
 export const HUGEPAGE_2M_KB = 2048;
 export const HUGEPAGE_1G_KB = 1048576;
 
-export interface HugepageNeed {
+interface HugepageNeed {
   sizeKb: number;
   pages: number;
   /** Pool as observed (null when the host has no pool of this size). */
@@ -42,14 +42,14 @@ export const pageArg = (kb: number): string => formatMemorySize(kb);
 export const bootAlternative = (sizeKb: number, pageKb: number): string => `vfiokit apply --hugepages ${formatMemorySize(sizeKb)}:${pageArg(pageKb)}`;
 
 /** The command that reserves the pages at runtime (what `vm xml --hugepages` points to). */
-export function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
+function reserveCommand(sizeKb: number, pageKb: number, node: number | null, domain: string | null = null): string {
   if (domain) return `vfiokit hugepages reserve --domain ${domain}`;
   return `vfiokit hugepages reserve ${formatMemorySize(sizeKb)}${pageKb === HUGEPAGE_2M_KB ? '' : ` --page ${pageArg(pageKb)}`}${node === null ? '' : ` --node ${node}`}`;
 }
 
 
 /** Where the pages go: the NUMA node of the guest memory (null: the global pool) and the domain's name (for the command that reserves them). */
-export interface HugepageTarget {
+interface HugepageTarget {
   node: number | null;
   domain: string | null;
 }

@@ -20,7 +20,7 @@ export interface GuestTopology {
   threads: number;
 }
 
-export interface PinRequest {
+interface PinRequest {
   topology: CpuTopology;
   /** Requested vCPU count; null = choose (the best domain, at most half the host's threads). */
   vcpus: number | null;

@@ -9,14 +9,13 @@ import { pciAddressParts, shortAddress, slotOf, type PciAddress } from '../model
 import type { HostSnapshot, PciDevice } from '../model/snapshot.js';
 import { resolveSelection } from '../plan/select.js';
 import { romPathProblem } from '../plan/rom-plan.js';
-import { parseCpuList } from '../formats/cpu-list.js';
 import { planHugepages, type HugepagePlan } from './hugepages.js';
 import { describeMemory, formatMemorySize, parseMemorySize } from './memory.js';
 import { devicePreference, planPinning, type GuestTopology, type PinPlan } from './pinning.js';
 import { describeRom, parseOptionRom, romVerdict, type RomReport } from '../formats/option-rom.js';
 import { planProfile, type GuestProfile, type ProfileIntent } from './profile.js';
 
-export type PinMode = 'auto' | 'none';
+type PinMode = 'auto' | 'none';
 
 export interface VmIntent extends ProfileIntent {
   name: string;
@@ -53,7 +52,7 @@ export interface GuestHostdev {
   rom: string | null;
 }
 
-export type FirmwareChoice =
+type FirmwareChoice =
   /** <os firmware='efi'>: libvirt picks OVMF from the host's descriptors. */
   | { kind: 'auto'; code: string | null; varsTemplate: string | null }
   /** Explicit pflash: no descriptors, but OVMF files at well-known paths. */
@@ -95,21 +94,21 @@ export interface VmPlan {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const DEFAULT_MEMORY_KIB = 8 * 1024 * 1024;
+const DEFAULT_MEMORY_KIB = 8 * 1024 * 1024;
 export const HYPERV_VENDOR_ID = 'vfiokit';
 
-export function parseVmName(name: string | undefined): string {
+function parseVmName(name: string | undefined): string {
   if (!name) throw new UsageError('no VM name given', 'name the domain, e.g. `vfiokit vm xml win11 --device 01:00.0`', 'E_NO_NAME');
   if (!NAME.test(name)) throw new UsageError(`'${name}' is not a usable VM name`, 'use letters, digits, dot, dash and underscore (up to 64 characters, starting with a letter or digit): the name becomes file names (NVRAM) and QEMU arguments', 'E_BAD_NAME');
   return name;
 }
 
-export function parseVcpus(text: string): number {
+function parseVcpus(text: string): number {
   if (!/^\d{1,4}$/.test(text.trim()) || Number(text) < 1) throw new UsageError(`--vcpus '${text}' is not a vCPU count`, 'give a whole number of vCPUs, e.g. --vcpus 8 (an even number keeps SMT pairs whole)', 'E_BAD_VCPUS');
   return Number(text);
 }
 
-export function parsePinMode(text: string | undefined): PinMode {
+function parsePinMode(text: string | undefined): PinMode {
   if (text === undefined || text === 'auto') return 'auto';
   if (text === 'none') return 'none';
   throw new UsageError(`--pin '${text}' is not a pinning mode`, 'use --pin auto (pin vCPUs to whole host cores, the default) or --pin none', 'E_BAD_PIN');
@@ -123,7 +122,7 @@ function slotFunctions(s: HostSnapshot, selected: PciDevice[]): PciDevice[] {
   return s.pci.filter((d) => slots.has(slotOf(d.address)) && !d.isBridge).sort((a, b) => (a.address < b.address ? -1 : 1));
 }
 
-export interface DevicePlan {
+interface DevicePlan {
   hostdevs: GuestHostdev[];
   /** Selected devices (what the user named), for NUMA preference and notes. */
   selected: PciDevice[];

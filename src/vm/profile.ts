@@ -8,8 +8,8 @@
 import { UsageError, type Problem } from '../errors.js';
 import type { HostSnapshot, OvmfFirmware } from '../model/snapshot.js';
 
-export const GUEST_OS = ['win11', 'win10', 'linux'] as const;
-export type GuestOs = (typeof GUEST_OS)[number];
+const GUEST_OS = ['win11', 'win10', 'linux'] as const;
+type GuestOs = (typeof GUEST_OS)[number];
 
 export interface ProfileIntent {
   os?: string;
@@ -28,19 +28,19 @@ export interface ProfileIntent {
   lookingGlassSize?: string;
 }
 
-export interface SecureFirmware {
+interface SecureFirmware {
   code: string;
   varsTemplate: string;
   /** Chosen by libvirt from descriptors (<firmware> features) or named explicitly. */
   viaDescriptor: boolean;
 }
 
-export interface EvdevInput {
+interface EvdevInput {
   path: string;
   kind: 'keyboard' | 'mouse' | 'other';
 }
 
-export interface AudioChoice {
+interface AudioChoice {
   backend: 'pipewire' | 'pulseaudio';
   uid: number;
   user: string | null;
@@ -49,7 +49,7 @@ export interface AudioChoice {
   server: string;
 }
 
-export interface LookingGlass {
+interface LookingGlass {
   width: number;
   height: number;
   sizeMib: number;
@@ -74,14 +74,14 @@ export interface GuestProfile {
   lookingGlass: LookingGlass | null;
 }
 
-export interface ProfilePlan {
+interface ProfilePlan {
   profile: GuestProfile;
   problems: Problem[];
   warnings: string[];
   notes: string[];
 }
 
-export function parseGuestOs(text: string | undefined): GuestOs | null {
+function parseGuestOs(text: string | undefined): GuestOs | null {
   if (text === undefined) return null;
   if ((GUEST_OS as readonly string[]).includes(text)) return text as GuestOs;
   throw new UsageError(`--os '${text}' is not a guest profile`, `use --os ${GUEST_OS.join(', --os ')} (or leave it out for the plain passthrough skeleton)`, 'E_BAD_OS');
@@ -110,7 +110,7 @@ function parseMib(text: string): number {
 }
 
 /** Which package installs Secure Boot OVMF, by distribution. */
-export function ovmfPackage(s: HostSnapshot): string {
+function ovmfPackage(s: HostSnapshot): string {
   const ids = [s.os.id ?? '', ...s.os.idLike];
   if (ids.some((i) => ['debian', 'ubuntu'].includes(i))) return 'ovmf (apt install ovmf: /usr/share/OVMF/OVMF_CODE_4M.ms.fd with OVMF_VARS_4M.ms.fd)';
   if (ids.some((i) => ['fedora', 'rhel', 'centos'].includes(i))) return 'edk2-ovmf (dnf install edk2-ovmf)';

@@ -32,7 +32,7 @@ export type CauseId =
   | 'code43'
   | 'noiommu';
 
-export interface CauseInfo {
+interface CauseInfo {
   id: CauseId;
   rank: number;
   /** One sentence: what went wrong. */

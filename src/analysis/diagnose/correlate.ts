@@ -13,7 +13,7 @@ import { PROC_IOMEM } from '../../model/kernel-paths.js';
 
 export { FactCollector, type LogFacts } from './facts.js';
 
-export interface FindingDevice {
+interface FindingDevice {
   address: string;
   name: string | null;
   driver: string | null;
@@ -53,7 +53,7 @@ export function deviceName(d: PciDevice): string {
 }
 
 /** How to add a kernel argument with this host's bootloader. */
-export function kernelArgHow(s: HostSnapshot, arg: string): string {
+function kernelArgHow(s: HostSnapshot, arg: string): string {
   const kind = detectBootloader(s).kind;
   switch (kind) {
     case 'grub':

@@ -178,7 +178,7 @@ const EXPLAINS: [CauseId, CauseId][] = [
   ['ir_xapic_mode', 'no_interrupt_remapping'],
 ];
 
-export function normalizeAddress(a: string): string {
+function normalizeAddress(a: string): string {
   const s = a.toLowerCase();
   return s.length === 7 ? `0000:${s}` : s;
 }

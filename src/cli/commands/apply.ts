@@ -10,7 +10,7 @@ import { out, printJson, type CommandContext } from '../context.js';
 import { confirm } from '../confirm.js';
 import { planOrThrow } from './plan.js';
 
-export interface ApplyDeps {
+interface ApplyDeps {
   runner?: Runner;
   answer?: (q: string) => Promise<string>;
 }

@@ -27,7 +27,7 @@ export interface RuntimeCommandDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export interface RuntimeEnv {
+interface RuntimeEnv {
   runner: Runner;
   sysfs: SysfsWriter | null;
   log: (l: string) => void;
@@ -50,7 +50,7 @@ export function refuse(action: string, plan: Plan): never {
   throw new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : `E_${action.toUpperCase()}_REFUSED`, `${action} refused; nothing was changed`, undefined, plan.problems[0].subject, plan.problems, plan.warnings);
 }
 
-export interface DeviceOutcome {
+interface DeviceOutcome {
   address: string;
   name: string | null;
   group: number | null;

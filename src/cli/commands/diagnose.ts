@@ -8,7 +8,7 @@ import { renderDiagnosis } from '../../render/diagnose.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
 /** "boot", or a duration: 90s, 30m, 2h, 1d (a bare number is seconds). */
-export function parseSince(v: string | undefined): Since {
+function parseSince(v: string | undefined): Since {
   if (v === undefined || v === 'boot') return 'boot';
   const m = /^(\d{1,9})\s?(s|sec|m|min|h|d)?$/.exec(v.trim());
   if (!m) throw new UsageError(`--since ${v}: not "boot" or a duration`, 'write --since boot, or a duration such as 90s, 30m, 2h or 1d', 'E_DIAGNOSE_SINCE');

@@ -55,7 +55,7 @@ async function readStdin(ctx: CommandContext): Promise<string> {
 }
 
 /** PCI host addresses of the domain's <hostdev type='pci'>s. */
-export function domainHostdevs(xml: string, source: string): { name: string | null; hostdevs: string[] } {
+function domainHostdevs(xml: string, source: string): { name: string | null; hostdevs: string[] } {
   const doc = parseDomainXml(xml, source);
   const d = doc.documentElement!;
   const name = children(d, 'name')[0]?.textContent?.trim() ?? null;

@@ -38,7 +38,7 @@ export interface HookPart {
 }
 
 /** A part of a hook's prepare failed; exit 5 when releasing the parts before it left something changed. */
-export class HookPartError extends VfioError {
+class HookPartError extends VfioError {
   override readonly exitCode: number;
   constructor(
     readonly part: string,

@@ -18,7 +18,7 @@ import type { Runner } from '../../apply/runner.js';
 import type { Plan } from '../../model/plan.js';
 import type { HostSnapshot } from '../../model/snapshot.js';
 
-export interface HooksDeps {
+interface HooksDeps {
   runner?: Runner;
 }
 

@@ -19,7 +19,7 @@ import { notLive, runtimeEnv } from './bind.js';
 import { domainXml, type HandoffDeps } from './handoff.js';
 
 /** The applied reserve transactions of this boot (of DOMAIN when given), newest first. */
-export function activeReserves(root: HostRoot, domain: string | null = null): JournalDoc[] {
+function activeReserves(root: HostRoot, domain: string | null = null): JournalDoc[] {
   const boot = currentBootId(root);
   return listJournals(root)
     .filter((d) => d.kind === HUGEPAGES_KIND && d.state === 'applied' && (!d.bootId || !boot || d.bootId === boot) && (domain === null || (d.intent as { domain?: string }).domain === domain))
@@ -30,7 +30,7 @@ const recordOf = (d: JournalDoc) => d.intent as unknown as ReserveRecord;
 const sameNeed = (a: ReserveIntent, b: ReserveIntent) => a.domain === b.domain && a.sizeKb === b.sizeKb && a.pageKb === b.pageKb && a.node === b.node;
 
 /** The need from the command line or the domain XML; bad input throws (nothing changed). */
-export async function reserveIntent(ctx: CommandContext, snap: HostSnapshot, deps: HandoffDeps): Promise<ReserveIntent> {
+async function reserveIntent(ctx: CommandContext, snap: HostSnapshot, deps: HandoffDeps): Promise<ReserveIntent> {
   const v = ctx.values;
   const args = ctx.positionals.slice(1);
   const domain = typeof v.domain === 'string' ? v.domain : null;

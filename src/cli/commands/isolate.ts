@@ -23,7 +23,7 @@ import { notLive, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 const GOVERNOR_RE = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /** The applied isolate transactions of this boot, newest first. */
-export function activeIsolations(root: HostRoot): JournalDoc[] {
+function activeIsolations(root: HostRoot): JournalDoc[] {
   const boot = currentBootId(root);
   return listJournals(root)
     .filter((d) => d.kind === ISOLATE_KIND && d.state === 'applied' && (!d.bootId || !boot || d.bootId === boot))
@@ -31,7 +31,7 @@ export function activeIsolations(root: HostRoot): JournalDoc[] {
 }
 
 /** The intent from the command line; throws UsageError / PreconditionError for bad input (nothing changed). */
-export function isolateIntent(ctx: CommandContext, snap: HostSnapshot): IsolateIntent {
+function isolateIntent(ctx: CommandContext, snap: HostSnapshot): IsolateIntent {
   const cpusArg = ctx.values.cpus;
   const domain = ctx.positionals[0] ?? null;
   if (ctx.positionals.length > 1) throw new UsageError(`isolate: one domain at a time (got ${ctx.positionals.join(' ')})`, 'vfiokit isolate DOMAIN, or vfiokit isolate --cpus LIST');
@@ -107,7 +107,7 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
   return EXIT.OK;
 }
 
-export interface IsolationResult {
+interface IsolationResult {
   intent: IsolateIntent;
   /** The transaction in effect (this one, or the one found in effect already); null when there was nothing to do. */
   txid: string | null;

@@ -16,7 +16,7 @@ import { assembleBootPlan, type BootIntent } from '../../plan/boot-plan.js';
 import { renderPlan, renderProblems } from '../../render/plan.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
-export function bootIntent(ctx: CommandContext): BootIntent {
+function bootIntent(ctx: CommandContext): BootIntent {
   const w = ctx.values.with;
   return {
     selectors: ctx.positionals,
@@ -31,7 +31,7 @@ export function bootIntent(ctx: CommandContext): BootIntent {
 }
 
 /** Devices of the applied boot-time transactions: a new plan keeps them (passthrough accumulates). */
-export function appliedBootDevices(root: HostRoot): NonNullable<BootIntent['previous']> {
+function appliedBootDevices(root: HostRoot): NonNullable<BootIntent['previous']> {
   return listJournals(root)
     .filter((d) => d.kind === 'boot-passthrough' && d.state === 'applied')
     .map((d) => ({ txid: d.txid, devices: Array.isArray(d.intent.devices) ? (d.intent.devices as NonNullable<BootIntent['previous']>[number]['devices']) : [], kernelArgs: Array.isArray(d.intent.kernelArgs) ? (d.intent.kernelArgs as string[]) : [] }));
@@ -65,7 +65,7 @@ export function planOrThrow(ctx: CommandContext): Plan {
 }
 
 /** Hardware drift since the applied boot-time transaction, as plan warnings (what it means at the next boot, and the fix). */
-export function driftWarnings(ctx: CommandContext, snap: HostSnapshot): string[] {
+function driftWarnings(ctx: CommandContext, snap: HostSnapshot): string[] {
   if (scanJournals(ctx.root).corrupt.length) return [];
   const j = latestJournal(ctx.root, (d) => d.kind === 'boot-passthrough' && d.state === 'applied');
   if (!j) return [];

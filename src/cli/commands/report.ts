@@ -18,7 +18,7 @@ import { assembleStatus } from '../../analysis/status.js';
 import { renderReportFromData, reportData, type ReportInput } from '../../render/report-html.js';
 import { out, printJson, type CommandContext } from '../context.js';
 
-export function collectReportInput(ctx: CommandContext, now: Date = new Date()): ReportInput {
+function collectReportInput(ctx: CommandContext, now: Date = new Date()): ReportInput {
   const snapshot = inspect(ctx.root);
   const groups = analyzeGroups(snapshot);
   const applied = latestJournal(ctx.root, (d) => d.kind === 'boot-passthrough' && d.state === 'applied');

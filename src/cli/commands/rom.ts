@@ -30,7 +30,7 @@ const SUBCOMMANDS = ['dump', 'check', 'strip', 'install'] as const;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const mib = (n: number) => `${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB`;
 
-export interface RomDeps {
+interface RomDeps {
   runner?: Runner;
   /** Kernel attribute writes (tests: the kernel fake); default: the real writer on the live root. */
   writer?: SysfsWriter;
@@ -38,7 +38,7 @@ export interface RomDeps {
 }
 
 /** Read a ROM file given on the command line: a regular file, not empty, at most the largest ROM BAR. */
-export function readRomFile(file: string, what = 'ROM file'): { abs: string; bytes: Uint8Array } {
+function readRomFile(file: string, what = 'ROM file'): { abs: string; bytes: Uint8Array } {
   const abs = path.resolve(file);
   let st: fs.Stats;
   try {

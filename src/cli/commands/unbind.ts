@@ -3,7 +3,7 @@
 // undoing that transaction (exactly the drivers and overrides it recorded);
 // devices on vfio-pci no transaction moved go to the kernel's default driver.
 
-import { applyPlan, currentBootId, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { shortAddress } from '../../model/pci-address.js';
