@@ -23,6 +23,7 @@ import type { Runner } from './runner.js';
 import { asRoot } from './state-dir.js';
 import { editedSince, isVolatile, resourcesOf, summarizeRollback, unwind } from './steps.js';
 import type { SysfsWriter } from './sysfs-writer.js';
+import type { KernelContext } from './kernel-steps.js';
 
 export interface UndoOptions {
   root: HostRoot | string;
@@ -133,63 +134,7 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       throw new PreconditionError('E_NOT_LIVE', `transaction ${j.doc.txid} changed the running kernel, but --root ${root.dir} has no kernel behind it; nothing was undone`, 'run the undo on the host itself');
     }
 
-    // Check: the last step touching each file must still describe it; devices still where the transaction put them.
-    const last = new Map<string, number>();
-    for (const s of j.doc.steps) if (s.backup && s.state === 'done') last.set(s.backup.target, s.index);
-    const edited: Problem[] = [];
-    const editedIdx: number[] = [];
-    /** Kernel values changed since (attributes, unit properties, drivers): with --force they are restored over, and said so. */
-    const forcedOver: string[] = [];
-    /**
-     * Runtime values (attributes, unit properties) someone changed since: theirs now. Without
-     * --force they are left as they are and said so, and everything else is undone — a host
-     * with irqbalance, or an AllowedCPUs set by hand, still gets the rest of its values back.
-     */
-    const kept: { index: number; resources: string[]; what: string }[] = [];
-    for (const [target, i] of last) {
-      const s = j.doc.steps[i];
-      const b = s.backup!;
-      let nowSha: string | null;
-      if (b.link !== null) {
-        nowSha = (() => {
-          try {
-            fs.lstatSync(resolveHostPath(root, target, false));
-            return 'present';
-          } catch {
-            return null;
-          }
-        })();
-      } else {
-        const cur = readCurrent(resolveHostPath(root, target));
-        nowSha = cur ? sha256(cur) : null;
-      }
-      if (nowSha !== (s.after?.sha256 ?? null)) {
-        edited.push({
-          code: 'E_EDITED_SINCE_APPLY',
-          subject: target,
-          message: `${target} ${s.after?.sha256 === null ? 'was removed by the transaction but exists again' : nowSha === null ? 'was deleted' : 'was edited'} since transaction ${j.doc.txid}`,
-          hint: 'merge your edit by hand, or undo with --force (your version is kept in the journal)',
-        });
-        editedIdx.push(i);
-      }
-    }
-    if (!otherBoot) {
-      // Only the last step touching a device or attribute says what should be there now.
-      const lastOf = new Map<string, number>();
-      for (const s of j.doc.steps) if (s.state === 'done') for (const r of resourcesOf(s)) lastOf.set(r, s.index);
-      for (const s of j.doc.steps) {
-        if (s.state !== 'done' || !resourcesOf(s).some((r) => lastOf.get(r) === s.index)) continue;
-        const e = editedSince(ctx, s);
-        if (e && !opts.force && (s.kind === 'write-attr' || s.kind === 'unit-property')) {
-          kept.push({ index: s.index, resources: resourcesOf(s), what: e });
-          continue;
-        }
-        if (e) {
-          edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${j.doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
-          forcedOver.push(e);
-        }
-      }
-    }
+    const { edited, editedIdx, forcedOver, kept } = changesSince(ctx, j.doc, otherBoot, Boolean(opts.force));
     if (edited.length && !opts.force) {
       throw new PreconditionError('E_EDITED_SINCE_APPLY', `${edited.length} thing(s) changed since transaction ${j.doc.txid} was applied; nothing was undone`, 'undo with --force to restore the originals anyway (edited files are saved in the journal)', edited[0].subject, edited);
     }
@@ -231,6 +176,92 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
   } finally {
     lock?.release();
   }
+}
+
+/** What changed since a transaction, found before undoing it: the check phase of undoTransaction. */
+interface ChangesSince {
+  /** Files edited, and kernel values changed since that refuse the undo (without `force`). */
+  edited: Problem[];
+  /** Steps whose file was edited (their edits are saved when forced). */
+  editedIdx: number[];
+  /** Kernel values changed since, restored over with `force`. */
+  forcedOver: string[];
+  /** Runtime values changed since that are left as they are (without `force`). */
+  kept: { index: number; resources: string[]; what: string }[];
+}
+
+function changesSince(ctx: KernelContext, doc: JournalDoc, otherBoot: boolean, force: boolean): ChangesSince {
+  // Check: the last step touching each file must still describe it; devices still where the transaction put them.
+  const last = new Map<string, number>();
+  for (const s of doc.steps) if (s.backup && s.state === 'done') last.set(s.backup.target, s.index);
+  const edited: Problem[] = [];
+  const editedIdx: number[] = [];
+  /** Kernel values changed since (attributes, unit properties, drivers): with --force they are restored over, and said so. */
+  const forcedOver: string[] = [];
+  /**
+   * Runtime values (attributes, unit properties) someone changed since: theirs now. Without
+   * --force they are left as they are and said so, and everything else is undone — a host
+   * with irqbalance, or an AllowedCPUs set by hand, still gets the rest of its values back.
+   */
+  const kept: { index: number; resources: string[]; what: string }[] = [];
+  for (const [target, i] of last) {
+    const s = doc.steps[i];
+    const b = s.backup!;
+    let nowSha: string | null;
+    if (b.link !== null) {
+      nowSha = (() => {
+        try {
+          fs.lstatSync(resolveHostPath(ctx.root, target, false));
+          return 'present';
+        } catch {
+          return null;
+        }
+      })();
+    } else {
+      const cur = readCurrent(resolveHostPath(ctx.root, target));
+      nowSha = cur ? sha256(cur) : null;
+    }
+    if (nowSha !== (s.after?.sha256 ?? null)) {
+      edited.push({
+        code: 'E_EDITED_SINCE_APPLY',
+        subject: target,
+        message: `${target} ${s.after?.sha256 === null ? 'was removed by the transaction but exists again' : nowSha === null ? 'was deleted' : 'was edited'} since transaction ${doc.txid}`,
+        hint: 'merge your edit by hand, or undo with --force (your version is kept in the journal)',
+      });
+      editedIdx.push(i);
+    }
+  }
+  if (!otherBoot) {
+    // Only the last step touching a device or attribute says what should be there now.
+    const lastOf = new Map<string, number>();
+    for (const s of doc.steps) if (s.state === 'done') for (const r of resourcesOf(s)) lastOf.set(r, s.index);
+    for (const s of doc.steps) {
+      if (s.state !== 'done' || !resourcesOf(s).some((r) => lastOf.get(r) === s.index)) continue;
+      const e = editedSince(ctx, s);
+      if (e && !force && (s.kind === 'write-attr' || s.kind === 'unit-property')) {
+        kept.push({ index: s.index, resources: resourcesOf(s), what: e });
+        continue;
+      }
+      if (e) {
+        edited.push({ code: 'E_EDITED_SINCE_APPLY', subject: s.path ?? s.kind, message: `${e} since transaction ${doc.txid}`, hint: 'put it back by hand, or undo with --force to restore what the transaction found' });
+        forcedOver.push(e);
+      }
+    }
+  }
+  return { edited, editedIdx, forcedOver, kept };
+}
+
+/**
+ * What `undo` of `doc` would do about things changed since, without doing it
+ * (for --dry-run): the runtime values it would leave as they are, and what
+ * would refuse it (edited files, devices moved since) unless forced.
+ */
+export function undoChangesPreview(root: HostRoot, doc: JournalDoc, force = false): { kept: string[]; refused: Problem[]; forcedOver: string[] } {
+  const bootNow = currentBootId(root);
+  const otherBoot = Boolean(doc.bootId && bootNow && doc.bootId !== bootNow);
+  const ctx: KernelContext = { root, runner: { run: () => Promise.reject(new Error('an undo preview runs no command')) }, sysfs: null, log: () => {}, txDir: '' };
+  const c = changesSince(ctx, doc, otherBoot, force);
+  return { kept: c.kept.map((k) => k.what), refused: force ? [] : c.edited, forcedOver: force ? [...c.editedIdx.map((i) => doc.steps[i].backup!.target), ...c.forcedOver] : [] };
 }
 
 /** The newest applied transaction (kept name). */

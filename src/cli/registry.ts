@@ -197,7 +197,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'undo',
     summary: 'revert the newest (or a named) applied transaction of any kind: files byte for byte, drivers, attributes, domains',
     usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run] [--json]',
-    description: '--json (with --yes or --dry-run) prints the result as JSON. Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
+    description: '--json (with --yes or --dry-run) prints the result as JSON. Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). A runtime value changed since (an IRQ affinity moved by irqbalance, AllowedCPUs set by hand) is left as it is and named; --force restores it too. --dry-run lists what would be restored, left, or refused, changing nothing. With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
     options: { yes, json, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore even files edited since apply' } },
     load: () => import('./commands/undo.js'),
   },

@@ -9,8 +9,12 @@ const SIZE = /^(\d{1,15})(?:\.(\d{1,6}))?\s*([kmgt])(?:i?b)?$/i;
 
 export const MIN_GUEST_KIB = 128 * 1024;
 
-/** Parse "8G", "8GiB", "8192M", "1.5G" → KiB. Throws UsageError naming the text and the accepted forms. */
-export function parseMemorySize(text: string, flag = '--memory'): number {
+/**
+ * Parse "8G", "8GiB", "8192M", "1.5G" → KiB. Throws UsageError naming the
+ * text and the accepted forms; `flag` names where the size was given and
+ * `example` how the hints write one (`--hugepages 8G`, `vfiokit hugepages reserve 8G`).
+ */
+export function parseMemorySize(text: string, flag = '--memory', example = flag): number {
   const t = text.trim();
   const m = SIZE.exec(t);
   if (!m) {
@@ -18,9 +22,9 @@ export function parseMemorySize(text: string, flag = '--memory'): number {
     throw new UsageError(
       `${flag} '${text}' is not a memory size`,
       bare && Number(t) * 1024 < MIN_GUEST_KIB
-        ? `a size needs a unit, and a guest needs at least ${MIN_GUEST_KIB / 1024} MiB: e.g. --memory ${Number(t) >= 1 ? t : 8}G`
+        ? `a size needs a unit, and a guest needs at least ${MIN_GUEST_KIB / 1024} MiB: e.g. ${example} ${Number(t) >= 1 ? t : 8}G`
         : bare
-        ? `a bare number is ambiguous (QEMU reads MiB, libvirt KiB): add a unit, e.g. --memory ${t}M or --memory ${Math.max(1, Math.round(Number(t) / 1024))}G`
+        ? `a bare number is ambiguous (QEMU reads MiB, libvirt KiB): add a unit, e.g. ${example} ${t}M or ${example} ${Math.max(1, Math.round(Number(t) / 1024))}G`
         : 'give a number with a binary unit: 8G, 8GiB, 8192M, 1.5G (K, M, G, T = KiB, MiB, GiB, TiB)',
       'E_BAD_MEMORY',
     );
@@ -32,12 +36,12 @@ export function parseMemorySize(text: string, flag = '--memory'): number {
   const scale = 10n ** BigInt(frac.length);
   const fracPart = BigInt(frac || '0') * BigInt(unit);
   if (fracPart % scale !== 0n) {
-    throw new UsageError(`${flag} '${text}' is not a whole number of KiB`, 'use a smaller unit, e.g. --memory 1536M instead of 1.5G', 'E_BAD_MEMORY');
+    throw new UsageError(`${flag} '${text}' is not a whole number of KiB`, `use a smaller unit, e.g. ${example} 1536M instead of 1.5G`, 'E_BAD_MEMORY');
   }
   const kib = whole + fracPart / scale;
-  if (kib > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${flag} '${text}' is too large`, 'give a size that fits the host, e.g. --memory 16G', 'E_BAD_MEMORY');
+  if (kib > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${flag} '${text}' is too large`, `give a size that fits the host, e.g. ${example} 16G`, 'E_BAD_MEMORY');
   const n = Number(kib);
-  if (n < MIN_GUEST_KIB) throw new UsageError(`${flag} '${text}' is below ${MIN_GUEST_KIB / 1024} MiB`, 'a guest with a passed-through GPU needs at least a few GiB, e.g. --memory 8G', 'E_BAD_MEMORY');
+  if (n < MIN_GUEST_KIB) throw new UsageError(`${flag} '${text}' is below ${MIN_GUEST_KIB / 1024} MiB`, `a guest with a passed-through GPU needs at least a few GiB, e.g. ${example} 8G`, 'E_BAD_MEMORY');
   return n;
 }
 

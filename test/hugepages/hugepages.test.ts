@@ -175,7 +175,10 @@ describe('hugepages reserve / release through the engine', () => {
     const { dir, kernel, runner } = setup();
     const a = ctx(dir, ['reserve', '32M']);
     // 32 MiB is below the guest minimum of the shared size parser: a usage error, nothing written.
-    await expect(runHugepages(a.c, { writer: kernel, runner })).rejects.toMatchObject({ code: 'E_BAD_MEMORY' });
+    await expect(runHugepages(a.c, { writer: kernel, runner })).rejects.toMatchObject({ code: 'E_BAD_MEMORY', message: "hugepages reserve '32M' is below 128 MiB" });
+    // The hints write a size the way this command takes one, not as another command's flag.
+    const bare = ctx(dir, ['reserve', '2048']);
+    await expect(runHugepages(bare.c, { writer: kernel, runner })).rejects.toMatchObject({ code: 'E_BAD_MEMORY', hint: expect.stringContaining('e.g. vfiokit hugepages reserve 2048M or vfiokit hugepages reserve 2G') });
     const b = ctx(dir, ['reserve', '8G'], { page: '2M', 'dry-run': true });
     expect(await runHugepages(b.c, {})).toBe(0);
     expect(kernel.writes).toEqual([]);

@@ -48,6 +48,19 @@ describe('JSON for machine consumers', () => {
     expect(files.get('/etc/initramfs-tools/modules')).toMatchObject({ current: fs.readFileSync(path.join(root, 'etc/initramfs-tools/modules'), 'utf8'), restored: modulesBefore });
     expect(files.get('/etc/initramfs-tools/modules')!.current).not.toBe(modulesBefore);
     expect(fs.readFileSync(path.join(root, 'etc/modprobe.d/vfiokit.conf'), 'utf8')).toBe(conf);
+    expect(dry).toMatchObject({ kept: [], refused: [], forcedOver: [] });
+
+    // A file edited since: the dry run says the undo would refuse, and why, with the fix.
+    const p = path.join(root, 'etc/modprobe.d/vfiokit.conf');
+    fs.appendFileSync(p, '# mine\n');
+    const refused = JSON.parse((await runCli(['undo', '--dry-run', '--json', '--root', root], env)).stdout);
+    expect(refused.refused).toEqual([expect.objectContaining({ code: 'E_EDITED_SINCE_APPLY', subject: '/etc/modprobe.d/vfiokit.conf', message: expect.stringContaining('was edited since transaction') })]);
+    const text = await runCli(['undo', '--dry-run', '--root', root], env);
+    expect(text.stdout).toContain('would refuse (E_EDITED_SINCE_APPLY), changing nothing:');
+    expect(text.stdout).toContain('fix: merge your edit by hand, or undo with --force');
+    const forced = JSON.parse((await runCli(['undo', '--dry-run', '--force', '--json', '--root', root], env)).stdout);
+    expect(forced).toMatchObject({ refused: [], forcedOver: ['/etc/modprobe.d/vfiokit.conf'] });
+    fs.writeFileSync(p, conf);
 
     const u = JSON.parse((await runCli(['undo', '--yes', '--json', '--root', root], env)).stdout);
     expect(u).toMatchObject({ changed: true, txid: res.txid, rebootRequired: true });

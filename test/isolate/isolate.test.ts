@@ -148,6 +148,20 @@ describe('vfiokit isolate', () => {
     kernel.write('/proc/irq/24/smp_affinity_list', '4');
     const changed = treeFingerprint(dir);
 
+    // A dry run says beforehand which values it would leave, and changes nothing.
+    const d = ctx(dir, [], { undo: true, 'dry-run': true });
+    expect(await runIsolate(d.c, { runner, writer: kernel })).toBe(0);
+    expect(d.out()).toMatch(/would leave as it is \(changed since; --force restores what the transaction found\): user\.slice: \/sys\/fs\/cgroup\/user\.slice\/cpuset\.cpus now reads "0-7"/);
+    expect(d.out()).toMatch(/would leave as it is .*: \/proc\/irq\/24\/smp_affinity_list now reads "4"/);
+    expect(d.out().match(/would leave/g)).toHaveLength(2);
+    const dj = ctx(dir, [], { undo: true, 'dry-run': true, json: true });
+    expect(await runIsolate(dj.c, { runner, writer: kernel })).toBe(0);
+    expect(JSON.parse(dj.out())).toMatchObject({ dryRun: true, kept: [expect.stringContaining('user.slice'), expect.stringContaining('/proc/irq/24/')], refused: [], forcedOver: [] });
+    const df = ctx(dir, [], { undo: true, 'dry-run': true, force: true, json: true });
+    expect(await runIsolate(df.c, { runner, writer: kernel })).toBe(0);
+    expect(JSON.parse(df.out())).toMatchObject({ kept: [], forcedOver: [expect.stringContaining('user.slice'), expect.stringContaining('/proc/irq/24/')] });
+    expect(treeFingerprint(dir)).toEqual(changed);
+
     const u = ctx(dir, [], { undo: true });
     expect(await runIsolate(u.c, { runner, writer: kernel })).toBe(0);
     expect(u.out()).toMatch(/note: left as it is \(changed since transaction .*\): user\.slice: \/sys\/fs\/cgroup\/user\.slice\/cpuset\.cpus now reads "0-7", not "0-1,4-5"/);

@@ -32,6 +32,8 @@ describe('memory sizes', () => {
     expect(err('64M').message).toMatch(/below 128 MiB/);
     expect(err('-8G').code).toBe('E_BAD_MEMORY');
     expect(err('8X').code).toBe('E_BAD_MEMORY');
+    // Another flag's hints give examples with that flag.
+    expect(() => parseMemorySize('1.000001G', '--hugepages')).toThrow(expect.objectContaining({ hint: 'use a smaller unit, e.g. --hugepages 1536M instead of 1.5G' }));
   });
 
   it('property: n + unit is n × unit KiB (or a UsageError below the minimum)', () => {

@@ -50,7 +50,7 @@ async function reserveIntent(ctx: CommandContext, snap: HostSnapshot, deps: Hand
     return { ...d.need, ...(page !== null ? { pageKb: page } : {}), ...(typeof v.node === 'string' ? { node } : {}) };
   }
   if (!args.length) throw new UsageError('hugepages reserve: how much memory?', 'vfiokit hugepages reserve 8G, or vfiokit hugepages reserve --domain DOMAIN');
-  const sizeKb = parseMemorySize(args[0], 'hugepages reserve');
+  const sizeKb = parseMemorySize(args[0], 'hugepages reserve', 'vfiokit hugepages reserve');
   const pageKb = page ?? PAGE_2M_KB;
   return { sizeKb, pageKb, node, domain: null, source: `${args[0]}${page ? ` --page ${v.page}` : ''}${node === null ? '' : ` --node ${node}`}` };
 }

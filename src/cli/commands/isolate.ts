@@ -5,7 +5,8 @@
 // give back every value exactly. Under the lock, after recovery, planned over
 // a fresh snapshot.
 
-import { applyPlan, currentBootId, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { applyPlan, currentBootId, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { showChangesSince } from './undo.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { formatCpuList, parseCpuList } from '../../formats/cpu-list.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -88,9 +89,18 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
     const tx = isolationToUndo(ctx.root, null);
-    if (!tx) out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
-    else if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary });
-    else out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`), '(--dry-run: nothing was changed)'].join('\n'));
+    if (!tx) {
+      if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, changed: false, txid: null });
+      else out(ctx, 'nothing to undo: no CPU isolation of this boot is in effect');
+      return EXIT.OK;
+    }
+    const since = undoChangesPreview(ctx.root, tx, Boolean(ctx.values.force));
+    if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary, ...since });
+    else {
+      out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`)].join('\n'));
+      showChangesSince(ctx, since);
+      out(ctx, '(--dry-run: nothing was changed)');
+    }
     return EXIT.OK;
   }
   const r = await undoIsolation(ctx, deps, null, Boolean(ctx.values.force));

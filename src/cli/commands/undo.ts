@@ -2,7 +2,7 @@
 // newest applied transaction of any kind, or a named one (refused, with the
 // order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -43,9 +43,11 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
     if (!j) return nothing();
     // Each restored file now and after the undo (as text), for diffs (the Ansible module's --diff).
     const files = undoFilePreview(ctx.root, j).map((f) => ({ path: f.path, current: f.now?.toString('utf8') ?? null, restored: f.restored?.toString('utf8') ?? null, restoredLink: f.link }));
-    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j), files });
+    const since = undoChangesPreview(ctx.root, j, Boolean(ctx.values.force));
+    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j), files, ...since });
     else {
       show(j);
+      showChangesSince(ctx, since);
       out(ctx, '(--dry-run: nothing was changed)');
     }
     return 0;
@@ -70,4 +72,15 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
     if (r.kind === 'boot-passthrough') out(ctx, 'Reboot to give the devices back to their host drivers.');
     return 0;
   });
+}
+
+/** For a dry run: what an undo would leave as it is, refuse over, or restore over (--force). */
+export function showChangesSince(ctx: CommandContext, since: ReturnType<typeof undoChangesPreview>): void {
+  for (const k of since.kept) out(ctx, `  would leave as it is (changed since; --force restores what the transaction found): ${k}`);
+  for (const f of since.forcedOver) out(ctx, `  would restore over a change made since (--force): ${f}`);
+  if (since.refused.length) {
+    out(ctx, `  would refuse (E_EDITED_SINCE_APPLY), changing nothing:`);
+    for (const p of since.refused) out(ctx, `    ${p.message}`);
+    out(ctx, `  fix: ${since.refused[0].hint}`);
+  }
 }
