@@ -113,7 +113,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'snapshot',
     summary: 'archive exactly the files vfiokit reads (redacted) for bug reports and test fixtures',
     usage: 'vfiokit snapshot OUT.tar.gz [--root DIR]',
-    description: 'Serial numbers, MAC addresses, hostnames and machine IDs are redacted. Extract the archive and pass the directory to --root.',
+    description: 'Serial numbers, MAC addresses, hostnames, machine IDs and disk UUIDs are redacted (each disk UUID by the same stand-in everywhere, so UUID= mounts still replay). Extract the archive and pass the directory to --root.',
     options: {},
     load: () => import('./commands/snapshot.js'),
   },

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { parseConfigSpace } from '../model/config-space.js';
 import { inspect } from './inspect.js';
 import { HostRoot, type Touched } from './root.js';
-import { DMI_PRODUCT_UUID, ETC_HOSTNAME, ETC_MACHINE_ID, OS_RELEASE_PATHS, pciDevice, PROC_HOSTNAME, PROC_OSRELEASE, SYS, SYS_CLASS_NET } from './sysfs-paths.js';
+import { DEV_DISK_BY_PARTUUID, DEV_DISK_BY_UUID, DMI_PRODUCT_UUID, ETC_HOSTNAME, ETC_MACHINE_ID, OS_RELEASE_PATHS, pciDevice, PROC_HOSTNAME, PROC_OSRELEASE, SYS, SYS_CLASS_NET } from './sysfs-paths.js';
 
 /** Files that are identifiers and nothing else: never archived. */
 const DROPPED = new Set([ETC_MACHINE_ID, ETC_HOSTNAME, PROC_HOSTNAME]);
@@ -48,6 +48,22 @@ const COMMON_NAMES = ['localhost', 'debian', 'ubuntu', 'fedora', 'arch', 'archli
 /** (Network devices only: PCI slots have an `address` too, which is a PCI address.) */
 const ADDRESS_ATTRS = new Set(['address', 'perm_address', 'perm_hwaddr', 'phys_port_id', 'phys_switch_id']);
 const ID_ATTRS = new Set(['product_uuid', 'wwid', 'eui', 'nguid', 'uuid', 'serial', 'board_serial', 'product_serial', 'chassis_serial', 'cid']);
+
+/**
+ * A disk UUID as udev names it: the 8-4-4-4-12 form (ext4, xfs, btrfs, GPT
+ * partitions), FAT's XXXX-XXXX, NTFS's 16 hex digits, MBR's PARTUUID
+ * (8 hex digits, a dash, 2 hex digits). Anything else (LVM's base-62 IDs,
+ * labels) is left as it is.
+ */
+const UUID_SHAPE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{4}-[0-9a-f]{4}|[0-9a-f]{16}|[0-9a-f]{8}-[0-9a-f]{2})$/i;
+
+/** `uuid`'s shape with zeros, ending in `n` (hex): 1 → 00000000-0000-0000-0000-000000000001. */
+function standIn(uuid: string, n: number): string {
+  const digits = uuid.replace(/-/g, '').length;
+  const hex = n.toString(16).padStart(digits, '0').slice(-digits);
+  let i = 0;
+  return uuid.replace(/[0-9a-f]/gi, () => hex[i++]!);
+}
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -91,8 +107,24 @@ function makeRedactor(root: HostRoot): Redactor {
       const hex = (root.tryReadAttr(p) ?? '').replace(/-/g, '').toLowerCase();
       if (/^[0-9a-f]{32}$/.test(hex) && !/^0{32}$/.test(hex)) ids.add(hex);
     }
-    return { macs, hostnames, ids };
+    // Filesystem and partition UUIDs (udev's names for them): they name this machine's disks.
+    const uuids = new Set<string>();
+    for (const d of [DEV_DISK_BY_UUID, DEV_DISK_BY_PARTUUID]) for (const n of root.tryList(d) ?? []) if (UUID_SHAPE.test(n)) uuids.add(n.toLowerCase());
+    return { macs, hostnames, ids, uuids };
   });
+  // Each disk UUID becomes a stand-in of the same shape (dashes where they were, the same case),
+  // numbered in sorted order: the same UUID gets the same stand-in in fstab, the kernel command
+  // line and the /dev/disk link names, so a root given as UUID= still replays to its device.
+  const uuidStandIn = new Map([...facts.uuids].sort().map((u, i) => [u, standIn(u, i + 1)]));
+  const uuidRe = uuidStandIn.size ? new RegExp(`(?<![0-9a-z])(${[...uuidStandIn.keys()].sort((a, b) => b.length - a.length).map(esc).join('|')})(?![0-9a-z])`, 'gi') : null;
+  const disks = (t: string) => {
+    if (!uuidRe) return t;
+    return t.replace(uuidRe, (m) => {
+      notes.add('disk UUIDs');
+      const r = uuidStandIn.get(m.toLowerCase())!;
+      return /[A-F]/.test(m) ? r.toUpperCase() : r;
+    });
+  };
   // Longest first, so a host's FQDN goes before its short name.
   const hostRe = facts.hostnames.size ? new RegExp(`(?<![A-Za-z0-9_-])(${[...facts.hostnames].sort((a, b) => b.length - a.length).map(esc).join('|')})(?![A-Za-z0-9_-])`, 'gi') : null;
   const idRe = facts.ids.size ? new RegExp(`(?<![0-9a-f])(${[...facts.ids].flatMap((h) => [h, `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`]).join('|')})(?![0-9a-f])`, 'gi') : null;
@@ -136,7 +168,7 @@ function makeRedactor(root: HostRoot): Redactor {
     return out;
   };
   const text = (t: string) => {
-    let out = macs(ids(t));
+    let out = disks(macs(ids(t)));
     if (hostRe)
       out = out.replace(hostRe, () => {
         notes.add('hostname');
@@ -146,7 +178,7 @@ function makeRedactor(root: HostRoot): Redactor {
   };
   return {
     notes,
-    name: (s) => macs(ids(s)),
+    name: (s) => disks(macs(ids(s))),
     file(hostPath, t) {
       const base = path.posix.basename(hostPath);
       if (hostPath.startsWith(`${SYS}/`) && hostPath.includes('/net/') && ADDRESS_ATTRS.has(base) && /[0-9a-f]/i.test(t)) {

@@ -58,6 +58,9 @@ export const PROC_HOSTNAME = '/proc/sys/kernel/hostname';
 export const DMI_PRODUCT_UUID = '/sys/class/dmi/id/product_uuid';
 // Guest-profile facts (src/host/vm-host.ts).
 export const DEV_INPUT_BY_ID = '/dev/input/by-id';
+/** udev's links to block devices by filesystem and partition UUID (fstab's UUID=, PARTUUID=). */
+export const DEV_DISK_BY_UUID = '/dev/disk/by-uuid';
+export const DEV_DISK_BY_PARTUUID = '/dev/disk/by-partuuid';
 export const RUN_USER = '/run/user';
 export const ETC_PASSWD = '/etc/passwd';
 export const SWTPM_PATHS = ['/usr/bin/swtpm', '/usr/local/bin/swtpm'];
