@@ -151,6 +151,10 @@ function main(): void {
       { label: 'node -e 0', argv: [NODE, '-e', '0'] },
     ]);
     console.log(`  vfiokit plan ${deb.select.join(' ')} (Debian fixture) ${plan.toFixed(1)} ms, node -e 0 ${bare2.toFixed(1)} ms: ${verdict(plan / bare2, 2)}`);
+    // The lever of V8's code cache (bin/code-cache.js): the same plan with it turned off, CPU time.
+    const planArgv = [NODE, BIN, 'plan', ...deb.select, '--root', debian];
+    const [planCpu, planNoCache, bareCpu2] = interleavedCpu([planArgv, ['env', 'VFIOKIT_CODE_CACHE=off', ...planArgv], [NODE, '-e', '0']], RUNS);
+    if (planCpu !== null && planNoCache !== null && bareCpu2 !== null) console.log(`  CPU (perf task-clock): plan ${planCpu.toFixed(1)} ms (${(planCpu / bareCpu2).toFixed(2)}x node -e 0 at ${bareCpu2.toFixed(1)} ms); without the code cache ${planNoCache.toFixed(1)} ms (${(planNoCache / bareCpu2).toFixed(2)}x)`);
 
     // inspect --json against lspci at growing sizes.
     console.log('\ninspect --json on synthetic hosts, side by side with lspci -nn');

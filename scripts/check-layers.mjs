@@ -3,7 +3,9 @@
 //  - pure layers (model, formats, analysis, plan, vm, render) import no node: modules;
 //  - each layer imports only the layers below it (ALLOWED);
 //  - only src/cli/main.ts may end the process;
-//  - sysfs/procfs/etc paths are named only in the path modules (check-paths.mjs).
+//  - sysfs/procfs/etc paths are named only in the path modules (check-paths.mjs);
+//  - the commands that read a host (LIGHT) load no XML parser: no static import chain
+//    from them reaches @xmldom/xmldom (it costs plan ~11 ms of CPU to load; bench/README.md).
 // Usage: node scripts/check-layers.mjs [REPO_DIR]   (default: this repository)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -49,6 +51,34 @@ for (const file of walk(path.join(root, 'src'))) {
   });
 }
 problems.push(...duplicatePathProblems(sources));
+
+// Static imports (not `import type`, not import()) between source files, and of packages.
+const LIGHT = ['inspect', 'check', 'groups', 'status', 'plan'].map((c) => `src/cli/commands/${c}.ts`);
+const HEAVY = ['@xmldom/xmldom'];
+const edges = new Map();
+for (const [rel, text] of sources) {
+  const to = [];
+  for (const m of text.matchAll(/^(?:import|export)\s+(?!type\b)[^;]*?from\s+['"]([^'"]+)['"]/gms)) {
+    const spec = m[1];
+    if (spec.startsWith('.')) to.push(path.relative(root, path.resolve(root, path.dirname(rel), spec)).replace(/\.js$/, '.ts'));
+    else to.push(spec);
+  }
+  edges.set(rel, to);
+}
+for (const entry of LIGHT) {
+  const prev = new Map([[entry, null]]);
+  const queue = [entry];
+  while (queue.length) {
+    const f = queue.shift();
+    for (const t of edges.get(f) ?? []) if (!prev.has(t)) { prev.set(t, f); queue.push(t); }
+  }
+  for (const h of HEAVY) {
+    if (!prev.has(h)) continue;
+    const chain = [];
+    for (let x = h; x; x = prev.get(x)) chain.unshift(x);
+    problems.push(`${entry} loads ${h} through ${chain.join(' → ')}; keep the XML parts in modules only the commands that need them import (as src/plan/domain-hugepages.ts)`);
+  }
+}
 if (problems.length) {
   console.error(problems.join('\n'));
   process.exit(1);
