@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { runTest, type TestDef } from './lib/harness.js';
+import { runTestRetryingSilence, type TestDef } from './lib/harness.js';
 import { machineSummary } from './lib/declare.js';
 import { cacheRoot } from './lib/cache.js';
 import { imageStats } from './lib/images.js';
@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   log(`lab: ${tests.length} tests (${tests.map((t) => t.id).join(', ')}), ${jobs} at a time (each test declares its guest's vCPUs and memory); cache ${cacheRoot()}; results ${resultsDir}`);
   // Longest first (the table keeps the listed order).
   const byId = new Map((await pool(longestFirst(tests), jobs, async (def) => {
-    const r = await runTest(def, resultsDir);
+    const r = await runTestRetryingSilence(def, resultsDir);
     log(`${r.status.toUpperCase()} ${r.id} (${fmtDuration(r.durationMs)}) ${r.title}${r.reason ? ` — ${r.reason}` : ''}`);
     return r;
   })).map((r) => [r.id, r]));

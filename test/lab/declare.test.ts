@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defineLabTest, runDeclaration, stepScript, type GuestBackend, type LabTestDecl } from '../../lab/lib/declare.js';
-import { runTest, TestContext, type TestResult } from '../../lab/lib/harness.js';
+import { runTest, runTestRetryingSilence, TestContext, type TestResult } from '../../lab/lib/harness.js';
 import type { BootResult } from '../../lab/lib/qemu.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vfiokit-declare-'));
@@ -179,3 +179,47 @@ describe('runDeclaration', () => {
     expect(() => defineLabTest({ ...base, boots: [{ name: 'a', steps: [{ label: '../x', run: 'true' }] }] })).toThrow(/not a file name/);
   });
 });
+
+describe('a guest that goes silent', () => {
+  const silent: BootResult = { code: null as unknown as number, timedOut: true, timeoutReason: 'killed: the console was silent for 6m00s', killed: false, stoppedAfterFinish: false, durationMs: 1, serialLog: '/dev/null', serial: '' };
+  /** Boot NAME goes silent on the attempts listed in `silentOn` (1-based), else leaves `files`. */
+  function flakyGuest(silentOn: number[], files: Record<string, string>): GuestBackend & { attempts: number } {
+    const g = { attempts: 0 } as GuestBackend & { attempts: number };
+    g.boot = async ({ name }) => {
+      g.attempts++;
+      if (silentOn.includes(g.attempts)) return { boot: silent, outDir: path.join(tmp, name), finished: undefined, read: () => undefined };
+      const ok: BootResult = { ...silent, code: 0, timedOut: false, timeoutReason: null };
+      return { boot: ok, outDir: path.join(tmp, name), finished: 'ok', read: (f) => files[f] };
+    };
+    return g;
+  }
+  const decl: LabTestDecl = { ...base, id: 'x.silent', boots: [{ name: 'boot', steps: [{ label: 'inspect', run: 'vfiokit inspect', expectExit: 0 }] }] };
+  const retried = (guest: GuestBackend) => runTestRetryingSilence({ ...defineLabTest(decl), run: (t: TestContext) => runDeclaration(decl, t, guest) }, tmp);
+
+  it('is run once more; a pass then says so and keeps the first attempt', async () => {
+    const g = flakyGuest([1], { 'inspect.rc': '0\n', 'inspect.out': '' });
+    const r = await retried(g);
+    expect(g.attempts).toBe(2);
+    expect(r.status).toBe('pass');
+    expect(r.reason).toMatch(/^passed on a second attempt; the first: .*came up/);
+    expect(r.firstAttempt?.reason).toMatch(/came up and ran its script/);
+    expect(fs.existsSync(path.join(tmp, 'x.silent.attempt1'))).toBe(true);
+  });
+
+  it('silent twice fails', async () => {
+    const g = flakyGuest([1, 2], {});
+    const r = await retried(g);
+    expect(g.attempts).toBe(2);
+    expect(r.status).toBe('fail');
+    expect(r.checks.find((c) => !c.ok)?.detail).toBe('killed: the console was silent for 6m00s');
+  });
+
+  it('a failure that is not the watchdog\'s is not retried', async () => {
+    const g = flakyGuest([], { 'inspect.rc': '1\n', 'inspect.out': '', 'inspect.err': 'boom' });
+    const r = await retried(g);
+    expect(g.attempts).toBe(1);
+    expect(r.status).toBe('fail');
+    expect(r.firstAttempt).toBeUndefined();
+  });
+});
+
