@@ -15,7 +15,7 @@
 //      and throw ApplyError (exit 4; 5 when the unwind was incomplete)
 //   6. mark the journal "applied"; return the touched paths and the txid
 
-import { ApplyError, PreconditionError, type Problem } from '../errors.js';
+import { ApplyError, PreconditionError, VfioError, type Problem } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
 import { PROC_BOOT_ID } from '../host/sysfs-paths.js';
 import type { Plan } from '../model/plan.js';
@@ -172,7 +172,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<ApplyRe
         stepText,
         rep,
         failure,
-        ok ? 'nothing remains changed; fix the cause above and apply again' : `run \`vfiokit recover\` once the cause is fixed (it retries the rollback); the original files are in ${journal.dir}`,
+        ok ? (failure instanceof VfioError && failure.hint ? `nothing remains changed; ${failure.hint}` : 'nothing remains changed; fix the cause above and apply again') : `run \`vfiokit recover\` once the cause is fixed (it retries the rollback); the original files are in ${journal.dir}`,
       );
     }
 

@@ -238,26 +238,31 @@ export async function undoModule(ctx: KernelContext, s: ModuleStep, live: Module
 
 // ── wait ────────────────────────────────────────────────────────────────
 
-function conditionHolds(ctx: KernelContext, c: WaitStep['condition']): { ok: boolean; why: string } {
+/** Whether a wait's condition holds; when not, why, and what a user does about it. */
+function conditionHolds(ctx: KernelContext, c: WaitStep['condition']): { ok: boolean; why: string; fix: string } {
   switch (c.type) {
     case 'path-exists':
-      return { ok: ctx.root.exists(c.path), why: `${c.path} did not appear` };
+      return { ok: ctx.root.exists(c.path), why: `${c.path} did not appear`, fix: 'check the kernel log (dmesg) for why, then try again' };
     case 'path-absent':
-      return { ok: !ctx.root.exists(c.path), why: `${c.path} is still there` };
+      return { ok: !ctx.root.exists(c.path), why: `${c.path} is still there`, fix: 'check the kernel log (dmesg) for why, then try again' };
     case 'group-viable': {
       const v = groupViability(ctx.root, c.group);
-      return { ok: v.viable, why: `IOMMU group ${c.group} is not viable: ${v.blockers.length ? `${v.blockers.join(', ')} still on a host driver` : `/dev/vfio/${c.group} did not appear`}` };
+      return {
+        ok: v.viable,
+        why: `IOMMU group ${c.group} is not viable: ${v.blockers.length ? `${v.blockers.join(', ')} still on a host driver` : `/dev/vfio/${c.group} did not appear`}`,
+        fix: v.blockers.length ? `pass every device of group ${c.group} (vfiokit groups shows them), then try again` : 'check that vfio-pci is loaded (lsmod) and the kernel log (dmesg), then try again',
+      };
     }
     case 'no-open-files': {
-      const held = openHolders(ctx.root, c.paths);
-      return { ok: held.length === 0, why: `still open: ${held.join(', ')}` };
+      const held = openFileHolders(ctx.root, (t) => c.paths.includes(t)).holders;
+      const who = [...new Set(held.map((h) => `${h.comm?.trim() || '?'} (pid ${h.pid})`))];
+      return {
+        ok: held.length === 0,
+        why: `still open: ${held.map((h) => `${h.path} by pid ${h.pid} (${h.comm?.trim() ?? '?'})`).join(', ')}`,
+        fix: `stop ${who.join(', ')} — a desktop session or compositor, Xorg, a CUDA or monitoring program — then try again`,
+      };
     }
   }
-}
-
-function openHolders(root: HostRoot, paths: string[]): string[] {
-  const want = new Set(paths);
-  return openFileHolders(root, (t) => want.has(t)).holders.map((h) => `${h.path} by pid ${h.pid} (${h.comm?.trim() ?? '?'})`);
 }
 
 export async function doWait(ctx: KernelContext, s: WaitStep): Promise<void> {
@@ -266,7 +271,7 @@ export async function doWait(ctx: KernelContext, s: WaitStep): Promise<void> {
   for (;;) {
     const c = conditionHolds(ctx, s.condition);
     if (c.ok) return;
-    if (Date.now() - t0 >= s.timeoutMs) throw new VfioError('E_WAIT_TIMEOUT', `${s.reason}: gave up after ${(s.timeoutMs / 1000).toFixed(1)} s — ${c.why}`, 'see what holds it, stop it, and try again');
+    if (Date.now() - t0 >= s.timeoutMs) throw new VfioError('E_WAIT_TIMEOUT', `${s.reason}: gave up after ${(s.timeoutMs / 1000).toFixed(1)} s — ${c.why}`, c.fix);
     await sleep(Math.min(200, s.timeoutMs));
   }
 }

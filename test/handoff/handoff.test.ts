@@ -191,7 +191,7 @@ describe('prepare and release through the engine', () => {
     fs.writeFileSync(path.join(dir, 'proc/5555/comm'), 'steam\n');
     fs.symlinkSync('/dev/dri/renderD128', path.join(dir, 'proc/5555/fd/7'));
     const p = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, timeout: '1' });
-    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/renderD128 by pid 5555 \(steam\)/) });
+    await expect(runHandoff(p.c, { writer: kernel, runner, sleep: async () => {} })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/renderD128 by pid 5555 \(steam\)/), hint: 'nothing remains changed; stop steam (pid 5555) — a desktop session or compositor, Xorg, a CUDA or monitoring program — then try again' });
     expect(runner.log()).toBe('systemctl stop gdm.service\nsystemctl start gdm.service\n');
     expect(kernel.driverOf('0000:01:00.0')).toBe('amdgpu');
   });
