@@ -157,6 +157,27 @@ describe('hugepages reserve / release through the engine', () => {
     expect(again.out()).toMatch(/nothing to release/);
   });
 
+  it('--dry-run plans what reserve would do: free pages other reservations promised are not counted, the same need is in effect already', async () => {
+    const { dir, kernel, runner } = setup();
+    expect(await runHugepages(ctx(dir, ['reserve', '1G']).c, { writer: kernel, runner })).toBe(0);
+    const before = treeFingerprint(dir, []);
+    // 512 pages free, all of them promised to the first reservation: 256 more are needed.
+    const d = ctx(dir, ['reserve', '512M'], { 'dry-run': true, json: true });
+    expect(await runHugepages(d.c, { writer: kernel, runner })).toBe(0);
+    const plan = JSON.parse(d.out());
+    expect(plan.steps.map((s: { path: string; value: string }) => [s.path, s.value])).toEqual([['/proc/sys/vm/compact_memory', '1'], [NR, '768']]);
+    const same = ctx(dir, ['reserve', '1G'], { 'dry-run': true });
+    expect(await runHugepages(same.c, { writer: kernel, runner })).toBe(0);
+    expect(same.out()).toMatch(/in effect already \(transaction \S+\); nothing to do/);
+    const sameJson = ctx(dir, ['reserve', '1G'], { 'dry-run': true, json: true });
+    expect(await runHugepages(sameJson.c, { writer: kernel, runner })).toBe(0);
+    expect(JSON.parse(sameJson.out())).toMatchObject({ dryRun: true, changed: false, txid: expect.any(String), target: 512 });
+    expect(treeFingerprint(dir, [])).toEqual(before);
+    // The real run does what the dry run said.
+    expect(await runHugepages(ctx(dir, ['reserve', '512M']).c, { writer: kernel, runner })).toBe(0);
+    expect(read(dir, NR)).toBe('768');
+  });
+
   it('fragmented memory: the kernel gives fewer pages → rolled back, exit 3 with the shortfall and the boot-time command', async () => {
     const { dir, kernel, runner } = setup({ contiguousKb: { 0: 256 * 1024 }, compactedKb: { 0: 512 * 1024 } });
     const before = treeFingerprint(dir);
