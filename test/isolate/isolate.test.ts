@@ -217,6 +217,28 @@ describe('vfiokit isolate', () => {
     expect(listJournals(new HostRoot(dir)).filter((j) => j.kind === 'isolate')).toHaveLength(1);
   });
 
+  it('the same CPUs with more asked (--irqs, --workqueues, another --governor) are not "in effect already": refused, naming what is missing', async () => {
+    const { dir, runner, kernel } = setup();
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7' }).c, { runner, writer: kernel })).toBe(0);
+    const n = runner.calls.length;
+    const before = treeFingerprint(dir);
+    for (const [more, missing] of [[{ irqs: true }, /without --irqs/], [{ workqueues: true }, /without --workqueues/], [{ governor: 'performance' }, /without --governor performance/]] as const) {
+      const err = (await runIsolate(ctx(dir, [], { cpus: '2-3,6-7', ...more }).c, { runner, writer: kernel }).catch((e) => e)) as VfioError;
+      expect(err).toBeInstanceOf(VfioError);
+      expect(err).toMatchObject({ code: 'E_ALREADY_ISOLATED', exitCode: 3 });
+      expect(err.message).toMatch(missing);
+      expect(err.hint).toMatch(/vfiokit isolate --undo/);
+    }
+    expect(treeFingerprint(dir)).toEqual(before);
+    expect(runner.calls.length).toBe(n);
+    // Less than is in effect is covered by it.
+    expect(await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel })).toBe(0);
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7', irqs: true, governor: 'performance' }).c, { runner, writer: kernel })).toBe(0);
+    const t = ctx(dir, [], { cpus: '2-3,6-7', irqs: true });
+    expect(await runIsolate(t.c, { runner, writer: kernel })).toBe(0);
+    expect(t.out()).toMatch(/in effect already/);
+  });
+
   it('takes the VM CPUs from the domain\'s <vcpupin>s', async () => {
     const { dir, runner, kernel } = setup();
     fs.mkdirSync(path.join(dir, 'etc/libvirt/qemu'), { recursive: true });
