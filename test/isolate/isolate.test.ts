@@ -239,6 +239,21 @@ describe('vfiokit isolate', () => {
     expect(t.out()).toMatch(/in effect already/);
   });
 
+  it('--dry-run over an isolation in effect says what isolate would: in effect already, or refused for other CPUs', async () => {
+    const { dir, runner, kernel } = setup();
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7' }).c, { runner, writer: kernel })).toBe(0);
+    const before = treeFingerprint(dir, []);
+    const same = ctx(dir, [], { cpus: '2-3,6-7', 'dry-run': true });
+    expect(await runIsolate(same.c, { runner, writer: kernel })).toBe(0);
+    expect(same.out()).toMatch(/in effect already \(transaction \S+\); nothing to do/);
+    expect(same.out()).not.toMatch(/Steps:/);
+    const sameJson = ctx(dir, [], { cpus: '2-3,6-7', 'dry-run': true, json: true });
+    expect(await runIsolate(sameJson.c, { runner, writer: kernel })).toBe(0);
+    expect(JSON.parse(sameJson.out())).toMatchObject({ action: 'isolate', dryRun: true, changed: false, txid: expect.any(String) });
+    await expect(runIsolate(ctx(dir, [], { cpus: '3,7', 'dry-run': true }).c, { runner, writer: kernel })).rejects.toMatchObject({ code: 'E_ALREADY_ISOLATED', exitCode: 3 });
+    expect(treeFingerprint(dir, [])).toEqual(before);
+  });
+
   it('takes the VM CPUs from the domain\'s <vcpupin>s', async () => {
     const { dir, runner, kernel } = setup();
     fs.mkdirSync(path.join(dir, 'etc/libvirt/qemu'), { recursive: true });

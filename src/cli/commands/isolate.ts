@@ -177,7 +177,16 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
     const snap = inspect(ctx.root, { names: false });
-    const plan = planIsolate(snap, isolateIntent(ctx, snap));
+    const intent = isolateIntent(ctx, snap);
+    // What isolate would find: an isolation in effect is reported (or refused) as isolate does.
+    const active = activeIsolations(ctx.root)[0];
+    if (active) {
+      checkCovers(active, intent);
+      if (json) printJson(ctx, { action: 'isolate', dryRun: true, changed: false, txid: active.txid, ...isolationOutcome(active) });
+      else out(ctx, `CPU isolation for CPU ${formatCpuList(intent.vmCpus)} is in effect already (transaction ${active.txid}); nothing to do (dry run: nothing is changed)`);
+      return EXIT.OK;
+    }
+    const plan = planIsolate(snap, intent);
     if (json) printJson(ctx, plan);
     else out(ctx, renderStepPlan('isolate (dry run: nothing is changed)', plan));
     return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
