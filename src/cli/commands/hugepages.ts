@@ -5,7 +5,7 @@
 // gave (short: rolled back, exit 3, with the boot-time alternative), and given
 // back exactly by release / undo / recover. Under the lock, after recovery.
 
-import { applyPlan, currentBootId, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { applyPlan, currentBootId, findUnfinished, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { ApplyError, EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import { inspect } from '../../host/inspect.js';
@@ -137,20 +137,29 @@ function shortfall(root: HostRoot, e: unknown, rec: ReserveRecord): Precondition
 async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> {
   const json = Boolean(ctx.values.json);
   const domain = ctx.positionals[1] ?? null;
+  const nothing = () => {
+    if (json) printJson(ctx, { action: 'hugepages-release', changed: false, txid: null });
+    else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+    return EXIT.OK;
+  };
+  if (ctx.values['dry-run']) {
+    // Read only: no lock, no recovery (release itself recovers an unfinished transaction first; said so).
+    const unfinished = findUnfinished(ctx.root).map((d) => d.txid);
+    const tx = activeReserves(ctx.root, domain)[0];
+    if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx?.txid ?? null, ...(tx ? recordOf(tx) : {}), unfinished });
+    else {
+      for (const u of unfinished) out(ctx, `first: transaction ${u} is unfinished; release recovers it before anything else (\`vfiokit recover\` does only that)`);
+      if (tx) out(ctx, `would release transaction ${tx.txid}: ${recordOf(tx).attr} back to ${recordOf(tx).before}`);
+      else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+      out(ctx, '(--dry-run: nothing was changed)');
+    }
+    return EXIT.OK;
+  }
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const tx = activeReserves(ctx.root, domain)[0];
-    if (!tx) {
-      if (json) printJson(ctx, { action: 'hugepages-release', changed: false, txid: null });
-      else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
-      return EXIT.OK;
-    }
+    if (!tx) return nothing();
     const rec = recordOf(tx);
-    if (ctx.values['dry-run']) {
-      if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx.txid, ...rec });
-      else out(ctx, `would release transaction ${tx.txid}: ${rec.attr} back to ${rec.before}\n(--dry-run: nothing was changed)`);
-      return EXIT.OK;
-    }
     const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
     if (json) printJson(ctx, { action: 'hugepages-release', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
     else {
