@@ -193,6 +193,13 @@ describe('vfiokit isolate', () => {
     expect(treeFingerprint(dir)).toEqual(before);
   });
 
+  it('isolate --help says what --undo does with a value changed since (left as it is, the rest given back), as undo --help does', async () => {
+    const { COMMANDS } = await import('../../src/cli/registry.js');
+    const help = COMMANDS.find((c) => c.name === 'isolate')!.description!;
+    expect(help).not.toMatch(/refused by name/);
+    expect(help).toMatch(/changed since the isolation .* is left as it is and named, and every other value is given back/);
+  });
+
   it('a unit without a cgroup: AllowedCPUs set by hand shows in its runtime drop-in, and undo leaves it and says so', async () => {
     const { dir, runner, kernel, systemd } = setup();
     fs.rmSync(path.join(dir, 'sys/fs/cgroup/user.slice'), { recursive: true });
