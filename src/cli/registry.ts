@@ -261,7 +261,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'hooks',
     summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (device handoff, single-GPU, CPU isolation, hugepages)',
-    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run]\n       vfiokit hooks list [--json]',
+    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run] [--json]\n       vfiokit hooks list [--json]',
     description:
       'install puts one executable in /etc/libvirt/hooks/qemu.d/ (libvirt >= 6.5 runs it for every domain; it exits at once for other domains) that runs `vfiokit handoff prepare|release DOMAIN` with the flags given here. At prepare: hugepages reserve (--hugepages), the device handoff, then the CPU isolation (--isolate); a failure undoes the parts before it and libvirt refuses the start. At release (every stop: shutdown, virsh destroy, a QEMU crash, a failed start): isolation undone, devices given back, hugepages released, each tried even when one before it fails; the exit and the log name what did not come back. An existing /etc/libvirt/hooks/qemu is left as it is. One transaction: `vfiokit undo --id TXID` reverts it (installing again with other flags replaces the hook, and undo gives back the old one byte for byte). --isolate is checked against this host at install (the refusals of `vfiokit isolate DOMAIN`). Says when libvirtd/virtqemud must be restarted to see a first hook.',
     options: {

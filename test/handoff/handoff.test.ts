@@ -435,6 +435,23 @@ describe('hooks', () => {
     expect(fs.existsSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
   });
 
+  it('install and remove --json print JSON: changed, the transaction, the hook path; installed already and nothing to remove too', async () => {
+    const { dir, runner } = setup(singleAmd);
+    const json = async (sub: string) => {
+      const x = ctx(dir, [sub, 'win11'], { json: true, vfiokit: '/usr/bin/vfiokit' });
+      expect(await runHooks(x.c, { runner })).toBe(0);
+      return JSON.parse(x.out());
+    };
+    const i = await json('install');
+    expect(i).toMatchObject({ action: 'hooks-install', domain: 'win11', changed: true, txid: expect.any(String), path: '/etc/libvirt/hooks/qemu.d/vfiokit-win11' });
+    expect(i.warnings.join('\n')).toMatch(/systemctl restart libvirtd/);
+    expect(await json('install')).toMatchObject({ action: 'hooks-install', changed: false, txid: null, summary: [expect.stringMatching(/installed already/)] });
+    const r = await json('remove');
+    expect(r).toMatchObject({ action: 'hooks-remove', domain: 'win11', changed: true, txid: expect.any(String) });
+    expect(r.txid).not.toBe(i.txid);
+    expect(await json('remove')).toMatchObject({ action: 'hooks-remove', changed: false, txid: null });
+  });
+
   it('refusals: unknown domain, libvirt missing, libvirt too old, a foreign file in the way', async () => {
     const { dir } = setup(singleAmd);
     await expect(runHooks(ctx(dir, ['install', 'nosuch']).c)).rejects.toMatchObject({ code: 'E_DOMAIN_NOT_DEFINED', exitCode: 3 });
