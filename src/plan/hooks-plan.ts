@@ -42,6 +42,17 @@ function hookFileName(domain: string): string {
 }
 export const hookPath = (domain: string) => `${LIBVIRT_QEMU_HOOKS_D}/${hookFileName(domain)}`;
 
+/**
+ * Names that differ only in characters a file name does not keep ("win 11",
+ * "win_11") share a hook file: one domain's hook is never replaced or removed
+ * for the other.
+ */
+function otherDomainsHook(path: string, domain: string, content: string): Problem[] {
+  const h = parseHookScript(content);
+  if (!h || h.domain === domain) return [];
+  return [{ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} is the hook of the domain '${h.domain}', not of '${domain}' (a hook file name keeps only A-Z a-z 0-9 _ . + -, so both names give this file)`, hint: `remove that hook first (vfiokit hooks remove '${h.domain}'), or rename one of the domains` }];
+}
+
 function versionAtLeast(v: string, min: number[]): boolean {
   const p = v.split('.').map(Number);
   for (let i = 0; i < min.length; i++) if ((p[i] ?? 0) !== min[i]) return (p[i] ?? 0) > min[i];
@@ -82,7 +93,7 @@ export function planHooksInstall(snap: HostSnapshot, intent: HooksIntent, existi
   const path = hookPath(intent.domain);
   if (existing && !existing.content.includes(HOOK_MARKER)) {
     plan.problems.push({ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} exists and is not a vfiokit hook`, hint: 'rename or remove that file; vfiokit never replaces files it did not write' });
-  }
+  } else if (existing) plan.problems.push(...otherDomainsHook(path, intent.domain, existing.content));
   if (intent.isolate) plan.problems.push(...isolateProblems(snap, intent));
   if (intent.hugepages && intent.domainXml && !usesHugepages(intent.domainXml.xml, intent.domainXml.source)) {
     plan.problems.push({ code: 'E_DOMAIN_NO_HUGEPAGES', subject: intent.domain, message: `${intent.domainXml.source} does not back its memory with hugepages (no <memoryBacking><hugepages>): there would be nothing to reserve`, hint: `add it (virsh edit ${intent.domain}: <memoryBacking><hugepages/></memoryBacking>, or define it with \`vfiokit vm define ${intent.domain} --hugepages\`), or install the hook without --hugepages` });
@@ -143,6 +154,8 @@ export function planHooksRemove(snap: HostSnapshot, domain: string, existing: (E
     plan.problems.push({ code: 'E_HOOK_NOT_OURS', subject: path, message: `${path} is not a vfiokit hook`, hint: 'remove it yourself if you mean to; vfiokit never removes files it did not write' });
     return plan;
   }
+  plan.problems.push(...otherDomainsHook(path, domain, existing.content));
+  if (plan.problems.length) return plan;
   plan.steps.push({ kind: 'remove-file', path, before: { content: existing.content, mode: existing.mode, uid: existing.uid, gid: existing.gid }, reason: `the handoff hook for ${domain}` });
   plan.summary.push(`remove ${path}`);
   return plan;

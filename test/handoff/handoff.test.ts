@@ -9,7 +9,7 @@ import { run as runHooks } from '../../src/cli/commands/hooks.js';
 import { run as runRecover } from '../../src/cli/commands/recover.js';
 import { runVm } from '../../src/cli/commands/vm.js';
 import type { CommandContext } from '../../src/cli/context.js';
-import { ApplyError } from '../../src/errors.js';
+import { ApplyError, VfioError } from '../../src/errors.js';
 import { parseHookScript, renderHookScript } from '../../src/formats/libvirt-hook.js';
 import { inspect } from '../../src/host/inspect.js';
 import { HostRoot } from '../../src/host/root.js';
@@ -435,6 +435,23 @@ describe('hooks', () => {
     expect(fs.existsSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
   });
 
+  it('install and remove --json print JSON: changed, the transaction, the hook path; installed already and nothing to remove too', async () => {
+    const { dir, runner } = setup(singleAmd);
+    const json = async (sub: string) => {
+      const x = ctx(dir, [sub, 'win11'], { json: true, vfiokit: '/usr/bin/vfiokit' });
+      expect(await runHooks(x.c, { runner })).toBe(0);
+      return JSON.parse(x.out());
+    };
+    const i = await json('install');
+    expect(i).toMatchObject({ action: 'hooks-install', domain: 'win11', changed: true, txid: expect.any(String), path: '/etc/libvirt/hooks/qemu.d/vfiokit-win11' });
+    expect(i.warnings.join('\n')).toMatch(/systemctl restart libvirtd/);
+    expect(await json('install')).toMatchObject({ action: 'hooks-install', changed: false, txid: null, summary: [expect.stringMatching(/installed already/)] });
+    const r = await json('remove');
+    expect(r).toMatchObject({ action: 'hooks-remove', domain: 'win11', changed: true, txid: expect.any(String) });
+    expect(r.txid).not.toBe(i.txid);
+    expect(await json('remove')).toMatchObject({ action: 'hooks-remove', changed: false, txid: null });
+  });
+
   it('refusals: unknown domain, libvirt missing, libvirt too old, a foreign file in the way', async () => {
     const { dir } = setup(singleAmd);
     await expect(runHooks(ctx(dir, ['install', 'nosuch']).c)).rejects.toMatchObject({ code: 'E_DOMAIN_NOT_DEFINED', exitCode: 3 });
@@ -447,6 +464,23 @@ describe('hooks', () => {
     for (const f of ['usr/sbin/libvirtd']) fs.rmSync(path.join(dir, f));
     await expect(runHooks(ctx(dir, ['install', 'win11']).c)).rejects.toMatchObject({ code: 'E_LIBVIRT_MISSING' });
     expect(fs.readFileSync(path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'), 'utf8')).toBe('#!/bin/sh\n');
+  });
+
+  it('two domains whose names share a hook file name ("win 11", "win_11"): neither install nor remove touches the other domain\'s hook', async () => {
+    const { dir, runner } = setup({ ...singleAmd, files: { ...singleAmd.files, '/etc/libvirt/qemu/win 11.xml': domainXml('win 11', ['0000:01:00.0']), '/etc/libvirt/qemu/win_11.xml': domainXml('win_11', ['0000:01:00.0']) } });
+    expect(await runHooks(ctx(dir, ['install', 'win 11'], { vfiokit: '/usr/bin/vfiokit' }).c, { runner })).toBe(0);
+    const file = path.join(dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win_11');
+    const mine = fs.readFileSync(file, 'utf8');
+    expect(parseHookScript(mine)?.domain).toBe('win 11');
+    for (const [sub, values] of [['install', { vfiokit: '/usr/bin/vfiokit' }], ['install', { 'dry-run': true }], ['remove', {}], ['remove', { 'dry-run': true }]] as const) {
+      const err = (await runHooks(ctx(dir, [sub, 'win_11'], values).c, { runner }).catch((e) => e)) as VfioError;
+      expect(err).toBeInstanceOf(VfioError);
+      expect(err).toMatchObject({ code: 'E_HOOK_NOT_OURS', exitCode: 3 });
+      expect(JSON.stringify((err as { problems?: unknown }).problems)).toMatch(/the hook of the domain 'win 11'/);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe(mine);
+    expect(await runHooks(ctx(dir, ['remove', 'win 11']).c, { runner })).toBe(0);
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('libvirt version from the soname', () => {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyPlan, listJournals, recordingRunner, undoLatest } from '../../src/apply/index.js';
+import { applyPlan, listJournals, recordingRunner, SimulatedCrash, undoLatest } from '../../src/apply/index.js';
 import { run as runHugepages } from '../../src/cli/commands/hugepages.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { VfioError } from '../../src/errors.js';
@@ -155,6 +155,48 @@ describe('hugepages reserve / release through the engine', () => {
     const again = ctx(dir, ['release']);
     expect(await runHugepages(again.c, { writer: kernel, runner })).toBe(0);
     expect(again.out()).toMatch(/nothing to release/);
+  });
+
+  it('--dry-run plans what reserve would do: free pages other reservations promised are not counted, the same need is in effect already', async () => {
+    const { dir, kernel, runner } = setup();
+    expect(await runHugepages(ctx(dir, ['reserve', '1G']).c, { writer: kernel, runner })).toBe(0);
+    const before = treeFingerprint(dir, []);
+    // 512 pages free, all of them promised to the first reservation: 256 more are needed.
+    const d = ctx(dir, ['reserve', '512M'], { 'dry-run': true, json: true });
+    expect(await runHugepages(d.c, { writer: kernel, runner })).toBe(0);
+    const plan = JSON.parse(d.out());
+    expect(plan.steps.map((s: { path: string; value: string }) => [s.path, s.value])).toEqual([['/proc/sys/vm/compact_memory', '1'], [NR, '768']]);
+    const same = ctx(dir, ['reserve', '1G'], { 'dry-run': true });
+    expect(await runHugepages(same.c, { writer: kernel, runner })).toBe(0);
+    expect(same.out()).toMatch(/in effect already \(transaction \S+\); nothing to do/);
+    const sameJson = ctx(dir, ['reserve', '1G'], { 'dry-run': true, json: true });
+    expect(await runHugepages(sameJson.c, { writer: kernel, runner })).toBe(0);
+    expect(JSON.parse(sameJson.out())).toMatchObject({ dryRun: true, changed: false, txid: expect.any(String), target: 512 });
+    expect(treeFingerprint(dir, [])).toEqual(before);
+    // The real run does what the dry run said.
+    expect(await runHugepages(ctx(dir, ['reserve', '512M']).c, { writer: kernel, runner })).toBe(0);
+    expect(read(dir, NR)).toBe('768');
+  });
+
+  it('release --dry-run after a crash mid-reserve changes nothing (no recovery), and says recovery comes first', async () => {
+    const { dir, kernel, runner } = setup();
+    expect(await runHugepages(ctx(dir, ['reserve', '512M']).c, { writer: kernel, runner })).toBe(0);
+    const plan = planReserve(inspect(dir, { names: false }), need(1 * G, { domain: 'w' }), 256);
+    await expect(applyPlan(plan, { root: dir, runner, sysfs: kernel, failAt: { step: 1, after: true, crash: true } })).rejects.toBeInstanceOf(SimulatedCrash);
+    // The crashed vfiokit is gone: its lock is stale.
+    fs.writeFileSync(path.join(dir, 'var/lib/vfiokit/lock'), '999999\n');
+    const interrupted = listJournals(new HostRoot(dir)).find((d) => d.state === 'applying')!;
+    const before = treeFingerprint(dir, []);
+    const writes = kernel.writes.length;
+    const d = ctx(dir, ['release'], { 'dry-run': true });
+    expect(await runHugepages(d.c, { writer: kernel, runner })).toBe(0);
+    expect(d.out()).toContain(`transaction ${interrupted.txid} is unfinished`);
+    expect(d.out()).toMatch(/nothing was changed/);
+    const j = ctx(dir, ['release'], { 'dry-run': true, json: true });
+    expect(await runHugepages(j.c, { writer: kernel, runner })).toBe(0);
+    expect(JSON.parse(j.out())).toMatchObject({ dryRun: true, unfinished: [interrupted.txid] });
+    expect(treeFingerprint(dir, [])).toEqual(before);
+    expect(kernel.writes.length).toBe(writes);
   });
 
   it('fragmented memory: the kernel gives fewer pages → rolled back, exit 3 with the shortfall and the boot-time command', async () => {

@@ -193,6 +193,13 @@ describe('vfiokit isolate', () => {
     expect(treeFingerprint(dir)).toEqual(before);
   });
 
+  it('isolate --help says what --undo does with a value changed since (left as it is, the rest given back), as undo --help does', async () => {
+    const { COMMANDS } = await import('../../src/cli/registry.js');
+    const help = COMMANDS.find((c) => c.name === 'isolate')!.description!;
+    expect(help).not.toMatch(/refused by name/);
+    expect(help).toMatch(/changed since the isolation .* is left as it is and named, and every other value is given back/);
+  });
+
   it('a unit without a cgroup: AllowedCPUs set by hand shows in its runtime drop-in, and undo leaves it and says so', async () => {
     const { dir, runner, kernel, systemd } = setup();
     fs.rmSync(path.join(dir, 'sys/fs/cgroup/user.slice'), { recursive: true });
@@ -215,6 +222,43 @@ describe('vfiokit isolate', () => {
     expect(runner.calls.length).toBe(n);
     await expect(runIsolate(ctx(dir, [], { cpus: '3,7' }).c, { runner, writer: kernel })).rejects.toMatchObject({ code: 'E_ALREADY_ISOLATED', exitCode: 3 });
     expect(listJournals(new HostRoot(dir)).filter((j) => j.kind === 'isolate')).toHaveLength(1);
+  });
+
+  it('the same CPUs with more asked (--irqs, --workqueues, another --governor) are not "in effect already": refused, naming what is missing', async () => {
+    const { dir, runner, kernel } = setup();
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7' }).c, { runner, writer: kernel })).toBe(0);
+    const n = runner.calls.length;
+    const before = treeFingerprint(dir);
+    for (const [more, missing] of [[{ irqs: true }, /without --irqs/], [{ workqueues: true }, /without --workqueues/], [{ governor: 'performance' }, /without --governor performance/]] as const) {
+      const err = (await runIsolate(ctx(dir, [], { cpus: '2-3,6-7', ...more }).c, { runner, writer: kernel }).catch((e) => e)) as VfioError;
+      expect(err).toBeInstanceOf(VfioError);
+      expect(err).toMatchObject({ code: 'E_ALREADY_ISOLATED', exitCode: 3 });
+      expect(err.message).toMatch(missing);
+      expect(err.hint).toMatch(/vfiokit isolate --undo/);
+    }
+    expect(treeFingerprint(dir)).toEqual(before);
+    expect(runner.calls.length).toBe(n);
+    // Less than is in effect is covered by it.
+    expect(await runIsolate(ctx(dir, [], { undo: true }).c, { runner, writer: kernel })).toBe(0);
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7', irqs: true, governor: 'performance' }).c, { runner, writer: kernel })).toBe(0);
+    const t = ctx(dir, [], { cpus: '2-3,6-7', irqs: true });
+    expect(await runIsolate(t.c, { runner, writer: kernel })).toBe(0);
+    expect(t.out()).toMatch(/in effect already/);
+  });
+
+  it('--dry-run over an isolation in effect says what isolate would: in effect already, or refused for other CPUs', async () => {
+    const { dir, runner, kernel } = setup();
+    expect(await runIsolate(ctx(dir, [], { cpus: '2-3,6-7' }).c, { runner, writer: kernel })).toBe(0);
+    const before = treeFingerprint(dir, []);
+    const same = ctx(dir, [], { cpus: '2-3,6-7', 'dry-run': true });
+    expect(await runIsolate(same.c, { runner, writer: kernel })).toBe(0);
+    expect(same.out()).toMatch(/in effect already \(transaction \S+\); nothing to do/);
+    expect(same.out()).not.toMatch(/Steps:/);
+    const sameJson = ctx(dir, [], { cpus: '2-3,6-7', 'dry-run': true, json: true });
+    expect(await runIsolate(sameJson.c, { runner, writer: kernel })).toBe(0);
+    expect(JSON.parse(sameJson.out())).toMatchObject({ action: 'isolate', dryRun: true, changed: false, txid: expect.any(String) });
+    await expect(runIsolate(ctx(dir, [], { cpus: '3,7', 'dry-run': true }).c, { runner, writer: kernel })).rejects.toMatchObject({ code: 'E_ALREADY_ISOLATED', exitCode: 3 });
+    expect(treeFingerprint(dir, [])).toEqual(before);
   });
 
   it('takes the VM CPUs from the domain\'s <vcpupin>s', async () => {

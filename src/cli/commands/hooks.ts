@@ -61,12 +61,15 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
     return EXIT.OK;
   }
   for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
+  const result = (txid: string | null) => ({ action: `hooks-${sub}`, domain, changed: txid !== null, txid, path: hookPath(domain), summary: plan.summary, warnings: plan.warnings });
   if (!plan.steps.length) {
-    out(ctx, plan.summary.join('\n') || 'nothing to do');
+    if (ctx.values.json) printJson(ctx, result(null));
+    else out(ctx, plan.summary.join('\n') || 'nothing to do');
     return EXIT.OK;
   }
   const txid = await applyHookPlan(ctx, plan, deps);
-  out(ctx, `${plan.summary.join('\n')}\ntransaction ${txid}; \`vfiokit undo --id ${txid}\` reverts it`);
+  if (ctx.values.json) printJson(ctx, result(txid));
+  else out(ctx, `${plan.summary.join('\n')}\ntransaction ${txid}; \`vfiokit undo --id ${txid}\` reverts it`);
   return EXIT.OK;
 }
 

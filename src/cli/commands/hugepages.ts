@@ -5,7 +5,7 @@
 // gave (short: rolled back, exit 3, with the boot-time alternative), and given
 // back exactly by release / undo / recover. Under the lock, after recovery.
 
-import { applyPlan, currentBootId, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { applyPlan, currentBootId, findUnfinished, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { ApplyError, EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import { inspect } from '../../host/inspect.js';
@@ -56,6 +56,26 @@ async function reserveIntent(ctx: CommandContext, snap: HostSnapshot, deps: Hand
   return { sizeKb, pageKb, node, domain: null, source: `${args[0]}${page ? ` --page ${v.page}` : ''}${node === null ? '' : ` --node ${node}`}` };
 }
 
+/**
+ * The same need in effect already, or the plan over the pages other applied
+ * reservations of the pool leave free: what reserve does, and what its
+ * --dry-run shows.
+ */
+function decideReserve(root: HostRoot, snap: HostSnapshot, intent: ReserveIntent): { same: JournalDoc } | { plan: ReturnType<typeof planReserve> } {
+  const active = activeReserves(root);
+  const same = active.find((d) => sameNeed(recordOf(d), intent));
+  if (same) return { same };
+  // Pages other reservations of the same pool promised to their VMs are not free for this one.
+  const held = active.map(recordOf).filter((r) => r.pageKb === intent.pageKb && r.node === intent.node).reduce((n, r) => n + r.pages, 0);
+  return { plan: planReserve(snap, intent, held) };
+}
+
+function inEffect(ctx: CommandContext, intent: ReserveIntent, same: JournalDoc, dryRun: boolean): number {
+  if (ctx.values.json) printJson(ctx, { action: 'hugepages-reserve', ...(dryRun ? { dryRun: true } : {}), changed: false, txid: same.txid, ...recordOf(same) });
+  else out(ctx, `${describeMemory(intent.sizeKb)} of ${pageLabel(intent.pageKb)} pages${intent.domain ? ` for ${intent.domain}` : ''} is in effect already (transaction ${same.txid}); nothing to do${dryRun ? ' (dry run: nothing is changed)' : ''}`);
+  return EXIT.OK;
+}
+
 function refused(plan: ReturnType<typeof planReserve>): PreconditionError {
   return new PreconditionError(plan.problems.length === 1 ? plan.problems[0].code : 'E_HUGEPAGES_REFUSED', 'hugepages reserve refused; nothing was changed', undefined, plan.problems[0].subject, plan.problems);
 }
@@ -64,24 +84,20 @@ async function reserve(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
     const snap = inspect(ctx.root, { names: false });
-    const plan = planReserve(snap, await reserveIntent(ctx, snap, deps));
-    if (json) printJson(ctx, plan);
-    else out(ctx, renderStepPlan('hugepages reserve (dry run: nothing is changed)', plan));
-    return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
+    const intent = await reserveIntent(ctx, snap, deps);
+    const d = decideReserve(ctx.root, snap, intent);
+    if ('same' in d) return inEffect(ctx, intent, d.same, true);
+    if (json) printJson(ctx, d.plan);
+    else out(ctx, renderStepPlan('hugepages reserve (dry run: nothing is changed)', d.plan));
+    return d.plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
   }
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const snap = inspect(ctx.root, { names: false });
     const intent = await reserveIntent(ctx, snap, deps);
-    const same = activeReserves(ctx.root).find((d) => sameNeed(recordOf(d), intent));
-    if (same) {
-      if (json) printJson(ctx, { action: 'hugepages-reserve', changed: false, txid: same.txid, ...recordOf(same) });
-      else out(ctx, `${describeMemory(intent.sizeKb)} of ${pageLabel(intent.pageKb)} pages${intent.domain ? ` for ${intent.domain}` : ''} is in effect already (transaction ${same.txid}); nothing to do`);
-      return EXIT.OK;
-    }
-    // Pages other reservations of the same pool promised to their VMs are not free for this one.
-    const held = activeReserves(ctx.root).map(recordOf).filter((r) => r.pageKb === intent.pageKb && r.node === intent.node).reduce((n, r) => n + r.pages, 0);
-    const plan = planReserve(snap, intent, held);
+    const d = decideReserve(ctx.root, snap, intent);
+    if ('same' in d) return inEffect(ctx, intent, d.same, false);
+    const plan = d.plan;
     if (plan.problems.length) throw refused(plan);
     for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
     const rec = plan.intent as unknown as ReserveRecord;
@@ -121,20 +137,29 @@ function shortfall(root: HostRoot, e: unknown, rec: ReserveRecord): Precondition
 async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> {
   const json = Boolean(ctx.values.json);
   const domain = ctx.positionals[1] ?? null;
+  const nothing = () => {
+    if (json) printJson(ctx, { action: 'hugepages-release', changed: false, txid: null });
+    else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+    return EXIT.OK;
+  };
+  if (ctx.values['dry-run']) {
+    // Read only: no lock, no recovery (release itself recovers an unfinished transaction first; said so).
+    const unfinished = findUnfinished(ctx.root).map((d) => d.txid);
+    const tx = activeReserves(ctx.root, domain)[0];
+    if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx?.txid ?? null, ...(tx ? recordOf(tx) : {}), unfinished });
+    else {
+      for (const u of unfinished) out(ctx, `first: transaction ${u} is unfinished; release recovers it before anything else (\`vfiokit recover\` does only that)`);
+      if (tx) out(ctx, `would release transaction ${tx.txid}: ${recordOf(tx).attr} back to ${recordOf(tx).before}`);
+      else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+      out(ctx, '(--dry-run: nothing was changed)');
+    }
+    return EXIT.OK;
+  }
   const env = runtimeEnv(ctx, deps);
   return withWriteLock(ctx.root, env.runner, { sysfs: env.sysfs, log: env.log, clock: deps.clock }, async () => {
     const tx = activeReserves(ctx.root, domain)[0];
-    if (!tx) {
-      if (json) printJson(ctx, { action: 'hugepages-release', changed: false, txid: null });
-      else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
-      return EXIT.OK;
-    }
+    if (!tx) return nothing();
     const rec = recordOf(tx);
-    if (ctx.values['dry-run']) {
-      if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx.txid, ...rec });
-      else out(ctx, `would release transaction ${tx.txid}: ${rec.attr} back to ${rec.before}\n(--dry-run: nothing was changed)`);
-      return EXIT.OK;
-    }
     const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
     if (json) printJson(ctx, { action: 'hugepages-release', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
     else {

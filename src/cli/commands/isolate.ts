@@ -117,6 +117,20 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
   return EXIT.OK;
 }
 
+/**
+ * An isolation in effect does what `intent` asks when it is for the same CPUs
+ * and moved at least what is asked now (IRQs, workqueues, the governor);
+ * otherwise E_ALREADY_ISOLATED, naming what it lacks (nothing changed).
+ */
+function checkCovers(active: JournalDoc, intent: IsolateIntent): void {
+  const a = active.intent as Partial<IsolateIntent>;
+  const cpus = formatCpuList(a.vmCpus ?? []);
+  const hint = 'undo it first (vfiokit isolate --undo), then isolate again with what you want';
+  if (cpus !== formatCpuList(intent.vmCpus)) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${cpus} is in effect (transaction ${active.txid}); nothing was changed`, hint, active.txid);
+  const lacks = [intent.irqs && !a.irqs && '--irqs', intent.workqueues && !a.workqueues && '--workqueues', intent.governor !== null && a.governor !== intent.governor && `--governor ${intent.governor}${a.governor ? ` (it set ${a.governor})` : ''}`].filter((x): x is string => Boolean(x));
+  if (lacks.length) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${cpus} is in effect (transaction ${active.txid}) without ${lacks.join(', ')}; nothing was changed`, hint, active.txid);
+}
+
 interface IsolationResult {
   intent: IsolateIntent;
   /** The transaction in effect (this one, or the one found in effect already); null when there was nothing to do. */
@@ -143,8 +157,7 @@ export async function applyIsolation(ctx: CommandContext, deps: RuntimeCommandDe
     const host = formatCpuList((snap.cpuTopology?.online ?? []).filter((c) => !intent.vmCpus.includes(c)));
     const active = activeIsolations(ctx.root)[0];
     if (active) {
-      const same = formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? []) === formatCpuList(intent.vmCpus);
-      if (!same) throw new PreconditionError('E_ALREADY_ISOLATED', `CPU isolation for CPU ${formatCpuList((active.intent as { vmCpus?: number[] }).vmCpus ?? [])} is in effect (transaction ${active.txid}); nothing was changed`, 'undo it first: vfiokit isolate --undo', active.txid);
+      checkCovers(active, intent);
       return { intent, txid: active.txid, changed: false, plan: null, doc: active, host };
     }
     const plan = planIsolate(snap, intent);
@@ -164,7 +177,16 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
     const snap = inspect(ctx.root, { names: false });
-    const plan = planIsolate(snap, isolateIntent(ctx, snap));
+    const intent = isolateIntent(ctx, snap);
+    // What isolate would find: an isolation in effect is reported (or refused) as isolate does.
+    const active = activeIsolations(ctx.root)[0];
+    if (active) {
+      checkCovers(active, intent);
+      if (json) printJson(ctx, { action: 'isolate', dryRun: true, changed: false, txid: active.txid, ...isolationOutcome(active) });
+      else out(ctx, `CPU isolation for CPU ${formatCpuList(intent.vmCpus)} is in effect already (transaction ${active.txid}); nothing to do (dry run: nothing is changed)`);
+      return EXIT.OK;
+    }
+    const plan = planIsolate(snap, intent);
     if (json) printJson(ctx, plan);
     else out(ctx, renderStepPlan('isolate (dry run: nothing is changed)', plan));
     return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
