@@ -3,6 +3,8 @@
 // them too.
 
 // Display handoff (drivers/tty/vt, drivers/video/fbdev, drivers/gpu/drm, drivers/firmware/sysfb.c).
+import { UsageError } from '../errors.js';
+
 export const SYS_CLASS_VTCONSOLE = '/sys/class/vtconsole';
 export const SYS_CLASS_DRM = '/sys/class/drm';
 export const SYS_PLATFORM_DEVICES = '/sys/bus/platform/devices';
@@ -22,4 +24,14 @@ export const LIBVIRT_QEMU_HOOK = '/etc/libvirt/hooks/qemu';
 export const LIBVIRT_QEMU_HOOKS_D = '/etc/libvirt/hooks/qemu.d';
 export const LIBVIRT_QEMU_DOMAINS = '/etc/libvirt/qemu';
 export const LIBVIRT_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/lib/aarch64-linux-gnu'];
-export const definedDomainXml = (name: string) => `${LIBVIRT_QEMU_DOMAINS}/${name}.xml`;
+/**
+ * A defined domain's XML file. libvirt refuses a name with '/' (it names the
+ * file), so such a name given to vfiokit is refused before any path is made
+ * of it: `../x` would read a file outside libvirt's directory.
+ */
+export function definedDomainXml(name: string): string {
+  if (!name || name.includes('/')) {
+    throw new UsageError(`'${name}' cannot be a libvirt domain's name: libvirt refuses names that are empty or hold '/'`, 'give the name as `virsh list --all` shows it', 'E_BAD_NAME');
+  }
+  return `${LIBVIRT_QEMU_DOMAINS}/${name}.xml`;
+}

@@ -455,6 +455,7 @@ describe('hooks', () => {
   it('refusals: unknown domain, libvirt missing, libvirt too old, a foreign file in the way', async () => {
     const { dir } = setup(singleAmd);
     await expect(runHooks(ctx(dir, ['install', 'nosuch']).c)).rejects.toMatchObject({ code: 'E_DOMAIN_NOT_DEFINED', exitCode: 3 });
+    await expect(runHooks(ctx(dir, ['install', 'a/b']).c)).rejects.toMatchObject({ code: 'E_BAD_NAME', exitCode: 2 });
     fs.renameSync(path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.9000.0'), path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6004.0'));
     await expect(runHooks(ctx(dir, ['install', 'win11']).c)).rejects.toMatchObject({ code: 'E_LIBVIRT_TOO_OLD' });
     fs.renameSync(path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6004.0'), path.join(dir, 'usr/lib/x86_64-linux-gnu/libvirt.so.0.6005.0'));

@@ -233,6 +233,8 @@ describe('hugepages reserve / release through the engine', () => {
       [['reserve', '8X'], {}, 'E_BAD_MEMORY'],
       [['reserve', '8G'], { page: '4M' }, 'E_BAD_PAGE_SIZE'],
       [['reserve'], { domain: 'nosuch' }, 'E_DOMAIN_NOT_DEFINED'],
+      // libvirt refuses '/' in a name: no path is made of one (this would read /etc/libvirt/x.xml).
+      [['reserve'], { domain: '../x' }, 'E_BAD_NAME'],
       [['reserve', '1G'], { node: '7' }, 'E_NUMA_NODE_ABSENT'],
       [['reserve', '1G'], { node: 'x' }, 'E_BAD_NODE'],
     ] as const) {

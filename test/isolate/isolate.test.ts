@@ -298,6 +298,7 @@ describe('refusals and bad input: a clear error, nothing changed', () => {
     { name: 'no CPU left to the host', values: { cpus: '0-7' }, code: 'E_NO_HOST_CPU', exit: 3, says: /host would have none left/ },
     { name: 'SMT siblings split', values: { cpus: '2-3' }, code: 'E_SMT_SPLIT', exit: 3, says: /CPU 2,6.*CPU 3,7.*--allow-smt-split/s },
     { name: 'an unknown domain', positionals: ['nosuchvm'], values: {}, code: 'E_DOMAIN_NOT_DEFINED', exit: 3, says: /no libvirt domain 'nosuchvm'/ },
+    { name: 'a domain name libvirt refuses', positionals: ['../../shadow'], values: {}, code: 'E_BAD_NAME', exit: 2, says: /'\.\.\/\.\.\/shadow' cannot be a libvirt domain's name/ },
     { name: 'a governor the CPU lacks', values: { cpus: '2-3,6-7', governor: 'ondemand' }, code: 'E_GOVERNOR_UNAVAILABLE', exit: 3, says: /does not offer the governor 'ondemand'/ },
     { name: 'a governor without cpufreq', host: { governors: null }, values: { cpus: '2-3,6-7', governor: 'performance' }, code: 'E_NO_CPUFREQ', exit: 3, says: /no cpufreq governor/ },
   ];
