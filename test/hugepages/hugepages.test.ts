@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyPlan, listJournals, recordingRunner, SimulatedCrash, undoLatest } from '../../src/apply/index.js';
 import { run as runHugepages } from '../../src/cli/commands/hugepages.js';
+import { run as runUndo } from '../../src/cli/commands/undo.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { VfioError } from '../../src/errors.js';
 import { captureTree } from '../../src/host/capture.js';
@@ -195,6 +196,13 @@ describe('hugepages reserve / release through the engine', () => {
     const j = ctx(dir, ['release'], { 'dry-run': true, json: true });
     expect(await runHugepages(j.c, { writer: kernel, runner })).toBe(0);
     expect(JSON.parse(j.out())).toMatchObject({ dryRun: true, unfinished: [interrupted.txid] });
+    // `vfiokit undo --dry-run` says the same: the real undo recovers first, which may change what it undoes.
+    const u = ctx(dir, [], { 'dry-run': true });
+    expect(await runUndo(u.c, { writer: kernel, runner })).toBe(0);
+    expect(u.out()).toContain(`first: transaction ${interrupted.txid} is unfinished; undo recovers it before anything else`);
+    const uj = ctx(dir, [], { 'dry-run': true, json: true });
+    expect(await runUndo(uj.c, { writer: kernel, runner })).toBe(0);
+    expect(JSON.parse(uj.out())).toMatchObject({ dryRun: true, unfinished: [interrupted.txid] });
     expect(treeFingerprint(dir, [])).toEqual(before);
     expect(kernel.writes.length).toBe(writes);
   });

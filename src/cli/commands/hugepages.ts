@@ -5,6 +5,7 @@
 // gave (short: rolled back, exit 3, with the boot-time alternative), and given
 // back exactly by release / undo / recover. Under the lock, after recovery.
 
+import { showUnfinished } from './undo.js';
 import { applyPlan, currentBootId, findUnfinished, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { ApplyError, EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -148,7 +149,7 @@ async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
     const tx = activeReserves(ctx.root, domain)[0];
     if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx?.txid ?? null, ...(tx ? recordOf(tx) : {}), unfinished });
     else {
-      for (const u of unfinished) out(ctx, `first: transaction ${u} is unfinished; release recovers it before anything else (\`vfiokit recover\` does only that)`);
+      showUnfinished(ctx, unfinished, 'release');
       if (tx) out(ctx, `would release transaction ${tx.txid}: ${recordOf(tx).attr} back to ${recordOf(tx).before}`);
       else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
       out(ctx, '(--dry-run: nothing was changed)');

@@ -5,8 +5,8 @@
 // give back every value exactly. Under the lock, after recovery, planned over
 // a fresh snapshot.
 
-import { applyPlan, currentBootId, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
-import { showChangesSince } from './undo.js';
+import { applyPlan, currentBootId, findUnfinished, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { showChangesSince, showUnfinished } from './undo.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { formatCpuList, parseCpuList } from '../../formats/cpu-list.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -95,8 +95,10 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
       return EXIT.OK;
     }
     const since = undoChangesPreview(ctx.root, tx, Boolean(ctx.values.force));
-    if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary, ...since });
+    const unfinished = findUnfinished(ctx.root).map((d) => d.txid);
+    if (json) printJson(ctx, { action: 'isolate-undo', dryRun: true, txid: tx.txid, summary: tx.summary, ...since, unfinished });
     else {
+      showUnfinished(ctx, unfinished, 'isolate --undo');
       out(ctx, [`would undo transaction ${tx.txid}:`, ...tx.summary.map((l) => `  ${l}`)].join('\n'));
       showChangesSince(ctx, since);
       out(ctx, '(--dry-run: nothing was changed)');

@@ -2,7 +2,7 @@
 // newest applied transaction of any kind, or a named one (refused, with the
 // order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, currentBootId, dependents, describeStep, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -44,8 +44,10 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
     // Each restored file now and after the undo (as text), for diffs (the Ansible module's --diff).
     const files = undoFilePreview(ctx.root, j).map((f) => ({ path: f.path, current: f.now?.toString('utf8') ?? null, restored: f.restored?.toString('utf8') ?? null, restoredLink: f.link }));
     const since = undoChangesPreview(ctx.root, j, Boolean(ctx.values.force));
-    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j), files, ...since });
+    const unfinished = findUnfinished(ctx.root).map((d) => d.txid);
+    if (json) printJson(ctx, { changed: true, dryRun: true, ...described(j), files, ...since, unfinished });
     else {
+      showUnfinished(ctx, unfinished, 'undo');
       show(j);
       showChangesSince(ctx, since);
       out(ctx, '(--dry-run: nothing was changed)');
@@ -72,6 +74,11 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
     if (r.kind === 'boot-passthrough') out(ctx, 'Reboot to give the devices back to their host drivers.');
     return 0;
   });
+}
+
+/** For a dry run: the unfinished transactions the real command recovers before anything else (the dry run does not). */
+export function showUnfinished(ctx: CommandContext, txids: string[], command: string): void {
+  for (const t of txids) out(ctx, `first: transaction ${t} is unfinished; ${command} recovers it before anything else (\`vfiokit recover\` does only that), which may change what it then undoes`);
 }
 
 /** For a dry run: what an undo would leave as it is, refuse over, or restore over (--force). */
