@@ -24,3 +24,4 @@ export { acquireLock, withLock, type Lock, type LockOptions } from './lock.js';
 export { encodeContent, sha256, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
 export { realSysfsWriter, describeWriteError, type SysfsWriter } from './sysfs-writer.js';
 export { JOURNAL_DIR, LOCK_FILE, STATE_DIR } from './state-dir.js';
+export { isVolatile } from './steps.js';

@@ -179,6 +179,28 @@ describe('hugepages reserve / release through the engine', () => {
     expect(read(dir, NR)).toBe('768');
   });
 
+  it('undo --dry-run after a reboot lists no kernel change to reverse: the pages went with the earlier boot, as the undo itself skips them', async () => {
+    const { dir, kernel, runner } = setup();
+    const bootId = path.join(dir, 'proc/sys/kernel/random/boot_id');
+    fs.mkdirSync(path.dirname(bootId), { recursive: true });
+    fs.writeFileSync(bootId, '11111111-1111-4111-8111-111111111111\n');
+    expect(await runHugepages(ctx(dir, ['reserve', '512M']).c, { writer: kernel, runner })).toBe(0);
+    const same = ctx(dir, [], { 'dry-run': true, json: true });
+    expect(await runUndo(same.c, { writer: kernel, runner })).toBe(0);
+    const now = JSON.parse(same.out());
+    expect(now.reverses.join('\n')).toMatch(/nr_hugepages/);
+    expect(now.void).toEqual([]);
+    fs.writeFileSync(bootId, '22222222-2222-4222-8222-222222222222\n');
+    const later = ctx(dir, [], { 'dry-run': true, json: true });
+    expect(await runUndo(later.c, { writer: kernel, runner })).toBe(0);
+    const after = JSON.parse(later.out());
+    expect(after.reverses.join('\n')).not.toMatch(/nr_hugepages/);
+    expect(after.void.join('\n')).toMatch(/nr_hugepages/);
+    const text = ctx(dir, [], { 'dry-run': true });
+    expect(await runUndo(text.c, { writer: kernel, runner })).toBe(0);
+    expect(text.out()).toMatch(/change\(s\) to the running kernel were made in an earlier boot and are gone with it/);
+  });
+
   it('release --dry-run after a crash mid-reserve changes nothing (no recovery), and says recovery comes first', async () => {
     const { dir, kernel, runner } = setup();
     expect(await runHugepages(ctx(dir, ['reserve', '512M']).c, { writer: kernel, runner })).toBe(0);

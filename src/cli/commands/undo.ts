@@ -2,7 +2,7 @@
 // newest applied transaction of any kind, or a named one (refused, with the
 // order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, isVolatile, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -16,18 +16,23 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
   const sysfs = deps.writer ?? (ctx.root.isLive ? realSysfsWriter(ctx.root) : null);
   const log = (l: string) => ctx.io.stderr.write(l + '\n');
   const txid = typeof ctx.values.id === 'string' ? ctx.values.id : undefined;
+  const bootNow = currentBootId(ctx.root);
+  const otherBoot = (j: JournalDoc) => Boolean(j.bootId && bootNow && j.bootId !== bootNow);
   const described = (j: JournalDoc) => ({
     txid: j.txid,
     kind: j.kind,
     summary: j.summary,
     restores: [...new Set(j.steps.filter((s) => s.path && s.state === 'done').map((s) => s.path!))],
     reruns: j.steps.filter((s) => s.regenerate && s.argv).map((s) => s.argv!.join(' ')),
-    reverses: [...j.steps].reverse().filter((s) => s.state === 'done' && !(s.kind === 'run-command' && !s.regenerate && !s.undoArgv)).map(describeStep),
-    mustUndoFirst: dependents(listJournals(ctx.root), j, currentBootId(ctx.root)).map((d) => d.txid),
+    reverses: [...j.steps].reverse().filter((s) => s.state === 'done' && !(s.kind === 'run-command' && !s.regenerate && !s.undoArgv) && !(otherBoot(j) && isVolatile(s))).map(describeStep),
+    // Kernel changes of an earlier boot are gone with that boot: the undo skips them.
+    void: otherBoot(j) ? j.steps.filter((s) => s.state === 'done' && isVolatile(s)).map(describeStep) : [],
+    mustUndoFirst: dependents(listJournals(ctx.root), j, bootNow).map((d) => d.txid),
     rebootRequired: j.kind === 'boot-passthrough',
   });
   const show = (j: JournalDoc) => {
     const d = described(j);
+    if (d.void.length) out(ctx, `  (${d.void.length} change(s) to the running kernel were made in an earlier boot and are gone with it: nothing to reverse there)`);
     out(ctx, `Undo transaction ${j.txid} (${j.kind}, applied ${j.updatedAt}):`);
     for (const l of j.summary) out(ctx, `  ${l}`);
     if (d.mustUndoFirst.length) out(ctx, `  (${d.mustUndoFirst.join(', ')} must be undone first)`);
