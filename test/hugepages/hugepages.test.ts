@@ -151,7 +151,13 @@ describe('hugepages reserve / release through the engine', () => {
     const u = await undoLatest({ root: dir, runner, sysfs: kernel, txid: first.txid });
     expect(u.restored.join('\n')).toMatch(/= 272 \(768 less the 496 this transaction added\)/);
     expect(read(dir, NR)).toBe('272');
-    expect(await runHugepages(ctx(dir, ['release']).c, { writer: kernel, runner })).toBe(0);
+    // The second's release says what it gives back and what the pool reads then, not "back to" the value it found (512).
+    const dry = ctx(dir, ['release'], { 'dry-run': true });
+    expect(await runHugepages(dry.c, { writer: kernel, runner })).toBe(0);
+    expect(dry.out()).toMatch(/would release transaction \S+: the 256 page\(s\) it added to \S+nr_hugepages \(272 → 16\)/);
+    const rel = ctx(dir, ['release']);
+    expect(await runHugepages(rel.c, { writer: kernel, runner })).toBe(0);
+    expect(rel.out()).toMatch(/Released \(transaction \S+\): the 256 page\(s\) it added to \S+nr_hugepages; it reads 16 now/);
     expect(read(dir, NR)).toBe('16');
     const again = ctx(dir, ['release']);
     expect(await runHugepages(again.c, { writer: kernel, runner })).toBe(0);

@@ -150,7 +150,12 @@ async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
     if (json) printJson(ctx, { action: 'hugepages-release', dryRun: true, txid: tx?.txid ?? null, ...(tx ? recordOf(tx) : {}), unfinished });
     else {
       showUnfinished(ctx, unfinished, 'release');
-      if (tx) out(ctx, `would release transaction ${tx.txid}: ${recordOf(tx).attr} back to ${recordOf(tx).before}`);
+      if (tx) {
+        const rec = recordOf(tx);
+        const now = Number(ctx.root.tryReadAttr(rec.attr)?.trim());
+        const added = rec.target - rec.before;
+        out(ctx, `would release transaction ${tx.txid}: the ${added} page(s) it added to ${rec.attr}${Number.isFinite(now) ? ` (${now} → ${Math.max(0, now - added)})` : ''}`);
+      }
       else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
       out(ctx, '(--dry-run: nothing was changed)');
     }
@@ -164,7 +169,9 @@ async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
     const r = await undoTransaction({ root: ctx.root, runner: env.runner, sysfs: env.sysfs, txid: tx.txid, force: true, log: env.log, locked: true });
     if (json) printJson(ctx, { action: 'hugepages-release', changed: true, txid: tx.txid, restored: r.restored, notes: r.notes });
     else {
-      out(ctx, `Released (transaction ${tx.txid}): ${rec.attr} back to ${rec.before}`);
+      // Other reservations may have been released before or after this one: what is left is the pool minus this one's pages.
+      const now = ctx.root.tryReadAttr(rec.attr)?.trim();
+      out(ctx, `Released (transaction ${tx.txid}): the ${rec.target - rec.before} page(s) it added to ${rec.attr}${now !== undefined ? `; it reads ${now} now` : ''}`);
       for (const n of r.notes) out(ctx, `  note: ${n}`);
     }
     return EXIT.OK;
