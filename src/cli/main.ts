@@ -125,6 +125,11 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stdout.write(commandHelp(spec) + '\n');
     return 0;
   }
+  if (spec.maxPositionals !== undefined && parsed.positionals.length > spec.maxPositionals) {
+    const extra = parsed.positionals.slice(spec.maxPositionals);
+    io.stderr.write(`vfiokit ${name}: unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((x) => `'${x}'`).join(' ')}\n${usageBrief(spec)}\n`);
+    return 2;
+  }
   const [{ HostRoot, rootProblem }, errors] = await Promise.all([import('../host/root.js'), import('../errors.js')]);
   try {
     if (typeof parsed.values.root === 'string') {

@@ -34,6 +34,12 @@ export interface CommandSpec {
   usage: string;
   description?: string;
   options: Record<string, OptionSpec>;
+  /**
+   * How many words besides options the command takes at most (its usage's
+   * subcommand and operands); more is a usage error naming the extra ones.
+   * Omitted: any number (lists of selectors or files), or the command checks them itself.
+   */
+  maxPositionals?: number;
   /** Module under dist/src/cli/commands exporting `run(ctx)`. */
   load: () => Promise<{ run: (ctx: import('./context.js').CommandContext) => Promise<number> }>;
 }
@@ -61,6 +67,7 @@ const bootFlags: Record<string, OptionSpec> = {
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'check',
+    maxPositionals: 0,
     summary: 'readiness report for passthrough on this host, with the fix for each failing line',
     usage: 'vfiokit check [--json] [--root DIR]',
     description: 'Exit 0 when the host is ready, 3 when something must be fixed first.',
@@ -69,6 +76,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'inspect',
+    maxPositionals: 0,
     summary: 'the whole host snapshot (the JSON every plan is made from)',
     usage: 'vfiokit inspect [--json] [--root DIR]',
     description: 'The JSON schema is documented in docs/snapshot-schema.md.',
@@ -77,6 +85,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'groups',
+    maxPositionals: 0,
     summary: 'IOMMU groups with names, drivers and a verdict per group; predicted vs kernel groups',
     usage: 'vfiokit groups [--json] [--gpu] [--root DIR]',
     options: { json, gpu: { type: 'boolean', description: 'only groups that contain a GPU (display class 03xx)' } },
@@ -97,6 +106,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'report',
+    maxPositionals: 0,
     summary: 'one self-contained HTML page: topology, IOMMU groups by verdict, readiness, status, what can be passed',
     usage: 'vfiokit report [-o FILE.html] [--open] [--json] [--dry-run] [--root DIR]',
     description:
@@ -187,6 +197,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'status',
+    maxPositionals: 0,
     summary: 'after reboot: check the applied passthrough is in effect (drivers, kernel arguments, /dev/vfio)',
     usage: 'vfiokit status [--json]',
     description: 'Exit 0 only when everything is in effect; otherwise each mismatch with its likely cause (exit 3). Hardware changes since apply (a passed device moved to another address, or its address now holds another device) are named with what they mean at the next boot and the command that re-targets the passthrough (also in `drift` with --json; `plan` warns about them too).',
@@ -195,6 +206,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'undo',
+    maxPositionals: 0,
     summary: 'revert the newest (or a named) applied transaction of any kind: files byte for byte, drivers, attributes, domains',
     usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run] [--json]',
     description: '--json (with --yes or --dry-run) prints the result as JSON. Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). A runtime value changed since (an IRQ affinity moved by irqbalance, AllowedCPUs set by hand) is left as it is and named; --force restores it too. --dry-run lists what would be restored, left, or refused, changing nothing. With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
@@ -244,6 +256,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'recover',
+    maxPositionals: 0,
     summary: 'finish what an interrupted apply or undo left half done, and retry rollbacks that could not finish',
     usage: 'vfiokit recover [--json] [--root DIR]',
     description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished.',
@@ -252,6 +265,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'history',
+    maxPositionals: 0,
     summary: 'every transaction: id, kind, time, what it did and its state; unreadable journals',
     usage: 'vfiokit history [--json] [--steps] [--root DIR]',
     description: 'Exit 3 when a transaction is unfinished or a journal cannot be read.',
@@ -260,6 +274,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'hooks',
+    maxPositionals: 2,
     summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (device handoff, single-GPU, CPU isolation, hugepages)',
     usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run] [--json]\n       vfiokit hooks list [--json]',
     description:
@@ -276,6 +291,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'handoff',
+    maxPositionals: 2,
     summary: 'hand a domain\'s devices from the host to vfio-pci (prepare) and back (release); what the libvirt hook runs',
     usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--isolate] [--hugepages] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff status [DOMAIN] [--json]',
     description:
@@ -294,6 +310,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'isolate',
+    maxPositionals: 1,
     summary: 'keep the host off the VM\'s CPUs while it runs (systemd AllowedCPUs, IRQs, workqueues, governor), and give every value back',
     usage: 'vfiokit isolate DOMAIN|--cpus LIST [--irqs] [--workqueues] [--governor G] [--allow-smt-split] [--dry-run] [--json]\n       vfiokit isolate --undo [--force] [--dry-run] [--json]',
     description:
@@ -313,6 +330,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'hugepages',
+    maxPositionals: 2,
     summary: 'reserve huge pages for a running VM as a transaction (compaction, then nr_hugepages), release them exactly, show the pools',
     usage: 'vfiokit hugepages reserve SIZE|--domain DOMAIN [--page 2M|1G] [--node N] [--hook] [--dry-run] [--json]\n       vfiokit hugepages release [DOMAIN] [--dry-run] [--json]\n       vfiokit hugepages [status] [--json]',
     description:

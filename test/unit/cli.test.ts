@@ -19,6 +19,19 @@ describe('cli shell', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown command 'frobnicate'");
   });
+  it('a command that takes a bounded number of words refuses more, naming them, before it reads anything', async () => {
+    const bounded = COMMANDS.filter((c) => c.maxPositionals !== undefined);
+    expect(bounded.map((c) => c.name)).toEqual(expect.arrayContaining(['undo', 'history', 'isolate', 'hugepages', 'hooks', 'handoff']));
+    for (const c of bounded) {
+      const words = [...Array.from({ length: c.maxPositionals! }, (_, i) => `w${i}`), 'extra1', 'extra2'];
+      const r = await runCli([c.name, ...words, '--root', '/nonexistent-vfiokit-root']);
+      expect(r.code, c.name).toBe(2);
+      expect(r.stderr, c.name).toBe(`vfiokit ${c.name}: unexpected arguments 'extra1' 'extra2'\nUsage: ${c.usage}\nSee \`vfiokit ${c.name} --help\` for the options and exit codes.\n`);
+    }
+    // `vfiokit undo TXID` would have undone the newest transaction, not TXID.
+    const u = await runCli(['undo', '20261203T053828Z-0005']);
+    expect(u.stderr).toMatch(/^vfiokit undo: unexpected argument '20261203T053828Z-0005'\nUsage: vfiokit undo \[--id TXID\]/);
+  });
   it('rejects an unknown flag with exit 2 and the command usage', async () => {
     const r = await runCli(['inspect', '--bogus']);
     expect(r.code).toBe(2);
