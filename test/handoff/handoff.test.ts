@@ -132,6 +132,11 @@ describe('prepare and release through the engine', () => {
     expect(fs.readFileSync(path.join(dir, 'sys/class/vtconsole/vtcon1/bind'), 'utf8').trim()).toBe('0');
     expect(fs.existsSync(path.join(dir, 'dev/vfio/3'))).toBe(true);
     expect(runner.log()).toBe('systemctl stop gdm.service\nmodprobe vfio-pci\n');
+    // A dry run now says what prepare would say: prepared already, nothing to do.
+    const dry = ctx(dir, ['prepare', 'win11'], { 'single-gpu': true, hook: true, 'dry-run': true });
+    expect(await runHandoff(dry.c, { writer: kernel, runner, stdinText: domainXml('win11', ['0000:01:00.0', '0000:01:00.1']) })).toBe(0);
+    expect(dry.out()).toMatch(/^win11 is prepared already \(transaction \S+; release it first\): prepare would do nothing/);
+    expect(runner.log()).toBe('systemctl stop gdm.service\nmodprobe vfio-pci\n');
     // The Xorg stand-in is gone with the DM; bring it back for release to compare.
     const r = ctx(dir, ['release', 'win11'], { 'single-gpu': true, hook: true, reason: 'destroyed' });
     expect(await runHandoff(r.c, { writer: kernel, runner, stdinText: domainXml('win11', ['0000:01:00.0', '0000:01:00.1']) })).toBe(0);

@@ -187,6 +187,13 @@ async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
   const json = Boolean(ctx.values.json);
   if (ctx.values['dry-run']) {
     const snap = inspect(ctx.root);
+    // As prepare itself: a prepare of this boot still in effect means nothing to do.
+    const already = preparedFor(ctx, intent.domain, snap.runtime.bootId)[0];
+    if (already && !s.isolate && !s.hugepages) {
+      if (json) printJson(ctx, { action: 'prepare', dryRun: true, domain: intent.domain, preparedAlready: already.txid });
+      else out(ctx, `${intent.domain} is prepared already (transaction ${already.txid}; release it first): prepare would do nothing\n(--dry-run: nothing was changed)`);
+      return EXIT.OK;
+    }
     const plan = planHandoffPrepare(snap, intent);
     const iso = s.isolate ? planIsolate(snap, isolateIntentOf(snap, intent.domain, s)) : null;
     const pre = s.hugepages ? `first: vfiokit hugepages reserve --domain ${intent.domain} (its own transaction)` : null;
