@@ -62,11 +62,13 @@ export async function run(ctx: CommandContext, deps: HooksDeps = {}): Promise<nu
   }
   for (const w of plan.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
   if (!plan.steps.length) {
-    out(ctx, plan.summary.join('\n') || 'nothing to do');
+    if (ctx.values.json) printJson(ctx, { action: `hooks-${sub}`, domain, changed: false, txid: null, summary: plan.summary, warnings: plan.warnings });
+    else out(ctx, plan.summary.join('\n') || 'nothing to do');
     return EXIT.OK;
   }
   const txid = await applyHookPlan(ctx, plan, deps);
-  out(ctx, `${plan.summary.join('\n')}\ntransaction ${txid}; \`vfiokit undo --id ${txid}\` reverts it`);
+  if (ctx.values.json) printJson(ctx, { action: `hooks-${sub}`, domain, changed: true, txid, summary: plan.summary, warnings: plan.warnings });
+  else out(ctx, `${plan.summary.join('\n')}\ntransaction ${txid}; \`vfiokit undo --id ${txid}\` reverts it`);
   return EXIT.OK;
 }
 
