@@ -245,9 +245,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'recover',
     summary: 'finish what an interrupted apply or undo left half done, and retry rollbacks that could not finish',
-    usage: 'vfiokit recover [--json]',
-    description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished.',
-    options: { json },
+    usage: 'vfiokit recover [--dry-run] [--json]',
+    description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished. --dry-run lists each unfinished transaction, whether it would be rolled back or its undo finished, and the steps it would reverse, changing nothing (exit 0).',
+    options: { json, 'dry-run': dryRun },
     load: () => import('./commands/recover.js'),
   },
   {

@@ -1,8 +1,7 @@
 // The command table's usage lines agree with its options: every option a
 // command takes is in its usage, and the usage names no option the command
-// does not take. Every command but snapshot has --json; every command that
-// changes the host has --dry-run, except recover (it only finishes what an
-// interrupted transaction started).
+// does not take. Every command but snapshot (it writes only the archive it
+// is given) has --json; every command that changes the host has --dry-run.
 
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, GLOBAL_OPTIONS } from '../../src/cli/registry.js';
@@ -24,9 +23,9 @@ describe('the command table', () => {
     });
   }
 
-  it('--json on every command but snapshot; --dry-run on every writing command but recover', () => {
+  it('--json on every command but snapshot; --dry-run on every writing command', () => {
     expect(COMMANDS.filter((c) => !('json' in c.options)).map((c) => c.name)).toEqual(['snapshot']);
-    const writing = ['report', 'vm', 'rom', 'apply', 'undo', 'bind', 'unbind', 'export', 'hooks', 'handoff', 'isolate', 'hugepages'];
+    const writing = ['report', 'vm', 'rom', 'apply', 'undo', 'bind', 'unbind', 'export', 'recover', 'hooks', 'handoff', 'isolate', 'hugepages'];
     expect(writing.filter((n) => !('dry-run' in COMMANDS.find((c) => c.name === n)!.options))).toEqual([]);
     expect(COMMANDS.filter((c) => 'dry-run' in c.options).map((c) => c.name).sort()).toEqual([...writing].sort());
   });
