@@ -3,6 +3,7 @@
 // does not take. Every command but snapshot (it writes only the archive it
 // is given) has --json; every command that changes the host has --dry-run.
 
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS, GLOBAL_OPTIONS } from '../../src/cli/registry.js';
 
@@ -22,6 +23,13 @@ describe('the command table', () => {
       expect(unknown, `the usage of ${c.name} names options it does not take`).toEqual([]);
     });
   }
+
+  it('README.md has a row for every command', () => {
+    const readme = fs.readFileSync('README.md', 'utf8');
+    const rows = readme.split('\n').filter((l) => l.startsWith('| `vfiokit '));
+    const named = new Set(rows.flatMap((l) => [...l.split('|')[1].matchAll(/`vfiokit ([a-z]+)|\/ ([a-z]+) /g)].map((m) => m[1] ?? m[2])));
+    expect(COMMANDS.map((c) => c.name).filter((n) => !named.has(n))).toEqual([]);
+  });
 
   it('--json on every command but snapshot; --dry-run on every writing command', () => {
     expect(COMMANDS.filter((c) => !('json' in c.options)).map((c) => c.name)).toEqual(['snapshot']);
