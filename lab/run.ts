@@ -47,7 +47,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.help) {
-    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL\n');
+    process.stdout.write('Usage: npm run lab -- [--only 1,2|1.amd,...] [--list] [--jobs N]\nEnvironment: VFIOKIT_LAB_CACHE (image cache dir), VFIOKIT_LAB_JOBS, VFIOKIT_LAB_ACCEL (tcg|kvm), VFIOKIT_LAB_KERNEL, VFIOKIT_LAB_MIRROR (Debian mirror), VFIOKIT_LAB_KEEP_FAILED=1 (keep a failed image build); see lab/README.md\n');
     return 0;
   }
   let tests: TestDef[];

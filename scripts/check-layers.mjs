@@ -23,7 +23,6 @@ const ALLOWED = {
   render: ['model', 'formats', 'analysis', 'plan', 'vm'],
   host: ['model', 'formats', 'analysis'],
   apply: ['model', 'formats', 'host'],
-  runtime: ['model', 'formats', 'analysis', 'plan', 'host', 'apply'],
   cli: null, // the top: anything
 };
 const problems = selfCheck();

@@ -5,7 +5,7 @@
 
 export { applyPlan, currentBootId, SimulatedCrash, type ApplyOptions, type ApplyResult, type FailAt } from './executor.js';
 export { chooseUndo, dependents, undoChangesPreview, undoFilePreview, undoLatest, undoTransaction, type UndoFilePreview, type UndoOptions, type UndoResult } from './undo.js';
-export { assertRecovered, findInterrupted, findUnfinished, recoverInterrupted, recoverLocked, withWriteLock, UNFINISHED, type RecoverOptions, type RecoveryReport } from './recover.js';
+export { assertRecovered, findInterrupted, findUnfinished, recoverInterrupted, recoverLocked, recoveryOf, withWriteLock, UNFINISHED, type RecoverOptions, type RecoveryReport } from './recover.js';
 export {
   commandFailure,
   formatArgv,

@@ -59,6 +59,26 @@ export function findInterrupted(root: HostRoot | string): JournalDoc[] {
   return scanJournals(root).docs.filter((d) => INTERRUPTED.includes(d.state));
 }
 
+/**
+ * What recovering one unfinished transaction does, read from its journal
+ * alone: finish its undo or roll it back; the steps to reverse, newest first
+ * (run-commands without an undo are only marked); the regenerate commands to
+ * re-run. Used by recoverLocked and by `recover --dry-run`.
+ */
+export function recoveryOf(doc: JournalDoc): { undoing: boolean; action: RecoveryReport['action']; steps: number[]; marked: number[]; regenerate: number[] } {
+  const undoing = doc.state === 'undoing' || doc.state === 'undo-failed';
+  // Everything that may have happened, including steps already put back (every undo is idempotent).
+  const pending = (s: JournalDoc['steps'][number]) => (undoing ? s.state !== 'pending' : s.state === 'started' || s.state === 'done' || s.state === 'rolled-back');
+  const onlyMarked = (s: JournalDoc['steps'][number]) => s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length;
+  return {
+    undoing,
+    action: undoing ? 'finished undo' : 'rolled back',
+    steps: doc.steps.filter((s) => pending(s) && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse(),
+    marked: doc.steps.filter((s) => pending(s) && onlyMarked(s)).map((s) => s.index),
+    regenerate: doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate && s.state !== 'pending').map((s) => s.index),
+  };
+}
+
 /** Recover every unfinished transaction, newest first; caller holds the lock. Throws E_JOURNAL_CORRUPT on an unreadable journal. */
 export async function recoverLocked(rootArg: HostRoot | string, runner: Runner, opts: RecoverOptions = {}): Promise<RecoveryReport[]> {
   const root = asRoot(rootArg);
@@ -69,13 +89,9 @@ export async function recoverLocked(rootArg: HostRoot | string, runner: Runner, 
   for (const doc of docs.filter((d) => UNFINISHED.includes(d.state)).reverse()) {
     const j = Journal.open(root, doc.txid, opts.clock);
     const from = j.doc.state;
-    const undoing = from === 'undoing' || from === 'undo-failed';
+    const { undoing, steps, marked, regenerate } = recoveryOf(j.doc);
     const markAs = undoing ? 'undone' : 'rolled-back';
-    // Everything that may have happened, including steps already put back (every undo is idempotent).
-    const pending = (s: (typeof j.doc.steps)[number]) => (undoing ? s.state !== 'pending' : s.state === 'started' || s.state === 'done' || s.state === 'rolled-back');
-    const steps = j.doc.steps.filter((s) => pending(s) && !(s.kind === 'run-command' && (s.regenerate || !s.undoArgv?.length))).map((s) => s.index).reverse();
-    for (const s of j.doc.steps) if (pending(s) && s.kind === 'run-command' && !s.regenerate && !s.undoArgv?.length) s.state = markAs;
-    const regenerate = j.doc.steps.filter((s) => s.kind === 'run-command' && s.regenerate && s.state !== 'pending').map((s) => s.index);
+    for (const i of marked) j.doc.steps[i].state = markAs;
     const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
     j.setState(undoing ? 'undoing' : 'rolling-back', `recovering a transaction left in state ${from}`);
     const what = INTERRUPTED.includes(from) ? `was interrupted while ${from}` : `was left ${from}`;

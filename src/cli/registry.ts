@@ -69,7 +69,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'check',
     maxPositionals: 0,
     summary: 'readiness report for passthrough on this host, with the fix for each failing line',
-    usage: 'vfiokit check [--json] [--root DIR]',
+    usage: 'vfiokit check [--json]',
     description: 'Exit 0 when the host is ready, 3 when something must be fixed first.',
     options: { json },
     load: () => import('./commands/check.js'),
@@ -78,7 +78,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'inspect',
     maxPositionals: 0,
     summary: 'the whole host snapshot (the JSON every plan is made from)',
-    usage: 'vfiokit inspect [--json] [--root DIR]',
+    usage: 'vfiokit inspect [--json]',
     description: 'The JSON schema is documented in docs/snapshot-schema.md.',
     options: { json },
     load: () => import('./commands/inspect.js'),
@@ -87,14 +87,14 @@ export const COMMANDS: CommandSpec[] = [
     name: 'groups',
     maxPositionals: 0,
     summary: 'IOMMU groups with names, drivers and a verdict per group; predicted vs kernel groups',
-    usage: 'vfiokit groups [--json] [--gpu] [--root DIR]',
+    usage: 'vfiokit groups [--json] [--gpu]',
     options: { json, gpu: { type: 'boolean', description: 'only groups that contain a GPU (display class 03xx)' } },
     load: () => import('./commands/groups.js'),
   },
   {
     name: 'diagnose',
     summary: 'turn the logs of a failed passthrough into the cause and the fix for this host',
-    usage: 'vfiokit diagnose [FILE...|-] [--since boot|DURATION] [--host] [--json] [--root DIR]',
+    usage: 'vfiokit diagnose [FILE...|-] [--since boot|DURATION] [--host] [--json]',
     description:
       'Without FILE it reads this host (under --root): the kernel log of this boot (journal, dmesg or /var/log/kern.log), libvirt\'s QEMU logs and daemon journal, and vfiokit\'s journal. FILE (or - for standard input) may hold pasted dmesg, journal, syslog, QEMU or libvirt text, mixed. Findings are ranked, the first is the most likely root cause; causes are documented in docs/diagnose.md. Exit 0 when the logs were read (with or without findings).',
     options: {
@@ -108,7 +108,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'report',
     maxPositionals: 0,
     summary: 'one self-contained HTML page: topology, IOMMU groups by verdict, readiness, status, what can be passed',
-    usage: 'vfiokit report [-o FILE.html] [--open] [--json] [--dry-run] [--root DIR]',
+    usage: 'vfiokit report [-o FILE.html] [--open] [--json] [--dry-run]',
     description:
       'The page needs no network (no external scripts, fonts or styles): open it from disk or send it as an attachment. Without -o it is printed on standard output. --open shows it with xdg-open (a temporary file when -o is not given). --json prints the data the page is made from.',
     options: {
@@ -122,7 +122,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'snapshot',
     summary: 'archive exactly the files vfiokit reads (redacted) for bug reports and test fixtures',
-    usage: 'vfiokit snapshot OUT.tar.gz [--root DIR]',
+    usage: 'vfiokit snapshot OUT.tar.gz',
     description: 'Serial numbers, MAC addresses, hostnames, machine IDs and disk UUIDs are redacted (each disk UUID by the same stand-in everywhere, so UUID= mounts still replay). Extract the archive and pass the directory to --root.',
     options: {},
     load: () => import('./commands/snapshot.js'),
@@ -130,7 +130,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'vm',
     summary: 'libvirt domain XML or QEMU command line for a passthrough VM; define it, or attach devices to a domain',
-    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu,isolate,hugepages] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--rom FILE] [--connect URI] [--dry-run]',
+    usage: 'vfiokit vm xml|qemu|define NAME --device SELECTOR... [--with ADDR]... [--allow-boot-vga] [--allow-chipset] [--memory 8G] [--vcpus N] [--disk PATH] [--cdrom PATH] [--rom FILE] [--hugepages] [--pin auto|none]\n       [--os win11|win10|linux] [--tpm on|off] [--secure-boot on|off] [--hyperv on|off] [--virtio-win PATH|none] [--input auto|PATH,...] [--audio pipewire|pulseaudio|none] [--looking-glass [WxH|auto]] [--looking-glass-size MiB] [--hooks single-gpu,isolate,hugepages] [--connect URI] [--dry-run] [--json]\n       vfiokit vm attach DOMAIN --device SELECTOR... [--with ADDR]... [--rom FILE] [--connect URI] [--dry-run] [--json]',
     description:
       'xml prints a q35/UEFI domain with every function of each device (and every endpoint of its IOMMU group) as managed <hostdev>s in the host\'s multifunction layout, vCPUs pinned to whole host cores (core 0 left to the host), Hyper-V enlightenments. qemu prints the same VM as a QEMU command line, one option per line. define runs `virsh define` (refusing to replace an existing domain); attach adds the devices to an existing domain\'s inactive XML and redefines it. Notes and warnings go to stderr.',
     options: {
@@ -165,7 +165,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'rom',
     summary: 'GPU option ROMs (VBIOS): dump a device\'s ROM, check a file, strip a vendor header, install it where libvirt\'s QEMU may read it',
     usage:
-      'vfiokit rom check FILE|SELECTOR [--device SELECTOR] [--json]\n       vfiokit rom strip IN -o OUT [--force] [--dry-run]\n       vfiokit rom dump SELECTOR [-o FILE] [--force] [--dry-run] [--yes]\n       vfiokit rom install FILE --device SELECTOR [--dry-run] [--yes]',
+      'vfiokit rom check FILE|SELECTOR [--device SELECTOR] [--json]\n       vfiokit rom strip IN -o OUT [--force] [--dry-run] [--json]\n       vfiokit rom dump SELECTOR [-o FILE] [--force] [--dry-run] [--yes] [--json]\n       vfiokit rom install FILE --device SELECTOR [--dry-run] [--yes] [--json]',
     description:
       'check lists every image of a file (or of a device\'s ROM: SELECTOR dumps it like `rom dump`, into /var/lib/vfiokit/rom-dumps) (offset, length, code type, IDs, class, last-image flag, legacy checksum, EFI header, NVIDIA NPDE/NPDS) and gives a verdict: usable with OVMF, legacy BIOS only (both exit 0), needs strip, wrong device (with --device), broken (exit 3). strip removes a vendor header (nvflash/GPU-Z) and bytes after the last image; a ROM that needs nothing is copied unchanged. dump is a transaction: it enables the device\'s `rom` attribute, copies it (at most the ROM BAR size) and disables it again (undo and `vfiokit recover` disable it too); -o is a host path (under --root when given). install copies a usable ROM (mode 644) to a directory libvirt\'s AppArmor abstraction / SELinux labels let QEMU read and prints the --rom to use. Files over 16 MiB (the largest ROM BAR) are refused.',
     options: {
@@ -181,7 +181,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'plan',
     summary: 'show what `apply` would change to bind devices to vfio-pci from boot: diffs and commands',
-    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--isolate LIST] [--hugepages SIZE[:PAGE]] [--json]',
+    usage: 'vfiokit plan SELECTOR... [--with ADDR]... [--allow-boot-vga] [--allow-root-storage] [--allow-default-nic] [--allow-chipset]\n       [--isolate LIST [--allow-smt-split]] [--hugepages SIZE[:PAGE]] [--json]\n       vfiokit plan --isolate LIST|--hugepages SIZE[:PAGE] [--json]',
     description:
       'SELECTOR is a PCI address (0000:01:00.0 or 01:00.0) or vendor:device (10de:2204). Every endpoint of the device\'s IOMMU group is included (GPU + HDMI audio + USB-C); bridges are ignored. Nothing is changed.',
     options: { json, ...bootFlags },
@@ -190,7 +190,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'apply',
     summary: 'apply the plan as one transaction (journaled, atomic, rolled back on failure)',
-    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--isolate LIST] [--hugepages SIZE[:PAGE]] [--yes] [--json] [--dry-run]',
+    usage: 'vfiokit apply SELECTOR... [--with ADDR]... [--allow-boot-vga] [--allow-root-storage] [--allow-default-nic] [--allow-chipset]\n       [--isolate LIST [--allow-smt-split]] [--hugepages SIZE[:PAGE]] [--yes] [--json] [--dry-run]\n       vfiokit apply --isolate LIST|--hugepages SIZE[:PAGE] [--yes] [--json] [--dry-run]',
     description: 'Finishes any transaction a crash left unfinished first (and refuses while one cannot be finished). Asks for confirmation on a terminal; without one, --yes is required. Reboot afterwards and run `vfiokit status`. With --json (needs --yes): the result as JSON (changed, txid, touched files, commands, rebootRequired); errors also as one JSON line on stderr.',
     options: { yes, 'dry-run': dryRun, json, ...bootFlags },
     load: () => import('./commands/apply.js'),
@@ -210,13 +210,13 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'revert the newest (or a named) applied transaction of any kind: files byte for byte, drivers, attributes, domains',
     usage: 'vfiokit undo [--id TXID] [--yes] [--force] [--dry-run] [--json]',
     description: '--json (with --yes or --dry-run) prints the result as JSON. Refuses when a file was edited (or a device moved) since apply, listing it, unless --force (your edited version is then kept in the journal directory, and its path printed). A runtime value changed since (an IRQ affinity moved by irqbalance, AllowedCPUs set by hand) is left as it is and named; --force restores it too. --dry-run lists what would be restored, left, or refused, changing nothing. With --id, refuses while a later transaction changed the same things, and names the order to undo in. `vfiokit history` lists the ids.',
-    options: { yes, json, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore even files edited since apply' } },
+    options: { yes, json, 'dry-run': dryRun, id: { type: 'string', description: 'the transaction to undo (see `vfiokit history`)', valueName: 'TXID' }, force: { type: 'boolean', description: 'restore over what changed since apply: edited files (your version is kept in the journal directory) and runtime values changed since (each is named)' } },
     load: () => import('./commands/undo.js'),
   },
   {
     name: 'bind',
     summary: 'move the selected devices\' IOMMU groups to vfio-pci now, without a reboot',
-    usage: 'vfiokit bind SELECTOR... [--with ADDR]... [--force] [--yes] [--json] [--dry-run]',
+    usage: 'vfiokit bind SELECTOR... [--with ADDR]... [--allow-chipset] [--force] [--yes] [--json] [--dry-run]',
     description:
       'Every endpoint of each selected device\'s IOMMU group moves (driver_override, unbind, drivers_probe); bridges stay on pcieport. One journaled transaction: each device\'s driver and driver_override are recorded before it moves; a failure at any step puts every device back; `vfiokit unbind` or `vfiokit undo` returns them. Refused (exit 3, nothing changed) when a VM holds the group, for the boot display while it drives the console (unless --force), for bridges, and for groups shared with other devices unless taken with --with.',
     options: {
@@ -240,7 +240,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'export',
     summary: 'hand the devices to KubeVirt, OpenStack Nova or Proxmox VE: permitted devices, aliases, mappings, node preparation',
-    usage: 'vfiokit export kubevirt|nova|proxmox [SELECTOR...] [--node NAME[=DIR]]... [--resource-name DOMAIN/NAME]... [-o DIR] [--dry-run] [--json]',
+    usage: 'vfiokit export kubevirt|nova|proxmox [SELECTOR...] [--with ADDR]... [--allow-boot-vga] [--node NAME[=DIR]]... [--resource-name DOMAIN/NAME]... [-o DIR] [--dry-run] [--json]',
     description:
       'Reads one host (--root) or several (--node NAME=DIR, e.g. extracted `vfiokit snapshot` archives). Without selectors, every GPU that is not the boot display. Each device comes with every function of its IOMMU group (audio, USB-C, UCSI): kubevirt prints the KubeVirt CR patch (permittedHostDevices.pciHostDevices), node labels, a VirtualMachine snippet and the node preparation; nova prints [pci] device_spec and alias entries and the flavor extra spec; proxmox prints /etc/pve/mapping/pci.cfg mappings. Output is validated before it is written. A node lacking the devices is skipped with the reason (exit 3; the others are still exported).',
     options: {
@@ -258,16 +258,16 @@ export const COMMANDS: CommandSpec[] = [
     name: 'recover',
     maxPositionals: 0,
     summary: 'finish what an interrupted apply or undo left half done, and retry rollbacks that could not finish',
-    usage: 'vfiokit recover [--json] [--root DIR]',
-    description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished.',
-    options: { json },
+    usage: 'vfiokit recover [--dry-run] [--json]',
+    description: 'Every writing command does this first. Exit 5 while a transaction stays unfinished. --dry-run lists each unfinished transaction, whether it would be rolled back or its undo finished, and the steps it would reverse, changing nothing (exit 0).',
+    options: { json, 'dry-run': dryRun },
     load: () => import('./commands/recover.js'),
   },
   {
     name: 'history',
     maxPositionals: 0,
     summary: 'every transaction: id, kind, time, what it did and its state; unreadable journals',
-    usage: 'vfiokit history [--json] [--steps] [--root DIR]',
+    usage: 'vfiokit history [--json] [--steps]',
     description: 'Exit 3 when a transaction is unfinished or a journal cannot be read.',
     options: { json, steps: { type: 'boolean', description: 'list every step of every transaction' } },
     load: () => import('./commands/history.js'),
@@ -276,7 +276,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'hooks',
     maxPositionals: 2,
     summary: 'install, remove or list vfiokit\'s libvirt hook for a domain (device handoff, single-GPU, CPU isolation, hugepages)',
-    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run] [--json]\n       vfiokit hooks list [--json]',
+    usage: 'vfiokit hooks install DOMAIN [--single-gpu] [--isolate] [--hugepages] [--vfiokit PATH] [--dry-run] [--json]\n       vfiokit hooks remove DOMAIN [--dry-run] [--json]\n       vfiokit hooks list [--json]',
     description:
       'install puts one executable in /etc/libvirt/hooks/qemu.d/ (libvirt >= 6.5 runs it for every domain; it exits at once for other domains) that runs `vfiokit handoff prepare|release DOMAIN` with the flags given here. At prepare: hugepages reserve (--hugepages), the device handoff, then the CPU isolation (--isolate); a failure undoes the parts before it and libvirt refuses the start. At release (every stop: shutdown, virsh destroy, a QEMU crash, a failed start): isolation undone, devices given back, hugepages released, each tried even when one before it fails; the exit and the log name what did not come back. An existing /etc/libvirt/hooks/qemu is left as it is. One transaction: `vfiokit undo --id TXID` reverts it (installing again with other flags replaces the hook, and undo gives back the old one byte for byte). --isolate is checked against this host at install (the refusals of `vfiokit isolate DOMAIN`). Says when libvirtd/virtqemud must be restarted to see a first hook.',
     options: {
@@ -293,7 +293,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'handoff',
     maxPositionals: 2,
     summary: 'hand a domain\'s devices from the host to vfio-pci (prepare) and back (release); what the libvirt hook runs',
-    usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--isolate] [--hugepages] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff status [DOMAIN] [--json]',
+    usage: 'vfiokit handoff prepare|release DOMAIN [--single-gpu] [--isolate] [--hugepages] [--hook] [--timeout S] [--dry-run] [--json]\n       vfiokit handoff release DOMAIN ... [--reason REASON]\n       vfiokit handoff status [DOMAIN] [--json]',
     description:
       'Reads the domain XML from stdin (--hook, as libvirt passes it) or /etc/libvirt/qemu/DOMAIN.xml and never calls libvirt. prepare moves every function of every hostdev group to vfio-pci as one transaction (with --single-gpu first: display manager stopped, GPU users waited for, framebuffer consoles unbound, firmware framebuffer released, NVIDIA modules unloaded); a failure rolls everything back and exits non-zero so libvirt refuses the start. release undoes that transaction, trying every step, then checks that the display came back and prints the fix for what did not. --hugepages reserves the domain\'s hugepages first and --isolate restricts the host\'s units to the other CPUs last, each its own transaction; a failure of one undoes those before it (exit 3/4 as the failed part, 5 when something could not be given back). release with them: isolation undone, devices back, hugepages released, every part tried; exit 1 names the parts that did not come back. A vfiokit killed mid-prepare leaves its transaction unfinished: libvirt then runs release, which recovers it first and gives back the rest.',
     options: {

@@ -34,6 +34,14 @@ describe('vfiokit recover', () => {
     };
     await expect(applyPlan(plan, { root, runner: recordingRunner(), failAt: { step: 1, after: true, crash: true } })).rejects.toBeInstanceOf(SimulatedCrash);
     fs.writeFileSync(path.join(root, 'var/lib/vfiokit/lock'), '999999999\n');
+    // --dry-run: what recover would do, from the journal; nothing changes (the lock included).
+    const crashed = treeFingerprint(root);
+    const dry = await runCli(['recover', '--root', root, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^would roll back transaction \S+ \(boot-passthrough, left applying\):\n  reverses: write \/etc\/modules\n  reverses: write \/etc\/modprobe\.d\/vfio\.conf\n\(--dry-run: nothing was changed\)\n$/);
+    const dryJson = JSON.parse((await runCli(['recover', '--root', root, '--dry-run', '--json'])).stdout);
+    expect(dryJson).toMatchObject({ dryRun: true, unfinished: [{ kind: 'boot-passthrough', state: 'applying', action: 'roll back', reverses: ['write /etc/modules', 'write /etc/modprobe.d/vfio.conf'], reruns: [] }] });
+    expect(treeFingerprint(root)).toEqual(crashed);
     const r = await runCli(['recover', '--root', root]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/was interrupted while applying: rolled back — restored \/etc\/modules, \/etc\/modprobe\.d\/vfio\.conf/);
@@ -41,5 +49,6 @@ describe('vfiokit recover', () => {
     expect(treeFingerprint(root)).toEqual(before);
     const again = await runCli(['recover', '--root', root, '--json']);
     expect(JSON.parse(again.stdout)).toEqual({ recovered: [], unfinished: [] });
+    expect((await runCli(['recover', '--root', root, '--dry-run'])).stdout).toBe('no unfinished transaction: nothing to recover\n');
   });
 });

@@ -194,6 +194,36 @@ describe('handoff prepare with the hook\'s parts', () => {
   });
 });
 
+describe('--json of the writing runs', () => {
+  it('handoff prepare --json prints one JSON object, also when the domain is prepared already (txid null)', async () => {
+    const h = setup();
+    const first = prepare(h, { hook: true, json: true }, hugepagesCommand().command);
+    expect(await first.done).toBe(0);
+    const j = JSON.parse(first.x.out());
+    expect(j).toMatchObject({ action: 'prepare', domain: 'win11' });
+    expect(j.txid).toBe(listJournals(h.dir)[0].txid);
+    const again = prepare(h, { hook: true, json: true }, hugepagesCommand().command);
+    expect(await again.done).toBe(0);
+    expect(JSON.parse(again.x.out())).toEqual({ action: 'prepare', domain: 'win11', txid: null });
+  });
+
+  it('hooks install/remove --json print the result as JSON (changed, txid, summary), not text', async () => {
+    const h = setup();
+    const i = ctx(h.dir, ['install', 'win11'], { vfiokit: '/usr/bin/vfiokit', json: true });
+    expect(await runHooks(i.c, { runner: h.runner })).toBe(0);
+    const ji = JSON.parse(i.out());
+    expect(ji).toMatchObject({ action: 'hooks-install', domain: 'win11', changed: true, txid: listJournals(h.dir)[0].txid });
+    expect(ji.summary.join('\n')).toMatch(/vfiokit-win11/);
+    const again = ctx(h.dir, ['install', 'win11'], { vfiokit: '/usr/bin/vfiokit', json: true });
+    expect(await runHooks(again.c, { runner: h.runner })).toBe(0);
+    expect(JSON.parse(again.out())).toMatchObject({ action: 'hooks-install', changed: false, txid: null });
+    const r = ctx(h.dir, ['remove', 'win11'], { json: true });
+    expect(await runHooks(r.c, { runner: h.runner })).toBe(0);
+    expect(JSON.parse(r.out())).toMatchObject({ action: 'hooks-remove', domain: 'win11', changed: true, txid: listJournals(h.dir).find((d) => d.kind === 'hooks-remove')?.txid });
+    expect(fs.existsSync(path.join(h.dir, 'etc/libvirt/hooks/qemu.d/vfiokit-win11'))).toBe(false);
+  });
+});
+
 describe('a failing part undoes the parts before it', () => {
   it('hugepages fall short: refused as the hugepages command said (exit 3), nothing else attempted', async () => {
     const h = setup();

@@ -207,7 +207,7 @@ async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
   }
   if (!s.isolate && !s.hugepages) {
     const txid = await prepareHandoff(ctx, intent, deps);
-    if (json && txid) printJson(ctx, { action: 'prepare', domain: intent.domain, txid });
+    if (json) printJson(ctx, { action: 'prepare', domain: intent.domain, txid });
     return EXIT.OK;
   }
   const t0 = Date.now();
