@@ -53,11 +53,17 @@ describe('JSON for machine consumers', () => {
     // A file edited since: the dry run says the undo would refuse, and why, with the fix.
     const p = path.join(root, 'etc/modprobe.d/vfiokit.conf');
     fs.appendFileSync(p, '# mine\n');
-    const refused = JSON.parse((await runCli(['undo', '--dry-run', '--json', '--root', root], env)).stdout);
+    // It ends as the undo would: exit 3 with the error (and its JSON on stderr), after the preview on stdout.
+    const r = await runCli(['undo', '--dry-run', '--json', '--root', root], env);
+    expect(r.code).toBe(3);
+    const refused = JSON.parse(r.stdout);
     expect(refused.refused).toEqual([expect.objectContaining({ code: 'E_EDITED_SINCE_APPLY', subject: '/etc/modprobe.d/vfiokit.conf', message: expect.stringContaining('was edited since transaction') })]);
+    expect(JSON.parse(r.stderr.trim().split('\n').pop()!).error).toMatchObject({ code: 'E_EDITED_SINCE_APPLY', exitCode: 3, hint: expect.stringContaining('merge your edit by hand, or undo with --force') });
     const text = await runCli(['undo', '--dry-run', '--root', root], env);
-    expect(text.stdout).toContain('would refuse (E_EDITED_SINCE_APPLY), changing nothing:');
-    expect(text.stdout).toContain('fix: merge your edit by hand, or undo with --force');
+    expect(text.code).toBe(3);
+    expect(text.stdout).toContain('(--dry-run: nothing was changed)');
+    expect(text.stderr).toContain('the undo would be refused: 1 thing(s) changed since transaction');
+    expect(text.stderr).toContain('fix: merge your edit by hand, or undo with --force');
     const forced = JSON.parse((await runCli(['undo', '--dry-run', '--force', '--json', '--root', root], env)).stdout);
     expect(forced).toMatchObject({ refused: [], forcedOver: ['/etc/modprobe.d/vfiokit.conf'] });
     fs.writeFileSync(p, conf);

@@ -6,7 +6,7 @@
 // a fresh snapshot.
 
 import { applyPlan, currentBootId, findUnfinished, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
-import { showChangesSince, showUnfinished } from './undo.js';
+import { refuseAsUndoWould, showChangesSince, showUnfinished } from './undo.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { formatCpuList, parseCpuList } from '../../formats/cpu-list.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -103,6 +103,7 @@ async function undo(ctx: CommandContext, deps: RuntimeCommandDeps): Promise<numb
       showChangesSince(ctx, since);
       out(ctx, '(--dry-run: nothing was changed)');
     }
+    refuseAsUndoWould(since, tx.txid);
     return EXIT.OK;
   }
   const r = await undoIsolation(ctx, deps, null, Boolean(ctx.values.force));

@@ -4,7 +4,7 @@
 
 import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, isVolatile, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
-import { UsageError } from '../../errors.js';
+import { PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { confirm } from '../confirm.js';
@@ -57,6 +57,7 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
       showChangesSince(ctx, since);
       out(ctx, '(--dry-run: nothing was changed)');
     }
+    refuseAsUndoWould(since, j.txid);
     return 0;
   }
   if (json && !ctx.values.yes) throw new UsageError('undo --json needs --yes (or --dry-run)', 'add --yes; a JSON consumer cannot answer the confirmation prompt', 'E_USAGE');
@@ -90,9 +91,10 @@ export function showUnfinished(ctx: CommandContext, txids: string[], command: st
 export function showChangesSince(ctx: CommandContext, since: ReturnType<typeof undoChangesPreview>): void {
   for (const k of since.kept) out(ctx, `  would leave as it is (changed since; --force restores what the transaction found): ${k}`);
   for (const f of since.forcedOver) out(ctx, `  would restore over a change made since (--force): ${f}`);
-  if (since.refused.length) {
-    out(ctx, `  would refuse (E_EDITED_SINCE_APPLY), changing nothing:`);
-    for (const p of since.refused) out(ctx, `    ${p.message}`);
-    out(ctx, `  fix: ${since.refused[0].hint}`);
-  }
+}
+
+/** A dry run ends as the undo would: refused (exit 3, each thing changed since with its fix) when the undo would be. */
+export function refuseAsUndoWould(since: ReturnType<typeof undoChangesPreview>, txid: string): void {
+  if (!since.refused.length) return;
+  throw new PreconditionError('E_EDITED_SINCE_APPLY', `the undo would be refused: ${since.refused.length} thing(s) changed since transaction ${txid} was applied; nothing was changed`, since.refused[0].hint, since.refused[0].subject, since.refused);
 }

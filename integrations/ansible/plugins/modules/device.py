@@ -278,7 +278,8 @@ def runtime(module):
 
 
 def absent(module):
-    rc, pre, error, err = run_json(module, 'undo', '--dry-run', '--json')
+    # The dry run refuses (exit 3, with the fix) where the undo would: a file edited since, without force.
+    rc, pre, error, err = run_json(module, 'undo', '--dry-run', '--json', *(['--force'] if module.params['force'] else []))
     if error or pre is None:
         fail_with(module, error or {'code': 'E_VFIOKIT', 'message': 'vfiokit undo printed no JSON'}, rc, 'vfiokit undo --dry-run')
     changed = bool(pre.get('txid'))
