@@ -122,9 +122,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'snapshot',
     summary: 'archive exactly the files vfiokit reads (redacted) for bug reports and test fixtures',
-    usage: 'vfiokit snapshot OUT.tar.gz',
-    description: 'Serial numbers, MAC addresses, hostnames, machine IDs and disk UUIDs are redacted (each disk UUID by the same stand-in everywhere, so UUID= mounts still replay). Extract the archive and pass the directory to --root.',
-    options: {},
+    usage: 'vfiokit snapshot OUT.tar.gz [--force]',
+    description: 'Serial numbers, MAC addresses, hostnames, machine IDs and disk UUIDs are redacted (each disk UUID by the same stand-in everywhere, so UUID= mounts still replay). Extract the archive and pass the directory to --root. An existing OUT.tar.gz is replaced only with --force.',
+    options: { force: { type: 'boolean', description: 'replace OUT.tar.gz when it exists' } },
     load: () => import('./commands/snapshot.js'),
   },
   {

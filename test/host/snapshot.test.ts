@@ -141,6 +141,20 @@ describe('vfiokit snapshot', () => {
     expect(fs.readlinkSync(path.join(back, `sys/bus/pci/drivers/${drv}/0000:0b:00.0`))).toMatch(/0000:0b:00\.0$/);
   });
 
+  it('refuses to replace an existing archive without --force (E_OUTPUT_EXISTS), and replaces it with', async () => {
+    const root = buildFakeHost(FIXTURE_HOSTS['twin-gpus']);
+    tmp.push(root);
+    const out = path.join(mk('vfiokit-snap-out-'), 'host.tar.gz');
+    fs.writeFileSync(out, 'mine');
+    const r = await runCli(['snapshot', out, '--root', root]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${out} exists; nothing was written`);
+    expect(r.stderr).toContain('--force to replace it');
+    expect(fs.readFileSync(out, 'utf8')).toBe('mine');
+    expect((await runCli(['snapshot', out, '--force', '--root', root])).code).toBe(0);
+    expect(fs.readFileSync(out).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+
   it('rejects a bad archive name with a usage error and writes nothing', async () => {
     const dir = mk('vfiokit-snap-out-');
     const r = await runCli(['snapshot', path.join(dir, 'host.zip'), '--root', dir]);
