@@ -208,7 +208,7 @@ export function assembleBootPlan(s: HostSnapshot, intent: BootIntent): Plan {
   b.problems.push(...pathProblems(s));
   // --isolate / --hugepages alone: kernel arguments only (no device moves).
   const isolateOnly = Boolean(intent.isolate || intent.hugepages) && !intent.selectors.length;
-  const sel = isolateOnly ? { devices: [] as PciDevice[], problems: [] as Problem[], warnings: [] as string[] } : resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset });
+  const sel = isolateOnly ? { devices: [] as PciDevice[], problems: [] as Problem[], warnings: [] as string[] } : resolveSelection(s, intent.selectors, { with: intent.with, allowBootVga: intent.allowBootVga, allowChipset: intent.allowChipset, orElse: 'or only kernel arguments: --isolate LIST, --hugepages SIZE[:PAGE]' });
   b.problems.push(...sel.problems);
   b.warnings.push(...sel.warnings);
   for (const d of sel.devices) {

@@ -12,6 +12,8 @@ import { iommuFix } from '../analysis/check.js';
 import { analyzeGroups, chipsetFunctionKind, isBridgeRole, type GroupReport } from '../analysis/groups.js';
 
 interface SelectOptions {
+  /** What else the command takes instead of a device, for the hint when none is named (plan/apply: kernel arguments alone). */
+  orElse?: string;
   /** Addresses the user agreed to take along (`--with`). */
   with?: string[];
   /** Allow the boot VGA device (`--allow-boot-vga`). */
@@ -51,7 +53,7 @@ export function parseSelector(text: string): { address: string } | { vendor: str
 const byAddress = (a: PciDevice, b: PciDevice) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0);
 
 export function resolveSelection(snapshot: HostSnapshot, selectors: string[], opts: SelectOptions = {}): Selection {
-  if (!selectors.length) throw new UsageError('no device selected', 'name at least one device: a PCI address (01:00.0) or vendor:device (10de:2204)', 'E_NO_SELECTOR');
+  if (!selectors.length) throw new UsageError('no device selected', `name at least one device: a PCI address (01:00.0) or vendor:device (10de:2204)${opts.orElse ? `; ${opts.orElse}` : ''}`, 'E_NO_SELECTOR');
   const parsed = selectors.map((s) => ({ text: s, sel: parseSelector(s) }));
   const withAddrs = (opts.with ?? []).map((w) => {
     const a = parsePciAddress(w);

@@ -73,5 +73,9 @@ describe('boot-time huge pages (plan/apply --hugepages SIZE[:PAGE])', () => {
     const ok = await runCli(['plan', '--hugepages', '8G', '--root', root]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/hugepages=4096/);
+    // Neither a device nor kernel arguments: the hint names both ways.
+    const none = await runCli(['plan', '--root', root]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('fix: name at least one device: a PCI address (01:00.0) or vendor:device (10de:2204); or only kernel arguments: --isolate LIST, --hugepages SIZE[:PAGE]');
   });
 });
