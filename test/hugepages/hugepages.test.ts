@@ -272,7 +272,7 @@ describe('hugepages reserve / release through the engine', () => {
       // libvirt refuses '/' in a name: no path is made of one (this would read /etc/libvirt/x.xml).
       [['reserve'], { domain: '../x' }, 'E_BAD_NAME'],
       [['reserve', '1G'], { node: '7' }, 'E_NUMA_NODE_ABSENT'],
-      [['reserve', '1G'], { node: 'x' }, 'E_BAD_NODE'],
+      [['reserve', '1G'], { node: 'x' }, 'E_BAD_NUMA_NODE'],
     ] as const) {
       const a = ctx(dir, [...pos], values);
       await expect(runHugepages(a.c, { writer: kernel, runner })).rejects.toMatchObject({ code });

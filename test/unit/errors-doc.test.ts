@@ -40,4 +40,8 @@ describe('docs/errors.md', () => {
       expect(cells[4].length, r).toBeGreaterThan(3);
     }
   });
+  it('one row per code: a code means one thing', () => {
+    const codes = fs.readFileSync('docs/errors.md', 'utf8').split('\n').filter((l) => /^\| E_/.test(l)).map((l) => l.split('|')[1]!.trim());
+    expect(codes.filter((c, i) => codes.indexOf(c) !== i)).toEqual([]);
+  });
 });

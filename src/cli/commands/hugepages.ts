@@ -42,7 +42,7 @@ async function reserveIntent(ctx: CommandContext, snap: HostSnapshot, deps: Hand
   if (typeof v.page === 'string' && page === null) throw new UsageError(`--page ${JSON.stringify(v.page)} is not a huge page size`, 'use --page 2M or --page 1G', 'E_BAD_PAGE_SIZE');
   let node: number | null = null;
   if (typeof v.node === 'string') {
-    if (!/^\d{1,4}$/.test(v.node.trim())) throw new UsageError(`--node ${JSON.stringify(v.node)} is not a NUMA node number`, 'e.g. --node 0 (see /sys/devices/system/node)', 'E_BAD_NODE');
+    if (!/^\d{1,4}$/.test(v.node.trim())) throw new UsageError(`--node ${JSON.stringify(v.node)} is not a NUMA node number`, 'e.g. --node 0 (see /sys/devices/system/node)', 'E_BAD_NUMA_NODE');
     node = Number(v.node.trim());
   }
   if (domain) {
