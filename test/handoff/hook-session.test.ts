@@ -191,6 +191,17 @@ describe('handoff prepare with the hook\'s parts', () => {
     expect(again.x.err()).toMatch(/prepared already/);
     expect(again.x.err()).toMatch(/CPU isolation in effect already/);
     expect(treeFingerprint(h.dir, STATE)).toEqual(mid);
+    // A dry run now says the same of each part, instead of planning from the prepared host.
+    const dry = ctx(h.dir, ['prepare', 'win11'], { ...flags(true, false), 'dry-run': true, json: true });
+    expect(await runHandoff(dry.c, deps(h, hp.command))).toBe(0);
+    const j = JSON.parse(dry.out());
+    expect(j.handoff).toEqual({ preparedAlready: expect.any(String) });
+    expect(j.isolate).toEqual({ inEffectAlready: expect.any(String) });
+    const text = ctx(h.dir, ['prepare', 'win11'], { ...flags(true, false), 'dry-run': true });
+    expect(await runHandoff(text.c, deps(h, hp.command))).toBe(0);
+    expect(text.out()).toMatch(/handoff: win11 is prepared already \(transaction \S+\): nothing to do/);
+    expect(text.out()).toMatch(/then isolate: in effect already \(transaction \S+\): nothing to do/);
+    expect(treeFingerprint(h.dir, STATE)).toEqual(mid);
   });
 });
 

@@ -23,9 +23,9 @@ import { renderStepPlan, renderVerify } from '../../render/handoff.js';
 import { out, printJson, type CommandContext } from '../context.js';
 import { notLive, refuse, runtimeEnv, type RuntimeCommandDeps } from './bind.js';
 import { prepareParts, releaseParts, type HookPart } from './hook-session.js';
-import { applyIsolation, isolationOutcome, isolationToUndo, undoIsolation } from './isolate.js';
+import { applyIsolation, isolationOutcome, isolationPreview, isolationToUndo, undoIsolation } from './isolate.js';
 import { hookIsolateIntent } from '../../plan/domain-vm-cpus.js';
-import { planIsolate, type IsolateIntent } from '../../plan/isolate-plan.js';
+import type { IsolateIntent } from '../../plan/isolate-plan.js';
 import { COMMANDS } from '../registry.js';
 
 /** Runs another vfiokit command in this process (the hugepages part), as main would. */
@@ -194,16 +194,25 @@ async function prepare(ctx: CommandContext, intent: HandoffIntent, deps: Handoff
       else out(ctx, `${intent.domain} is prepared already (transaction ${already.txid}; release it first): prepare would do nothing\n(--dry-run: nothing was changed)`);
       return EXIT.OK;
     }
-    const plan = planHandoffPrepare(snap, intent);
-    const iso = s.isolate ? planIsolate(snap, isolateIntentOf(snap, intent.domain, s)) : null;
+    // Each part as the hook would find it: a handoff or an isolation in effect already does nothing.
+    const plan = already ? null : planHandoffPrepare(snap, intent);
+    const isoPreview = s.isolate ? isolationPreview(ctx.root, snap, isolateIntentOf(snap, intent.domain, s)) : null;
+    const iso = isoPreview?.plan ?? null;
     const pre = s.hugepages ? `first: vfiokit hugepages reserve --domain ${intent.domain} (its own transaction)` : null;
-    if (json) printJson(ctx, s.isolate || s.hugepages ? { hugepages: s.hugepages ? { reserve: intent.domain } : null, handoff: plan, isolate: iso } : plan);
-    else {
+    if (json) {
+      printJson(ctx, {
+        hugepages: s.hugepages ? { reserve: intent.domain } : null,
+        handoff: plan ?? { preparedAlready: already!.txid },
+        isolate: isoPreview ? (isoPreview.active ? { inEffectAlready: isoPreview.active.txid } : iso) : null,
+      });
+    } else {
       if (pre) out(ctx, pre);
-      out(ctx, renderStepPlan(`handoff prepare ${intent.domain} (dry run: nothing is changed)`, plan));
+      if (plan) out(ctx, renderStepPlan(`handoff prepare ${intent.domain} (dry run: nothing is changed)`, plan));
+      else out(ctx, `handoff: ${intent.domain} is prepared already (transaction ${already!.txid}): nothing to do (dry run: nothing is changed)`);
       if (iso) out(ctx, renderStepPlan(`then isolate ${intent.domain}`, iso));
+      else if (isoPreview?.active) out(ctx, `then isolate: in effect already (transaction ${isoPreview.active.txid}): nothing to do`);
     }
-    return plan.problems.length || iso?.problems.length ? EXIT.PRECONDITION : EXIT.OK;
+    return plan?.problems.length || iso?.problems.length ? EXIT.PRECONDITION : EXIT.OK;
   }
   if (!s.isolate && !s.hugepages) {
     const txid = await prepareHandoff(ctx, intent, deps);

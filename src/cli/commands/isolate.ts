@@ -174,6 +174,20 @@ export async function applyIsolation(ctx: CommandContext, deps: RuntimeCommandDe
   });
 }
 
+/**
+ * What isolate would do, read only (for dry runs): the isolation in effect
+ * already when it covers `intent` (refused, as isolate refuses, when it does
+ * not), else the plan.
+ */
+export function isolationPreview(root: HostRoot, snap: HostSnapshot, intent: IsolateIntent): { active: JournalDoc; plan: null } | { active: null; plan: Plan } {
+  const active = activeIsolations(root)[0];
+  if (active) {
+    checkCovers(active, intent);
+    return { active, plan: null };
+  }
+  return { active: null, plan: planIsolate(snap, intent) };
+}
+
 export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): Promise<number> {
   assertLinuxRoot(ctx.root);
   if (ctx.values.undo) return undo(ctx, deps);
@@ -182,14 +196,12 @@ export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): P
     const snap = inspect(ctx.root, { names: false });
     const intent = isolateIntent(ctx, snap);
     // What isolate would find: an isolation in effect is reported (or refused) as isolate does.
-    const active = activeIsolations(ctx.root)[0];
+    const { active, plan } = isolationPreview(ctx.root, snap, intent);
     if (active) {
-      checkCovers(active, intent);
       if (json) printJson(ctx, { action: 'isolate', dryRun: true, changed: false, txid: active.txid, ...isolationOutcome(active) });
       else out(ctx, `CPU isolation for CPU ${formatCpuList(intent.vmCpus)} is in effect already (transaction ${active.txid}); nothing to do (dry run: nothing is changed)`);
       return EXIT.OK;
     }
-    const plan = planIsolate(snap, intent);
     if (json) printJson(ctx, plan);
     else out(ctx, renderStepPlan('isolate (dry run: nothing is changed)', plan));
     return plan.problems.length ? EXIT.PRECONDITION : EXIT.OK;
