@@ -19,7 +19,7 @@ export {
   type RunResult,
   type Runner,
 } from './runner.js';
-export { describeStep, Journal, latestJournal, listJournals, scanJournals, type CorruptJournal, type JournalDoc, type JournalStep, type TxState, type StepState } from './journal.js';
+export { appliedThisBoot, describeStep, fromEarlierBoot, Journal, latestJournal, listJournals, scanJournals, type CorruptJournal, type JournalDoc, type JournalStep, type TxState, type StepState } from './journal.js';
 export { acquireLock, withLock, type Lock, type LockOptions } from './lock.js';
 export { encodeContent, sha256, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
 export { realSysfsWriter, describeWriteError, type SysfsWriter } from './sysfs-writer.js';

@@ -288,6 +288,20 @@ export function latestJournal(rootArg: HostRoot | string, pred: (d: JournalDoc) 
   return all.length ? all[all.length - 1] : null;
 }
 
+/**
+ * Whether a transaction ran in an earlier boot, so its changes to the running
+ * kernel went with that boot. A transaction or a host without a boot id counts
+ * as this boot's.
+ */
+export function fromEarlierBoot(d: Pick<JournalDoc, 'bootId'>, bootNow: string | null): boolean {
+  return Boolean(d.bootId && bootNow && d.bootId !== bootNow);
+}
+
+/** The applied transactions of `kind` of this boot (their kernel changes still in effect), newest first. */
+export function appliedThisBoot(docs: JournalDoc[], kind: string, bootNow: string | null): JournalDoc[] {
+  return docs.filter((d) => d.kind === kind && d.state === 'applied' && !fromEarlierBoot(d, bootNow)).sort((a, b) => b.seq - a.seq);
+}
+
 /** One line per step, for messages, `history` and `status`. */
 export function describeStep(s: JournalStep | Step): string {
   if (s.kind === 'run-command') return `run ${'label' in s && s.label ? s.label : (s.argv ?? []).join(' ')}`;

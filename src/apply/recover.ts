@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PreconditionError } from '../errors.js';
 import type { HostRoot } from '../host/root.js';
-import { corruptJournalError, Journal, scanJournals, type JournalDoc, type TxState } from './journal.js';
+import { corruptJournalError, fromEarlierBoot, Journal, scanJournals, type JournalDoc, type TxState } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import type { Runner } from './runner.js';
 import { asRoot, STATE_DIR } from './state-dir.js';
@@ -92,7 +92,7 @@ export async function recoverLocked(rootArg: HostRoot | string, runner: Runner, 
     const { undoing, steps, marked, regenerate } = recoveryOf(j.doc);
     const markAs = undoing ? 'undone' : 'rolled-back';
     for (const i of marked) j.doc.steps[i].state = markAs;
-    const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
+    const otherBoot = fromEarlierBoot(j.doc, bootNow);
     j.setState(undoing ? 'undoing' : 'rolling-back', `recovering a transaction left in state ${from}`);
     const what = INTERRUPTED.includes(from) ? `was interrupted while ${from}` : `was left ${from}`;
     opts.log?.(`vfiokit: transaction ${j.doc.txid} (${j.doc.kind}) ${what}; ${undoing ? 'finishing the undo' : 'rolling it back'}`);

@@ -16,7 +16,7 @@ import type { HostRoot } from '../host/root.js';
 import { sha256 } from './atomic-write.js';
 import { currentBootId } from './executor.js';
 import { readCurrent, resolveHostPath } from './file-steps.js';
-import { Journal, listJournals, type JournalDoc, type JournalStep } from './journal.js';
+import { fromEarlierBoot, Journal, listJournals, type JournalDoc, type JournalStep } from './journal.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { assertRecovered, recoverLocked, type RecoveryReport } from './recover.js';
 import type { Runner } from './runner.js';
@@ -58,7 +58,7 @@ export interface UndoResult {
 
 /** Resources a transaction still holds now (kernel changes of an earlier boot hold nothing). */
 function liveResources(d: JournalDoc, bootNow: string | null): Set<string> {
-  const otherBoot = Boolean(d.bootId && bootNow && d.bootId !== bootNow);
+  const otherBoot = fromEarlierBoot(d, bootNow);
   return new Set(d.steps.filter((s) => s.state === 'done' && !(otherBoot && isVolatile(s))).flatMap(resourcesOf));
 }
 
@@ -127,7 +127,7 @@ export async function undoTransaction(opts: UndoOptions): Promise<UndoResult> {
       );
     }
     const j = Journal.open(root, target.txid, opts.clock);
-    const otherBoot = Boolean(j.doc.bootId && bootNow && j.doc.bootId !== bootNow);
+    const otherBoot = fromEarlierBoot(j.doc, bootNow);
     const ctx = { root, runner: opts.runner, sysfs: opts.sysfs ?? null, log, txDir: j.dir };
     const hasKernel = j.doc.steps.some((s) => s.state === 'done' && (s.kind === 'write-attr' || s.kind === 'bind-driver' || s.kind === 'copy-attr'));
     if (hasKernel && !otherBoot && !ctx.sysfs) {
@@ -257,8 +257,7 @@ function changesSince(ctx: KernelContext, doc: JournalDoc, otherBoot: boolean, f
  * would refuse it (edited files, devices moved since) unless forced.
  */
 export function undoChangesPreview(root: HostRoot, doc: JournalDoc, force = false): { kept: string[]; refused: Problem[]; forcedOver: string[] } {
-  const bootNow = currentBootId(root);
-  const otherBoot = Boolean(doc.bootId && bootNow && doc.bootId !== bootNow);
+  const otherBoot = fromEarlierBoot(doc, currentBootId(root));
   const ctx: KernelContext = { root, runner: { run: () => Promise.reject(new Error('an undo preview runs no command')) }, sysfs: null, log: () => {}, txDir: '' };
   const c = changesSince(ctx, doc, otherBoot, force);
   return { kept: c.kept.map((k) => k.what), refused: force ? [] : c.edited, forcedOver: force ? [...c.editedIdx.map((i) => doc.steps[i].backup!.target), ...c.forcedOver] : [] };

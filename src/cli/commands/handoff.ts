@@ -10,7 +10,7 @@
 // hook-session.ts.
 
 import { Readable } from 'node:stream';
-import { applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { appliedThisBoot, applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { verifyDisplayBack } from '../../analysis/handoff-verify.js';
 import { EXIT, PreconditionError, UsageError, VfioError } from '../../errors.js';
 import { children, hostdevSource, parseDomainXml } from '../../formats/libvirt-domain.js';
@@ -77,9 +77,7 @@ export async function domainXml(ctx: CommandContext, domain: string, deps: Hando
 
 /** Applied prepare transactions of this boot for the domain, newest first. */
 function preparedFor(ctx: CommandContext, domain: string | null, bootId: string | null): JournalDoc[] {
-  return listJournals(ctx.root)
-    .filter((d) => d.kind === 'handoff-prepare' && d.state === 'applied' && (domain === null || (d.intent as { domain?: string }).domain === domain) && (!d.bootId || !bootId || d.bootId === bootId))
-    .sort((a, b) => b.seq - a.seq);
+  return appliedThisBoot(listJournals(ctx.root), 'handoff-prepare', bootId).filter((d) => domain === null || (d.intent as { domain?: string }).domain === domain);
 }
 
 export async function run(ctx: CommandContext, deps: HandoffDeps = {}): Promise<number> {

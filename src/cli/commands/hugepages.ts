@@ -6,7 +6,7 @@
 // back exactly by release / undo / recover. Under the lock, after recovery.
 
 import { showUnfinished } from './undo.js';
-import { applyPlan, currentBootId, findUnfinished, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { appliedThisBoot, applyPlan, currentBootId, findUnfinished, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { ApplyError, EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
 import { inspect } from '../../host/inspect.js';
@@ -22,10 +22,7 @@ import { domainXml, type HandoffDeps } from './handoff.js';
 
 /** The applied reserve transactions of this boot (of DOMAIN when given), newest first. */
 function activeReserves(root: HostRoot, domain: string | null = null): JournalDoc[] {
-  const boot = currentBootId(root);
-  return listJournals(root)
-    .filter((d) => d.kind === HUGEPAGES_KIND && d.state === 'applied' && (!d.bootId || !boot || d.bootId === boot) && (domain === null || (d.intent as { domain?: string }).domain === domain))
-    .sort((a, b) => b.seq - a.seq);
+  return appliedThisBoot(listJournals(root), HUGEPAGES_KIND, currentBootId(root)).filter((d) => domain === null || (d.intent as { domain?: string }).domain === domain);
 }
 
 const recordOf = (d: JournalDoc) => d.intent as unknown as ReserveRecord;

@@ -5,7 +5,7 @@
 // give back every value exactly. Under the lock, after recovery, planned over
 // a fresh snapshot.
 
-import { applyPlan, currentBootId, findUnfinished, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { appliedThisBoot, applyPlan, currentBootId, findUnfinished, listJournals, undoChangesPreview, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { refuseAsUndoWould, showChangesSince, showUnfinished } from './undo.js';
 import { EXIT, PreconditionError, UsageError } from '../../errors.js';
 import { formatCpuList, parseCpuList } from '../../formats/cpu-list.js';
@@ -25,10 +25,7 @@ const GOVERNOR_RE = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /** The applied isolate transactions of this boot, newest first. */
 function activeIsolations(root: HostRoot): JournalDoc[] {
-  const boot = currentBootId(root);
-  return listJournals(root)
-    .filter((d) => d.kind === ISOLATE_KIND && d.state === 'applied' && (!d.bootId || !boot || d.bootId === boot))
-    .sort((a, b) => b.seq - a.seq);
+  return appliedThisBoot(listJournals(root), ISOLATE_KIND, currentBootId(root));
 }
 
 /** The intent from the command line; throws UsageError / PreconditionError for bad input (nothing changed). */

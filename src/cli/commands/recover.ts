@@ -3,7 +3,7 @@
 // retry rollbacks and undos that could not finish. Every writing command
 // does this first. --dry-run says what it would do, from the journals alone.
 
-import { describeStep, findUnfinished, recoverInterrupted, recoveryOf, realRunner, scanJournals, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { describeStep, findUnfinished, recoverInterrupted, recoveryOf, realRunner, scanJournals, UNFINISHED, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { corruptJournalError } from '../../apply/journal.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { EXIT } from '../../errors.js';
@@ -23,9 +23,9 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
 
 /** What `recover` would do, newest first, changing nothing (an unreadable journal is refused as recover refuses it). */
 function dryRun(ctx: CommandContext): number {
-  const { corrupt } = scanJournals(ctx.root);
+  const { docs, corrupt } = scanJournals(ctx.root);
   if (corrupt.length) throw corruptJournalError(corrupt, ctx.root);
-  const left = findUnfinished(ctx.root).reverse().map((d) => {
+  const left = docs.filter((d) => UNFINISHED.includes(d.state)).reverse().map((d) => {
     const r = recoveryOf(d);
     return { txid: d.txid, kind: d.kind, state: d.state, action: r.undoing ? 'finish the undo' : 'roll back', reverses: r.steps.map((i) => describeStep(d.steps[i])), reruns: r.regenerate.map((i) => describeStep(d.steps[i])) };
   });

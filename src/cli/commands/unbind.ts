@@ -3,7 +3,7 @@
 // undoing that transaction (exactly the drivers and overrides it recorded);
 // devices on vfio-pci no transaction moved go to the kernel's default driver.
 
-import { applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
+import { appliedThisBoot, applyPlan, listJournals, undoTransaction, withWriteLock, type JournalDoc } from '../../apply/index.js';
 import { EXIT } from '../../errors.js';
 import { inspect } from '../../host/inspect.js';
 import { shortAddress } from '../../model/pci-address.js';
@@ -14,10 +14,7 @@ import { groupsJson, notLive, outcomes, refuse, renderOutcomes, runtimeEnv, type
 
 /** Applied runtime-bind transactions of this boot that moved any of `addrs`, newest first. */
 function coveringBinds(docs: JournalDoc[], addrs: Set<string>, bootId: string | null): JournalDoc[] {
-  return docs
-    .filter((d) => d.kind === 'runtime-bind' && d.state === 'applied' && (!d.bootId || !bootId || d.bootId === bootId))
-    .filter((d) => boundBy(d.steps).some((a) => addrs.has(a)))
-    .sort((a, b) => b.seq - a.seq);
+  return appliedThisBoot(docs, 'runtime-bind', bootId).filter((d) => boundBy(d.steps).some((a) => addrs.has(a)));
 }
 
 export async function run(ctx: CommandContext, deps: RuntimeCommandDeps = {}): Promise<number> {

@@ -2,7 +2,7 @@
 // newest applied transaction of any kind, or a named one (refused, with the
 // order to undo in, while a later transaction depends on it).
 
-import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, isVolatile, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
+import { chooseUndo, currentBootId, dependents, describeStep, findUnfinished, fromEarlierBoot, isVolatile, listJournals, realRunner, undoChangesPreview, undoFilePreview, undoTransaction, withWriteLock, type JournalDoc, type Runner, type SysfsWriter } from '../../apply/index.js';
 import { realSysfsWriter } from '../../apply/sysfs-writer.js';
 import { PreconditionError, UsageError } from '../../errors.js';
 import { assertLinuxRoot } from '../../host/linux-root.js';
@@ -17,7 +17,7 @@ export async function run(ctx: CommandContext, deps: { runner?: Runner; writer?:
   const log = (l: string) => ctx.io.stderr.write(l + '\n');
   const txid = typeof ctx.values.id === 'string' ? ctx.values.id : undefined;
   const bootNow = currentBootId(ctx.root);
-  const otherBoot = (j: JournalDoc) => Boolean(j.bootId && bootNow && j.bootId !== bootNow);
+  const otherBoot = (j: JournalDoc) => fromEarlierBoot(j, bootNow);
   const described = (j: JournalDoc) => ({
     txid: j.txid,
     kind: j.kind,
