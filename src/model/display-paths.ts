@@ -2,9 +2,9 @@
 // src/host/sysfs-paths.ts, which re-exports them) so the pure planners can use
 // them too.
 
-// Display handoff (drivers/tty/vt, drivers/video/fbdev, drivers/gpu/drm, drivers/firmware/sysfb.c).
 import { UsageError } from '../errors.js';
 
+// Display handoff (drivers/tty/vt, drivers/video/fbdev, drivers/gpu/drm, drivers/firmware/sysfb.c).
 export const SYS_CLASS_VTCONSOLE = '/sys/class/vtconsole';
 export const SYS_CLASS_DRM = '/sys/class/drm';
 export const SYS_PLATFORM_DEVICES = '/sys/bus/platform/devices';

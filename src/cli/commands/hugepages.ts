@@ -135,9 +135,10 @@ function shortfall(root: HostRoot, e: unknown, rec: ReserveRecord): Precondition
 async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> {
   const json = Boolean(ctx.values.json);
   const domain = ctx.positionals[1] ?? null;
+  const none = `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`;
   const nothing = () => {
     if (json) printJson(ctx, { action: 'hugepages-release', changed: false, txid: null });
-    else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+    else out(ctx, none);
     return EXIT.OK;
   };
   if (ctx.values['dry-run']) {
@@ -153,7 +154,7 @@ async function release(ctx: CommandContext, deps: HandoffDeps): Promise<number> 
         const added = rec.target - rec.before;
         out(ctx, `would release transaction ${tx.txid}: the ${added} page(s) it added to ${rec.attr}${Number.isFinite(now) ? ` (${now} → ${Math.max(0, now - added)})` : ''}`);
       }
-      else out(ctx, `nothing to release: no huge page reservation${domain ? ` for ${domain}` : ''} of this boot is in effect`);
+      else out(ctx, none);
       out(ctx, '(--dry-run: nothing was changed)');
     }
     return EXIT.OK;
